@@ -1,0 +1,372 @@
+"""Read a handler's (or dependency's) signature once, at registration, into plain specs.
+
+Nothing here runs per request. Every decision about where a parameter comes from is made
+here, and every misconfiguration raises ``RouteConfigError`` naming the callable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import enum
+import inspect
+import types
+import typing
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import msgspec
+from starlette.background import BackgroundTasks
+from starlette.datastructures import UploadFile
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from .di import Depends
+from .exceptions import RouteConfigError
+from .params import UNSET, Body, File, Form, Header, Param, Path, Query
+
+SCALAR_TYPES: tuple[type, ...] = (
+    str,
+    int,
+    float,
+    bool,
+    uuid.UUID,
+    datetime.datetime,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    decimal.Decimal,
+)
+SEQUENCE_ORIGINS = (list, set, frozenset, tuple)
+SPECIAL_TYPES: tuple[tuple[type, str], ...] = (
+    (WebSocket, "websocket"),
+    (Request, "request"),
+    (HTTPConnection, "connection"),
+    (BackgroundTasks, "background"),
+    (Response, "response"),
+)
+
+
+def describe(call: Any) -> str:
+    """A readable name for error messages: ``module.qualname``."""
+    target = call if inspect.isroutine(call) or inspect.isclass(call) else type(call)
+    module = getattr(target, "__module__", "?")
+    return f"{module}.{getattr(target, '__qualname__', repr(call))}"
+
+
+@dataclasses.dataclass(slots=True)
+class ScalarSpec:
+    """A path, query, header or cookie parameter."""
+
+    name: str  # keyword argument
+    source: str  # path | query | header | cookie
+    key: str  # name on the wire (alias; lower-case for headers)
+    annotation: Any  # type with constraints attached, as msgspec validates it
+    default: Any  # UNSET when required
+    is_sequence: bool
+    marker: Param
+
+
+@dataclasses.dataclass(slots=True)
+class BodySpec:
+    name: str
+    key: str
+    annotation: Any
+    default: Any
+    marker: Body
+    embed: bool
+
+
+@dataclasses.dataclass(slots=True)
+class FormSpec:
+    name: str
+    key: str
+    annotation: Any
+    default: Any
+    marker: Form
+    file_kind: str | None  # None (plain field) | "upload" | "bytes" | "uploads" | "bytes_list"
+    whole_form: bool  # the parameter is a model filled from every field
+
+
+@dataclasses.dataclass(slots=True)
+class Dependant:
+    """One callable (handler or dependency) and where each of its arguments comes from."""
+
+    call: Callable[..., Any]
+    name: str
+    scalars: list[ScalarSpec] = dataclasses.field(default_factory=list)
+    bodies: list[BodySpec] = dataclasses.field(default_factory=list)
+    forms: list[FormSpec] = dataclasses.field(default_factory=list)
+    specials: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    dependencies: list[tuple[str | None, Depends, Dependant]] = dataclasses.field(default_factory=list)
+    is_coroutine: bool = False
+    is_async_gen: bool = False
+    is_gen: bool = False
+
+
+def _unwrap_annotated(annotation: Any) -> tuple[Any, list[Any]]:
+    metadata: list[Any] = []
+    while typing.get_origin(annotation) is typing.Annotated:
+        metadata.extend(annotation.__metadata__)
+        annotation = annotation.__origin__
+    return annotation, metadata
+
+
+def _split_optional(tp: Any) -> tuple[Any, bool]:
+    """``T | None`` -> ``(T, True)``; anything else -> ``(tp, False)``."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) < len(typing.get_args(tp)):
+            inner = args[0] if len(args) == 1 else typing.Union[tuple(args)]  # noqa: UP007
+            return inner, True
+    return tp, False
+
+
+def is_scalar(tp: Any) -> bool:
+    tp, _ = _split_optional(_unwrap_annotated(tp)[0])
+    if typing.get_origin(tp) is typing.Literal:
+        return True
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return all(is_scalar(a) for a in typing.get_args(tp))
+    return isinstance(tp, type) and (issubclass(tp, SCALAR_TYPES) or issubclass(tp, enum.Enum))
+
+
+def sequence_item(tp: Any) -> Any | None:
+    """The item type of ``list[T]``/``set[T]``/``tuple[T, ...]`` of scalars, else ``None``."""
+    tp, _ = _split_optional(_unwrap_annotated(tp)[0])
+    origin = typing.get_origin(tp)
+    if origin not in SEQUENCE_ORIGINS:
+        return None
+    args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+    if len(args) == 1 and is_scalar(args[0]):
+        return args[0]
+    return None
+
+
+def _is_upload(tp: Any) -> str | None:
+    tp, _ = _split_optional(_unwrap_annotated(tp)[0])
+    if isinstance(tp, type) and issubclass(tp, UploadFile):
+        return "upload"
+    if tp is bytes:
+        return "bytes"
+    if typing.get_origin(tp) in SEQUENCE_ORIGINS:
+        args = typing.get_args(tp)
+        if args and isinstance(args[0], type) and issubclass(args[0], UploadFile):
+            return "uploads"
+        if args and args[0] is bytes:
+            return "bytes_list"
+    return None
+
+
+def is_model(tp: Any) -> bool:
+    tp, _ = _split_optional(_unwrap_annotated(tp)[0])
+    return isinstance(tp, type) and (
+        issubclass(tp, msgspec.Struct) or dataclasses.is_dataclass(tp) or typing.is_typeddict(tp)
+    )
+
+
+def attach_meta(annotation: Any, meta: Sequence[msgspec.Meta]) -> Any:
+    """Attach constraints to the non-``None`` part of ``annotation`` (msgspec refuses them on a union)."""
+    if not meta:
+        return annotation
+    inner, optional = _split_optional(annotation)
+    constrained = typing.Annotated[(inner, *meta)]  # type: ignore[valid-type]
+    return constrained | None if optional else constrained
+
+
+def _special_kind(tp: Any) -> str | None:
+    if not isinstance(tp, type):
+        return None
+    for cls, kind in SPECIAL_TYPES:
+        if issubclass(tp, cls):
+            return kind
+    return None
+
+
+def check_msgspec_type(annotation: Any, where: str) -> None:
+    try:
+        msgspec.inspect.type_info(annotation)
+    except (TypeError, ValueError) as exc:
+        raise RouteConfigError(f"{where}: type {annotation!r} is not supported by msgspec: {exc}") from exc
+
+
+def _signature(call: Callable[..., Any], owner: str) -> tuple[inspect.Signature, dict[str, Any]]:
+    target = call
+    if inspect.isclass(call):
+        target = call.__init__
+    elif not inspect.isroutine(call) and callable(call):
+        target = call.__call__  # type: ignore[operator]
+    try:
+        signature = inspect.signature(call)
+        hints = typing.get_type_hints(target, include_extras=True)
+    except (NameError, TypeError) as exc:
+        raise RouteConfigError(f"{owner}: cannot resolve the type hints: {exc}") from exc
+    return signature, hints
+
+
+def _call_kind(call: Callable[..., Any]) -> tuple[bool, bool, bool]:
+    """``(is_coroutine, is_async_gen, is_gen)`` for functions, classes and callable instances."""
+    if inspect.isclass(call):
+        return False, False, False
+    target = call if inspect.isroutine(call) else getattr(call, "__call__", call)  # noqa: B004
+    while hasattr(target, "__wrapped__") and not inspect.isfunction(target):
+        target = target.__wrapped__
+    return (
+        inspect.iscoroutinefunction(target),
+        inspect.isasyncgenfunction(target),
+        inspect.isgeneratorfunction(target),
+    )
+
+
+def analyze(
+    call: Callable[..., Any],
+    path_params: Mapping[str, Any],
+    *,
+    owner: str | None = None,
+    stack: tuple[Callable[..., Any], ...] = (),
+) -> Dependant:
+    """Build the ``Dependant`` tree of ``call``.
+
+    ``path_params`` maps each path parameter name of the route to the type its convertor yields.
+    """
+    owner = owner or describe(call)
+    if call in stack:
+        chain = " -> ".join(describe(c) for c in (*stack, call))
+        raise RouteConfigError(f"dependency cycle: {chain}")
+    signature, hints = _signature(call, owner)
+    is_coroutine, is_async_gen, is_gen = _call_kind(call)
+    dependant = Dependant(
+        call=call, name=owner, is_coroutine=is_coroutine, is_async_gen=is_async_gen, is_gen=is_gen
+    )
+    for param in signature.parameters.values():
+        if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        if param.kind is inspect.Parameter.POSITIONAL_ONLY:
+            raise RouteConfigError(f"{owner}: positional-only parameter {param.name!r} is not supported")
+        _analyze_param(dependant, param, hints.get(param.name, Any), path_params, (*stack, call))
+    return dependant
+
+
+def _analyze_param(
+    dependant: Dependant,
+    param: inspect.Parameter,
+    hint: Any,
+    path_params: Mapping[str, Any],
+    stack: tuple[Callable[..., Any], ...],
+) -> None:
+    owner = dependant.name
+    where = f"{owner}: parameter {param.name!r}"
+    annotation, metadata = _unwrap_annotated(hint)
+    markers = [m for m in metadata if isinstance(m, (Param, Depends))]
+    metas = [m for m in metadata if isinstance(m, msgspec.Meta)]
+    default: Any = UNSET if param.default is inspect.Parameter.empty else param.default
+    if isinstance(default, (Param, Depends)):
+        markers.append(default)
+        default = UNSET
+    if len(markers) > 1:
+        raise RouteConfigError(f"{where} has more than one marker: {markers}")
+    marker = markers[0] if markers else None
+
+    if isinstance(marker, Depends):
+        call = marker.dependency if marker.dependency is not None else annotation
+        if not callable(call):
+            raise RouteConfigError(f"{where}: Depends() needs a callable or a class annotation")
+        sub = analyze(call, path_params, owner=describe(call), stack=stack)
+        dependant.dependencies.append((param.name, marker, sub))
+        return
+    if marker is None:
+        special = _special_kind(annotation)
+        if special is not None:
+            dependant.specials.append((param.name, special))
+            return
+        marker = _infer_marker(param.name, annotation, path_params, where)
+    if marker.default is not UNSET:
+        if default is not UNSET:
+            raise RouteConfigError(f"{where}: give the default either in the marker or after '=', not both")
+        default = marker.default
+    if (meta := marker.meta()) is not None:
+        metas.append(meta)
+    full = attach_meta(annotation, metas)
+
+    if isinstance(marker, Form):
+        _add_form(dependant, param.name, annotation, full, default, marker, where)
+    elif isinstance(marker, Body):
+        check_msgspec_type(full, where)
+        key = marker.alias or param.name
+        dependant.bodies.append(BodySpec(param.name, key, full, default, marker, marker.embed))
+    else:
+        _add_scalar(dependant, param.name, annotation, full, default, marker, path_params, where)
+
+
+def _infer_marker(name: str, annotation: Any, path_params: Mapping[str, Any], where: str) -> Param:
+    if name in path_params:
+        return Path()
+    if _is_upload(annotation) in ("upload", "uploads"):
+        return File()
+    if is_scalar(annotation) or sequence_item(annotation) is not None:
+        return Query()
+    bare, _ = _split_optional(annotation)
+    origin = typing.get_origin(bare) or bare
+    if is_model(bare) or origin in (dict, list, set, tuple, frozenset) or annotation is Any:
+        return Body()
+    raise RouteConfigError(
+        f"{where}: cannot tell where a value of type {annotation!r} comes from; "
+        "annotate it with Query(), Path(), Header(), Cookie(), Body(), Form() or Depends()"
+    )
+
+
+def _add_scalar(
+    dependant: Dependant,
+    name: str,
+    annotation: Any,
+    full: Any,
+    default: Any,
+    marker: Param,
+    path_params: Mapping[str, Any],
+    where: str,
+) -> None:
+    source = marker.source
+    key = marker.alias or name
+    if isinstance(marker, Header):
+        if marker.alias is None and marker.convert_underscores:
+            key = key.replace("_", "-")
+        key = key.lower()
+    if isinstance(marker, Path):
+        if key not in path_params:
+            raise RouteConfigError(f"{where} is declared Path() but the route has no {{{key}}} segment")
+        if default is not UNSET:
+            raise RouteConfigError(f"{where}: a path parameter cannot have a default")
+    is_sequence = sequence_item(annotation) is not None
+    if not (is_scalar(annotation) or is_sequence):
+        raise RouteConfigError(
+            f"{where}: a {source} parameter must be a scalar (str, int, float, bool, enum, Literal, UUID, "
+            f"date/time, Decimal) or a list of them, not {annotation!r}"
+        )
+    if is_sequence and source == "path":
+        raise RouteConfigError(f"{where}: a path parameter cannot be a list")
+    check_msgspec_type(full, where)
+    dependant.scalars.append(ScalarSpec(name, source, key, full, default, is_sequence, marker))
+
+
+def _add_form(
+    dependant: Dependant,
+    name: str,
+    annotation: Any,
+    full: Any,
+    default: Any,
+    marker: Form,
+    where: str,
+) -> None:
+    key = marker.alias or name
+    file_kind = _is_upload(annotation)
+    if isinstance(marker, File) and file_kind is None:
+        raise RouteConfigError(
+            f"{where}: File() needs an UploadFile, bytes or a list of them, not {annotation!r}"
+        )
+    whole = is_model(annotation)
+    if file_kind is None:
+        check_msgspec_type(full, where)
+    dependant.forms.append(FormSpec(name, key, full, default, marker, file_kind, whole))

@@ -1,0 +1,367 @@
+"""A compiled endpoint: the per-request steps of one route, run flat.
+
+``Endpoint.__call__`` is the hot path. Everything it touches was prepared by ``Endpoint.__init__``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio.to_thread
+import msgspec
+from starlette.background import BackgroundTasks
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from ._analysis import analyze, describe
+from ._plan import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, Plan, Step, is_json_content_type
+from .di import Depends
+from .exceptions import HTTPException, ResponseValidationError, RouteConfigError
+from .responses import JSONResponse, json_encoder, json_response
+
+ErrorRenderer = Callable[[Scope, Receive, Send, Exception], Awaitable[Response | None]]
+
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+class _Unset:
+    pass
+
+
+INFER: Any = _Unset()  # response_model not given: use the return annotation
+
+
+@dataclasses.dataclass(slots=True)
+class RouteOptions:
+    """What a route was declared with (kept for OpenAPI and for re-compiling under a prefix)."""
+
+    path: str
+    endpoint: Callable[..., Any]
+    methods: frozenset[str]
+    name: str
+    status_code: int | None = None
+    response_model: Any = INFER
+    response_class: type[Response] = JSONResponse
+    tags: list[str] = dataclasses.field(default_factory=list)
+    dependencies: list[Depends] = dataclasses.field(default_factory=list)
+    summary: str | None = None
+    description: str | None = None
+    deprecated: bool | None = None
+    include_in_schema: bool = True
+    operation_id: str | None = None
+    responses: dict[int | str, Any] = dataclasses.field(default_factory=dict)
+    response_description: str = "Successful Response"
+    max_body_size: int | None = None
+    is_websocket: bool = False
+
+
+def _response_model(options: RouteOptions) -> Any:
+    """The type the return value is validated against, or ``None`` for no validation."""
+    if options.response_model is not INFER:
+        return options.response_model
+    try:
+        hints = typing.get_type_hints(options.endpoint, include_extras=True)
+    except (NameError, TypeError) as exc:
+        raise RouteConfigError(
+            f"{describe(options.endpoint)}: cannot resolve the return annotation: {exc}"
+        ) from exc
+    annotation = hints.get("return")
+    if annotation is None or annotation is type(None) or annotation is Any:
+        return None
+    bare = typing.get_origin(annotation) or annotation
+    if isinstance(bare, type) and issubclass(bare, Response):
+        return None
+    if bare in (typing.Union,) and any(
+        isinstance(a, type) and issubclass(a, Response) for a in typing.get_args(annotation)
+    ):
+        return None
+    return annotation
+
+
+class Endpoint:
+    """One route's compiled plan; called with the matched path parameters."""
+
+    def __init__(
+        self,
+        options: RouteOptions,
+        path_params: dict[str, Any],
+        *,
+        render_error: ErrorRenderer,
+        max_body_size: int | None,
+    ) -> None:
+        self.options = options
+        self.name = describe(options.endpoint)
+        root = analyze(options.endpoint, path_params, owner=self.name)
+        self.plan = Plan(root, options.dependencies, self.name, set(path_params))
+        self.steps: tuple[Step, ...] = tuple(self.plan.steps)
+        self.handler_index = len(self.steps) - 1
+        self.render_error = render_error
+        self.max_body_size = options.max_body_size if options.max_body_size is not None else max_body_size
+        self.status_code = options.status_code or 200
+        self.response_class = options.response_class
+        self.json_fast = issubclass(options.response_class, JSONResponse)
+        model = _response_model(options)
+        self.response_model = model
+        if model is not None:
+            try:
+                msgspec.inspect.type_info(model)
+            except (TypeError, ValueError) as exc:
+                raise RouteConfigError(
+                    f"{self.name}: response model {model!r} is not supported: {exc}"
+                ) from exc
+        self.exact_model = model if isinstance(model, type) else None
+        plan = self.plan
+        self.needs_request = bool(plan.specials & {"request", "connection"}) or plan.has_forms
+        self.has_params = plan.params_type is not None
+        self.has_body = plan.body_decoder is not None
+        self.uses_stack = plan.has_generators or plan.has_forms
+        self.sync_handler = self.steps[-1].kind not in (ASYNC,)
+
+    # --- request time --------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, path_params: dict[str, Any]) -> None:
+        stack = contextlib.AsyncExitStack() if self.uses_stack else None
+        try:
+            response = await self._solve(scope, receive, send, path_params, stack)
+        except ClientDisconnect:
+            if stack is not None:
+                await stack.aclose()
+            return
+        except Exception as exc:
+            if stack is not None:
+                exc = await _unwind(stack, exc)
+            error_response = await self.render_error(scope, receive, send, exc)
+            if error_response is not None:
+                await error_response(scope, receive, send)
+            return
+        if stack is None:
+            await response(scope, receive, send)
+            return
+        try:
+            await response(scope, receive, send)
+        except BaseException as exc:
+            await _unwind(stack, exc)
+            raise
+        await stack.aclose()
+
+    async def _solve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        path_params: dict[str, Any],
+        stack: contextlib.AsyncExitStack | None,
+    ) -> Response:
+        plan = self.plan
+        params = plan.extract_params(scope, path_params) if self.has_params else None
+        request: Request | None = None
+        body: Any = None
+        if self.needs_request:
+            request = Request(scope, receive, send)
+        if self.has_body:
+            raw = await self._read_body(scope, receive, request)
+            if raw and not is_json_content_type(_content_type(scope)):
+                raise HTTPException(
+                    415, "Unsupported Media Type: send the body as JSON with Content-Type: application/json"
+                )
+            body = plan.decode_body(raw)
+        form_values: dict[str, Any] | None = None
+        if plan.has_forms:
+            assert request is not None
+            assert stack is not None
+            form = await request.form(max_files=1000, max_fields=1000, max_part_size=1024 * 1024)
+            stack.push_async_callback(form.close)
+            form_values = await plan.extract_form(form)
+
+        values: list[Any] = [None] * len(self.steps)
+        background: BackgroundTasks | None = None
+        sub_response: Response | None = None
+        for index, step in enumerate(self.steps):
+            kwargs: dict[str, Any] = {}
+            for kwarg, field in step.scalar_args:
+                kwargs[kwarg] = getattr(params, field)
+            if step.body_args:
+                kwargs.update(plan.body_args_for(step, body))
+            if form_values is not None:
+                for kwarg, key in step.form_args:
+                    kwargs[kwarg] = form_values[key]
+            for kwarg, kind in step.special_args:
+                if kind == "request" or kind == "connection":
+                    kwargs[kwarg] = request if request is not None else HTTPConnection(scope)
+                elif kind == "background":
+                    if background is None:
+                        background = BackgroundTasks()
+                    kwargs[kwarg] = background
+                elif kind == "response":
+                    if sub_response is None:
+                        sub_response = _sub_response()
+                    kwargs[kwarg] = sub_response
+                elif kind == "websocket":
+                    raise RouteConfigError(f"{step.name}: WebSocket can only be injected in websocket routes")
+            for kwarg, dep_index in step.dep_args:
+                kwargs[kwarg] = values[dep_index]
+            values[index] = await _call(step, kwargs, stack)
+
+        return self._build_response(values[-1], background, sub_response)
+
+    async def _read_body(self, scope: Scope, receive: Receive, request: Request | None) -> bytes:
+        limit = self.max_body_size
+        if limit is not None:
+            declared = _header(scope, b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                raise HTTPException(413, f"Request body is larger than {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    raise HTTPException(413, f"Request body is larger than {limit} bytes")
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if request is not None:
+            # Let an injected Request still read the body it shares the receive channel with.
+            request._body = body
+        return body
+
+    def _build_response(
+        self, result: Any, background: BackgroundTasks | None, sub_response: Response | None
+    ) -> Response:
+        if isinstance(result, Response):
+            if background is not None and result.background is None:
+                result.background = background
+            if sub_response is not None:
+                result.raw_headers.extend(_extra_headers(sub_response))
+            return result
+        model = self.response_model
+        if model is not None and type(result) is not self.exact_model:
+            try:
+                result = msgspec.convert(result, model, from_attributes=True)
+            except msgspec.ValidationError as exc:
+                raise ResponseValidationError(str(exc), self.name) from exc
+        status = self.status_code
+        extra = None
+        if sub_response is not None:
+            if sub_response.status_code:
+                status = sub_response.status_code
+            extra = _extra_headers(sub_response)
+        if self.json_fast:
+            body = b"" if status in _NO_BODY_STATUSES or status < 200 else json_encoder.encode(result)
+            return json_response(body, status, extra, background)
+        if status in _NO_BODY_STATUSES:
+            response = Response(status_code=status, background=background)
+        else:
+            response = self.response_class(result, status_code=status, background=background)
+        if extra:
+            response.raw_headers.extend(extra)
+        return response
+
+
+async def _call(step: Step, kwargs: dict[str, Any], stack: contextlib.AsyncExitStack | None) -> Any:
+    kind = step.kind
+    if kind == ASYNC:
+        return await step.call(**kwargs)
+    if kind == SYNC_INLINE:
+        return step.call(**kwargs)
+    if kind == ASYNC_GEN:
+        assert stack is not None
+        return await stack.enter_async_context(contextlib.asynccontextmanager(step.call)(**kwargs))
+    if kind == SYNC_GEN:
+        assert stack is not None
+        manager = contextlib.contextmanager(step.call)(**kwargs)
+        value = await anyio.to_thread.run_sync(manager.__enter__)
+
+        async def exit_in_thread(*exc_info: Any) -> bool | None:
+            return await anyio.to_thread.run_sync(manager.__exit__, *exc_info)
+
+        stack.push_async_exit(exit_in_thread)
+        return value
+    result = await anyio.to_thread.run_sync(functools.partial(step.call, **kwargs))
+    if inspect.isawaitable(result):  # a sync callable that returned a coroutine (e.g. a wrapper)
+        result = await result
+    return result
+
+
+async def _unwind(stack: contextlib.AsyncExitStack, exc: BaseException) -> Exception:
+    """Throw ``exc`` into the open generator dependencies; return what should be rendered.
+
+    A generator may translate the error (``raise HTTPException(...)`` in its ``except``); then that
+    new exception is the one the client sees.
+    """
+    try:
+        await stack.__aexit__(type(exc), exc, exc.__traceback__)
+    except Exception as raised:
+        return raised
+    return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
+
+def _sub_response() -> Response:
+    response = Response()
+    response.status_code = 0  # 0: not set by the handler; the route's status code applies
+    response.raw_headers = []
+    return response
+
+
+def _extra_headers(sub_response: Response) -> list[tuple[bytes, bytes]]:
+    return [(k, v) for k, v in sub_response.raw_headers if k not in (b"content-length", b"content-type")]
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _content_type(scope: Scope) -> str | None:
+    return _header(scope, b"content-type")
+
+
+class WebSocketEndpoint(Endpoint):
+    """A websocket route: same parameter plan; the handler talks to the ``WebSocket`` itself."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, path_params: dict[str, Any]) -> None:
+        websocket = WebSocket(scope, receive, send)
+        stack = contextlib.AsyncExitStack() if self.uses_stack else None
+        try:
+            params = self.plan.extract_params(scope, path_params) if self.has_params else None
+            values: list[Any] = [None] * len(self.steps)
+            for index, step in enumerate(self.steps):
+                kwargs: dict[str, Any] = {kw: getattr(params, f) for kw, f in step.scalar_args}
+                for kwarg, kind in step.special_args:
+                    kwargs[kwarg] = websocket if kind in ("websocket", "connection") else None
+                for kwarg, dep_index in step.dep_args:
+                    kwargs[kwarg] = values[dep_index]
+                values[index] = await _call(step, kwargs, stack)
+        except Exception as exc:
+            if stack is not None:
+                exc = await _unwind(stack, exc)
+            error_response = await self.render_error(scope, receive, send, exc)
+            if error_response is not None:
+                await error_response(scope, receive, send)
+            return
+        if stack is not None:
+            await stack.aclose()
+
+
+def check_websocket_options(options: RouteOptions, endpoint: WebSocketEndpoint) -> None:
+    for step in endpoint.steps:
+        if step.body_args or step.form_args:
+            raise RouteConfigError(f"{step.name}: websocket routes cannot read a body or form fields")
+        for _, kind in step.special_args:
+            if kind in ("request", "background", "response"):
+                raise RouteConfigError(f"{step.name}: {kind} cannot be injected in a websocket route")

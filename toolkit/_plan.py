@@ -1,0 +1,403 @@
+"""Flatten a ``Dependant`` tree into a per-endpoint extraction plan, and run it per request.
+
+Compile time (``Plan.compile``): every path/query/header/cookie value of the whole dependency
+graph becomes a field of ONE msgspec Struct; the body becomes one cached ``msgspec.json.Decoder``;
+the dependency graph becomes a topologically ordered list of ``Step``s.
+
+Request time (``Plan.extract``): gather raw strings into a dict, one ``msgspec.convert``, one
+body decode; on failure, walk the input again to report every failing field.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import typing
+from collections.abc import Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+import msgspec
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import cookie_parser
+
+from ._analysis import BodySpec, Dependant, FormSpec, ScalarSpec
+from ._validation import (
+    ErrorEntry,
+    collect_errors,
+    entry_from_exception,
+    missing_entry,
+)
+from .di import Depends
+from .exceptions import RequestValidationError, RouteConfigError
+from .params import UNSET
+
+# Step kinds
+ASYNC, SYNC_THREAD, SYNC_INLINE, ASYNC_GEN, SYNC_GEN = range(5)
+
+
+@dataclasses.dataclass(slots=True)
+class Step:
+    """One call in the flattened graph: a dependency, or the handler (always last)."""
+
+    call: Callable[..., Any]
+    name: str
+    kind: int
+    scalar_args: tuple[tuple[str, str], ...]  # (kwarg, params-struct field)
+    body_args: tuple[tuple[str, str | None], ...]  # (kwarg, body-struct field or None: whole body)
+    form_args: tuple[tuple[str, str], ...]  # (kwarg, form-values key)
+    special_args: tuple[tuple[str, str], ...]  # (kwarg, special kind)
+    dep_args: tuple[tuple[str, int], ...]  # (kwarg, index of the step whose value it takes)
+    scope: str = "request"
+
+
+def _struct(name: str, fields: list[tuple[str, Any, Any]], rename: dict[str, str] | None = None) -> Any:
+    spec = [(f, t) if d is UNSET else (f, t, d) for f, t, d in fields]
+    return msgspec.defstruct(name, spec, kw_only=True, rename=rename)
+
+
+class Plan:
+    """Everything an endpoint needs per request, computed once."""
+
+    def __init__(self, root: Dependant, extra: list[Depends], owner: str, path_params: set[str]) -> None:
+        self.owner = owner
+        self.steps: list[Step] = []
+        self._scalars: list[tuple[ScalarSpec, str]] = []  # (spec, field name)
+        self._scalar_index: dict[tuple[str, str], tuple[ScalarSpec, str]] = {}
+        self._bodies: dict[str, tuple[BodySpec, str]] = {}
+        self._forms: dict[str, FormSpec] = {}
+        self._cache: dict[Any, int] = {}
+        from ._analysis import analyze
+
+        for dep in extra:
+            assert dep.dependency is not None
+            self._add(None, dep, analyze(dep.dependency, dict.fromkeys(path_params, str)))
+        self._add_dependant(root, "request")
+        self._compile_scalars(path_params)
+        self._compile_body()
+        self._compile_forms()
+        self.specials = {kind for step in self.steps for _, kind in step.special_args}
+        self.has_generators = any(s.kind in (ASYNC_GEN, SYNC_GEN) for s in self.steps)
+
+    # --- graph -----------------------------------------------------------------------------
+
+    def _add(self, kwarg: str | None, marker: Depends, dependant: Dependant) -> int:
+        key = dependant.call
+        if marker.use_cache and key in self._cache:
+            return self._cache[key]
+        index = self._add_dependant(dependant, marker.scope, sync_to_thread=marker.sync_to_thread)
+        if marker.use_cache:
+            self._cache[key] = index
+        return index
+
+    def _add_dependant(self, dependant: Dependant, scope: str, *, sync_to_thread: bool = True) -> int:
+        dep_args = []
+        for kwarg, marker, sub in dependant.dependencies:
+            index = self._add(kwarg, marker, sub)
+            if kwarg is not None:
+                dep_args.append((kwarg, index))
+        scalar_args = tuple(
+            (spec.name, self._scalar_field(spec, dependant.name)) for spec in dependant.scalars
+        )
+        body_args = tuple((spec.name, self._body_field(spec, dependant.name)) for spec in dependant.bodies)
+        form_args = tuple((spec.name, self._form_field(spec, dependant.name)) for spec in dependant.forms)
+        if dependant.is_async_gen:
+            kind = ASYNC_GEN
+        elif dependant.is_gen:
+            kind = SYNC_GEN
+        elif dependant.is_coroutine:
+            kind = ASYNC
+        else:
+            kind = SYNC_THREAD if sync_to_thread else SYNC_INLINE
+        self.steps.append(
+            Step(
+                dependant.call,
+                dependant.name,
+                kind,
+                scalar_args,
+                body_args,
+                form_args,
+                tuple(dependant.specials),
+                tuple(dep_args),
+                scope,
+            )
+        )
+        return len(self.steps) - 1
+
+    # --- scalars -----------------------------------------------------------------------------
+
+    def _scalar_field(self, spec: ScalarSpec, owner: str) -> str:
+        existing = self._scalar_index.get((spec.source, spec.key))
+        if existing is not None:
+            if existing[0].annotation != spec.annotation or existing[0].default != spec.default:
+                raise RouteConfigError(
+                    f"{owner}: {spec.source} parameter {spec.key!r} is declared again with another "
+                    f"type or default ({spec.annotation!r} vs {existing[0].annotation!r})"
+                )
+            return existing[1]
+        field = f"f{len(self._scalars)}"
+        self._scalars.append((spec, field))
+        self._scalar_index[(spec.source, spec.key)] = (spec, field)
+        return field
+
+    def _compile_scalars(self, path_params: set[str]) -> None:
+        declared = {spec.key for spec, _ in self._scalars if spec.source == "path"}
+        missing = path_params - declared
+        if missing:
+            raise RouteConfigError(
+                f"{self.owner}: path parameter(s) {sorted(missing)} are not parameters of the handler "
+                "or of its dependencies"
+            )
+        self.params_type = (
+            _struct("Params", [(field, spec.annotation, spec.default) for spec, field in self._scalars])
+            if self._scalars
+            else None
+        )
+        self.path_fields = tuple((s.key, f) for s, f in self._scalars if s.source == "path")
+        self.query_fields = {s.key: (f, s.is_sequence) for s, f in self._scalars if s.source == "query"}
+        self.header_fields = {
+            s.key.encode("latin-1"): (f, s.is_sequence) for s, f in self._scalars if s.source == "header"
+        }
+        self.cookie_fields = tuple((s.key, f) for s, f in self._scalars if s.source == "cookie")
+
+    # --- body --------------------------------------------------------------------------------
+
+    def _body_field(self, spec: BodySpec, owner: str) -> str | None:
+        existing = self._bodies.get(spec.key)
+        if existing is not None:
+            if existing[0].annotation != spec.annotation:
+                raise RouteConfigError(
+                    f"{owner}: body field {spec.key!r} is declared twice with different types"
+                )
+            return existing[1]
+        field = f"b{len(self._bodies)}"
+        self._bodies[spec.key] = (spec, field)
+        return field
+
+    def _compile_body(self) -> None:
+        self.body_type: Any = None
+        self.body_required = False
+        self.body_embedded = False
+        if not self._bodies:
+            self.body_decoder = None
+            return
+        if self._forms:
+            raise RouteConfigError(f"{self.owner}: a route cannot read both a JSON body and form fields")
+        specs = list(self._bodies.values())
+        if len(specs) == 1 and not specs[0][0].embed:
+            spec = specs[0][0]
+            self.body_type = spec.annotation
+            self.body_required = spec.default is UNSET
+            self.body_default = spec.default
+        else:
+            self.body_embedded = True
+            self.body_type = _struct(
+                "Body",
+                [(field, spec.annotation, spec.default) for spec, field in specs],
+                rename={field: spec.key for spec, field in specs},
+            )
+            self.body_required = any(spec.default is UNSET for spec, _ in specs)
+        self.body_decoder = msgspec.json.Decoder(self.body_type)
+        self.body_specs = specs
+
+    def body_args_for(self, step: Step, body: Any) -> dict[str, Any]:
+        if self.body_embedded:
+            return {kw: getattr(body, field) for kw, field in step.body_args if field is not None}
+        return {kw: body for kw, _ in step.body_args}
+
+    def decode_body(self, raw: bytes) -> Any:
+        """Decode and validate the JSON body; raise ``RequestValidationError`` listing every error."""
+        decoder = self.body_decoder
+        assert decoder is not None
+        if not raw:
+            if self.body_required:
+                if self.body_embedded:
+                    raise RequestValidationError(
+                        [
+                            missing_entry(("body", spec.key))
+                            for spec, _ in self.body_specs
+                            if spec.default is UNSET
+                        ]
+                    )
+                raise RequestValidationError([missing_entry(("body",))])
+            return decoder.decode(b"{}") if self.body_embedded else self.body_default
+        try:
+            return decoder.decode(raw)
+        except msgspec.ValidationError:
+            pass
+        except msgspec.DecodeError as exc:
+            raise RequestValidationError([_json_invalid(str(exc))]) from None
+        except UnicodeDecodeError:
+            raise RequestValidationError([_json_invalid("Invalid UTF-8 in JSON string")]) from None
+        except RecursionError:
+            raise RequestValidationError([_json_invalid("JSON is nested too deeply")]) from None
+        raise RequestValidationError(self._body_errors(raw))
+
+    def _body_errors(self, raw: bytes) -> list[ErrorEntry]:
+        try:
+            value = msgspec.json.decode(raw)
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+            return [_json_invalid(str(exc))]
+
+        def convert(v: Any, t: Any) -> Any:
+            return msgspec.convert(v, t)
+
+        return collect_errors(value, self.body_type, ("body",), convert)
+
+    # --- forms -------------------------------------------------------------------------------
+
+    def _form_field(self, spec: FormSpec, owner: str) -> str:
+        if spec.key in self._forms and self._forms[spec.key].annotation != spec.annotation:
+            raise RouteConfigError(f"{owner}: form field {spec.key!r} is declared twice with different types")
+        self._forms[spec.key] = spec
+        return spec.key
+
+    def _compile_forms(self) -> None:
+        self.has_forms = bool(self._forms)
+        if not self.has_forms:
+            return
+        import importlib.util
+
+        if importlib.util.find_spec("python_multipart") is None:  # pragma: no cover - environment
+            raise RouteConfigError(
+                f"{self.owner}: form and file parameters need python-multipart: pip install 'toolkit[forms]'"
+            ) from None
+        plain = [s for s in self._forms.values() if s.file_kind is None and not s.whole_form]
+        self.form_type = _struct("Form", [(s.key, s.annotation, s.default) for s in plain]) if plain else None
+        self.form_sequences = {
+            s.key for s in plain if typing.get_origin(_strip(s.annotation)) in (list, set, frozenset, tuple)
+        }
+        self.form_files = [s for s in self._forms.values() if s.file_kind is not None]
+        self.form_models = [s for s in self._forms.values() if s.whole_form]
+
+    async def extract_form(self, form: FormData) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        errors: list[ErrorEntry] = []
+        fields = {k: (form.getlist(k) if k in self.form_sequences else v) for k, v in form.multi_items()}
+        if self.form_type is not None:
+            raw = {k: v for k, v in fields.items() if not isinstance(v, UploadFile)}
+            try:
+                parsed = msgspec.convert(raw, self.form_type, strict=False)
+                values.update(msgspec.structs.asdict(parsed))
+            except msgspec.ValidationError:
+                errors.extend(
+                    collect_errors(
+                        raw, self.form_type, ("body",), lambda v, t: msgspec.convert(v, t, strict=False)
+                    )
+                )
+        for spec in self.form_models:
+            raw = {k: v for k, v in fields.items() if not isinstance(v, UploadFile)}
+            try:
+                values[spec.key] = msgspec.convert(raw, spec.annotation, strict=False)
+            except msgspec.ValidationError as exc:
+                errors.append(entry_from_exception(exc, ("body",), raw))
+        for spec in self.form_files:
+            items = [v for v in form.getlist(spec.key) if isinstance(v, UploadFile)]
+            if not items:
+                if spec.default is UNSET:
+                    errors.append(missing_entry(("body", spec.key)))
+                else:
+                    values[spec.key] = spec.default
+                continue
+            if spec.file_kind == "upload":
+                values[spec.key] = items[0]
+            elif spec.file_kind == "uploads":
+                values[spec.key] = items
+            elif spec.file_kind == "bytes":
+                values[spec.key] = await items[0].read()
+            else:
+                values[spec.key] = [await item.read() for item in items]
+        if errors:
+            raise RequestValidationError(errors)
+        return values
+
+    # --- scalars at request time ---------------------------------------------------------------
+
+    def extract_params(self, scope: MutableMapping[str, Any], path_params: dict[str, Any]) -> Any:
+        """Gather path/query/header/cookie strings and convert them in one msgspec call."""
+        raw: dict[str, Any] = {}
+        for key, field in self.path_fields:
+            raw[field] = path_params[key]
+        if self.query_fields:
+            query_string = scope["query_string"]
+            if query_string:
+                wanted = self.query_fields
+                for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+                    hit = wanted.get(key)
+                    if hit is not None:
+                        if hit[1]:
+                            raw.setdefault(hit[0], []).append(value)
+                        else:
+                            raw[hit[0]] = value  # last one wins, as in Starlette/FastAPI
+        if self.header_fields:
+            wanted_h = self.header_fields
+            for name, value in scope["headers"]:
+                hit = wanted_h.get(name)
+                if hit is not None:
+                    text = value.decode("latin-1")
+                    if hit[1]:
+                        raw.setdefault(hit[0], []).append(text)
+                    else:
+                        raw[hit[0]] = text
+        if self.cookie_fields:
+            cookie_header = _header(scope, b"cookie")
+            if cookie_header:
+                cookies = cookie_parser(cookie_header)
+                for key, field in self.cookie_fields:
+                    if key in cookies:
+                        raw[field] = cookies[key]
+        try:
+            return msgspec.convert(raw, self.params_type, strict=False)
+        except msgspec.ValidationError:
+            raise RequestValidationError(self._scalar_errors(raw)) from None
+
+    def _scalar_errors(self, raw: dict[str, Any]) -> list[ErrorEntry]:
+        errors: list[ErrorEntry] = []
+        for spec, field in self._scalars:
+            loc = (spec.source, spec.key)
+            if field not in raw:
+                if spec.default is UNSET:
+                    errors.append(missing_entry(loc))
+                continue
+            try:
+                msgspec.convert(raw[field], spec.annotation, strict=False)
+            except msgspec.ValidationError as exc:
+                errors.append(entry_from_exception(exc, loc, raw[field]))
+        return errors
+
+
+def _strip(tp: Any) -> Any:
+    from ._analysis import _split_optional, _unwrap_annotated
+
+    return _split_optional(_unwrap_annotated(tp)[0])[0]
+
+
+def _header(scope: MutableMapping[str, Any], name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _json_invalid(detail: str) -> ErrorEntry:
+    loc: tuple[str | int, ...] = ("body",)
+    if "(byte " in detail:
+        with contextlib.suppress(ValueError):
+            loc = ("body", int(detail.rsplit("(byte ", 1)[1].rstrip(")")))
+    return {
+        "type": "json_invalid",
+        "loc": list(loc),
+        "msg": "JSON decode error",
+        "input": {},
+        "ctx": {"error": detail},
+    }
+
+
+def is_json_content_type(value: str | None) -> bool:
+    if not value:
+        return False
+    media = value.split(";", 1)[0].strip().lower()
+    if not media.startswith("application/"):
+        return False
+    subtype = media[len("application/") :]
+    return subtype == "json" or subtype.endswith("+json")

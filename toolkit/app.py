@@ -1,0 +1,282 @@
+"""The application: routes, lifespan, middleware stack and exception handlers."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from starlette.convertors import Convertor
+from starlette.datastructures import State, URLPath
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from ._endpoint import Endpoint, RouteOptions, WebSocketEndpoint, check_websocket_options
+from ._trie import compile_path
+from .di import Depends
+from .exceptions import RequestValidationError, RouteConfigError
+from .responses import JSONResponse
+from .routing import Dispatcher, Mount, Router
+
+__all__ = ["App"]
+
+logger = logging.getLogger("toolkit")
+
+AppT = TypeVar("AppT", bound="App")
+F = TypeVar("F", bound=Callable[..., Any])
+ExceptionHandler = Callable[[Request, Exception], Response | Awaitable[Response]]
+Lifespan = Callable[[Any], contextlib.AbstractAsyncContextManager[Mapping[str, Any] | None]]
+
+DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
+
+
+def http_exception_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code in (204, 304) or exc.status_code < 200:
+        return Response(status_code=exc.status_code, headers=headers)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+def validation_exception_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": exc.errors}, status_code=422)
+
+
+def server_error_handler(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+
+
+class App:
+    """A toolkit application: an ASGI app with FastAPI-style routes on Starlette.
+
+    ::
+
+        app = App()
+
+        @app.get("/items/{item_id}")
+        async def read_item(item_id: int, q: str | None = None):
+            return {"item_id": item_id, "q": q}
+    """
+
+    def __init__(
+        self,
+        *,
+        debug: bool = False,
+        lifespan: Lifespan | None = None,
+        middleware: Sequence[Middleware] | None = None,
+        exception_handlers: Mapping[int | type[Exception], ExceptionHandler] | None = None,
+        dependencies: Sequence[Depends] | None = None,
+        default_response_class: type[Response] = JSONResponse,
+        redirect_slashes: bool = True,
+        max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+        title: str = "toolkit",
+        version: str = "0.1.0",
+        description: str | None = None,
+        servers: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.debug = debug
+        self.state = State()
+        self.title = title
+        self.version = version
+        self.description = description
+        self.servers = servers or []
+        self.max_body_size = max_body_size
+        self.lifespan_context = lifespan
+        self.user_middleware: list[Middleware] = list(middleware or [])
+        self.exception_handlers: dict[Any, ExceptionHandler] = {
+            StarletteHTTPException: http_exception_handler,
+            RequestValidationError: validation_exception_handler,
+        }
+        self.exception_handlers.update(exception_handlers or {})
+        self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
+        self.router = Router(dependencies=dependencies, default_response_class=default_response_class)
+        self.router._on_add = self._register
+        self.dispatcher = Dispatcher(self._render_error, redirect_slashes=redirect_slashes)
+        self.endpoints: list[Endpoint] = []
+        self.middleware_stack: ASGIApp | None = None
+
+    # --- registration (delegated to the root router, compiled at once) -------------------
+
+    def _register(self, item: RouteOptions | Mount, converters: Mapping[str, Convertor[Any]]) -> None:
+        if isinstance(item, Mount):
+            self.dispatcher.add_mount(item)
+            return
+        try:
+            compiled = compile_path(item.path, converters)
+        except ValueError as exc:
+            raise RouteConfigError(f"{item.name}: {exc}") from exc
+        path_types = {name: compiled.converters[name] for name in compiled.param_names}
+        endpoint_cls = WebSocketEndpoint if item.is_websocket else Endpoint
+        endpoint = endpoint_cls(
+            item, path_types, render_error=self._render_error, max_body_size=self.max_body_size
+        )
+        if isinstance(endpoint, WebSocketEndpoint):
+            check_websocket_options(item, endpoint)
+        self.dispatcher.add(item, compiled, endpoint)
+        self.endpoints.append(endpoint)
+
+    @property
+    def routes(self) -> list[RouteOptions | Mount]:
+        return self.router.routes
+
+    def add_api_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        self.router.add_api_route(path, endpoint, **options)
+
+    add_route = add_api_route
+
+    def api_route(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.router.api_route(path, **options)
+
+    def get(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.router.get(path, **options)
+
+    def post(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.router.post(path, **options)
+
+    def put(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.router.put(path, **options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.router.patch(path, **options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.router.delete(path, **options)
+
+    def head(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.router.head(path, **options)
+
+    def options(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.router.options(path, **options)
+
+    def websocket(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.router.websocket(path, **options)
+
+    def add_websocket_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        self.router.add_websocket_route(path, endpoint, **options)
+
+    def include_router(self, router: Router, **options: Any) -> None:
+        self.router.include_router(router, **options)
+
+    def mount(self, path: str, app: ASGIApp, name: str | None = None) -> None:
+        self.router.mount(path, app, name)
+
+    def register_converter(self, name: str, convertor: Convertor[Any]) -> None:
+        self.router.register_converter(name, convertor)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        return self.dispatcher.url_path_for(name, **path_params)
+
+    # --- middleware and errors -------------------------------------------------------------
+
+    def add_middleware(self, middleware_class: Any, *args: Any, **kwargs: Any) -> None:
+        """Add a pure-ASGI middleware; the last one added is the outermost (as in Starlette)."""
+        if self.middleware_stack is not None:
+            raise RuntimeError("Cannot add middleware after the application has started")
+        self.user_middleware.insert(0, Middleware(middleware_class, *args, **kwargs))
+
+    def add_exception_handler(self, key: int | type[Exception], handler: ExceptionHandler) -> None:
+        self.exception_handlers[key] = handler
+
+    def exception_handler(self, key: int | type[Exception]) -> Callable[[F], F]:
+        def decorator(func: F) -> F:
+            self.add_exception_handler(key, func)
+            return func
+
+        return decorator
+
+    def build_middleware_stack(self) -> ASGIApp:
+        error_handler = self.exception_handlers.get(500) or self.exception_handlers.get(Exception)
+        app: ASGIApp = self._inner
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return ServerErrorMiddleware(app, handler=error_handler or server_error_handler, debug=self.debug)
+
+    def _lookup_handler(self, exc: Exception) -> ExceptionHandler | None:
+        handlers = self.exception_handlers
+        if isinstance(exc, StarletteHTTPException) and exc.status_code in handlers:
+            return handlers[exc.status_code]
+        for cls in type(exc).__mro__:
+            if cls in handlers and cls is not Exception:
+                return handlers[cls]
+        return None
+
+    async def _render_error(
+        self, scope: Scope, receive: Receive, send: Send, exc: Exception
+    ) -> Response | None:
+        """Turn ``exc`` into a response with the matching handler; re-raise it when none matches."""
+        if scope["type"] == "websocket":
+            await self._close_websocket(scope, receive, send, exc)
+            return None
+        handler = self._lookup_handler(exc)
+        if handler is None:
+            raise exc
+        result = handler(Request(scope, receive, send), exc)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def _close_websocket(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+        from starlette.exceptions import WebSocketException
+
+        if isinstance(exc, WebSocketException):
+            code, reason = exc.code, exc.reason or ""
+        elif isinstance(exc, RequestValidationError):
+            code, reason = 1008, "Invalid parameters"
+        elif isinstance(exc, StarletteHTTPException):
+            code, reason = 1008, str(exc.detail)[:120]
+        else:
+            raise exc
+        websocket = WebSocket(scope, receive, send)
+        with contextlib.suppress(RuntimeError):  # already closed by the handler
+            await websocket.close(code=code, reason=reason)
+
+    # --- ASGI -------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        await self.middleware_stack(scope, receive, send)
+
+    async def _inner(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        await self.dispatcher(scope, receive, send)
+
+    @contextlib.asynccontextmanager
+    async def _run_lifespan(self) -> AsyncIterator[Mapping[str, Any] | None]:
+        if self.lifespan_context is None:
+            yield None
+            return
+        async with self.lifespan_context(self) as state:
+            yield state
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+        await receive()  # lifespan.startup
+        try:
+            async with self._run_lifespan() as state:
+                if state is not None:
+                    if "state" not in scope:
+                        raise RuntimeError('The server does not support "state" in the lifespan scope.')
+                    scope["state"].update(state)
+                await send({"type": "lifespan.startup.complete"})
+                started = True
+                await receive()  # lifespan.shutdown
+        except BaseException:
+            message = traceback.format_exc()
+            logger.error("lifespan %s failed:\n%s", "shutdown" if started else "startup", message)
+            failed = "lifespan.shutdown.failed" if started else "lifespan.startup.failed"
+            await send({"type": failed, "message": message})
+            raise
+        await send({"type": "lifespan.shutdown.complete"})

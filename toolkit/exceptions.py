@@ -1,0 +1,66 @@
+"""Exceptions that handlers raise and the toolkit renders as HTTP errors."""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.exceptions import WebSocketException
+
+__all__ = [
+    "HTTPException",
+    "RequestValidationError",
+    "ResponseValidationError",
+    "RouteConfigError",
+    "WebSocketException",
+]
+
+
+class HTTPException(StarletteHTTPException):
+    """An error with a status code and any JSON-able ``detail``, rendered as ``{"detail": ...}``.
+
+    A subclass of Starlette's, so code (and Starlette internals such as form parsing) raising
+    either kind gets the same rendering and the same exception handlers.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        detail: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if detail is None:
+            detail = http.HTTPStatus(status_code).phrase
+        super().__init__(status_code=status_code, detail="", headers=headers)
+        self.detail: Any = detail
+
+    def __str__(self) -> str:
+        return f"{self.status_code}: {self.detail}"
+
+
+class RequestValidationError(Exception):
+    """Request data failed validation; rendered as a 422 with FastAPI's error shape.
+
+    ``errors`` is a list of ``{"type", "loc", "msg", "input"}`` dicts, one per failing field.
+    """
+
+    def __init__(self, errors: Sequence[dict[str, Any]]) -> None:
+        super().__init__(errors)
+        self.errors = list(errors)
+
+    def __str__(self) -> str:
+        return f"{len(self.errors)} validation error(s): {self.errors}"
+
+
+class ResponseValidationError(Exception):
+    """A handler's return value does not match its response model: a server bug, rendered as 500."""
+
+    def __init__(self, message: str, endpoint: str) -> None:
+        super().__init__(f"{endpoint}: return value does not match the response model: {message}")
+        self.endpoint = endpoint
+
+
+class RouteConfigError(TypeError):
+    """A route or handler is misconfigured; raised at registration, never per request."""

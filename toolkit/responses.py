@@ -1,0 +1,128 @@
+"""Response classes: Starlette's, plus msgspec-encoded JSON and server-sent events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Iterable, Mapping
+from typing import Any
+
+import msgspec
+from starlette.background import BackgroundTask
+from starlette.concurrency import iterate_in_threadpool
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+
+__all__ = [
+    "EventSourceResponse",
+    "FileResponse",
+    "HTMLResponse",
+    "JSONResponse",
+    "PlainTextResponse",
+    "RedirectResponse",
+    "Response",
+    "ServerSentEvent",
+    "StreamingResponse",
+]
+
+# One encoder for the process: msgspec encoders are thread-safe and reusable.
+json_encoder = msgspec.json.Encoder()
+_JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+
+
+class JSONResponse(Response):
+    """JSON encoded with msgspec: Structs, dataclasses, dicts, lists, UUIDs, datetimes, enums..."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return json_encoder.encode(content)
+
+
+def json_response(
+    body: bytes,
+    status_code: int,
+    extra_headers: list[tuple[bytes, bytes]] | None,
+    background: BackgroundTask | None,
+) -> JSONResponse:
+    """A ``JSONResponse`` around already-encoded bytes, skipping ``__init__``'s header logic."""
+    # PERF: this runs for every JSON response; header building is reduced to one list literal.
+    response = JSONResponse.__new__(JSONResponse)
+    response.status_code = status_code
+    response.background = background
+    if status_code < 200 or status_code in (204, 304):
+        response.body = b""
+        response.raw_headers = []
+    else:
+        response.body = body
+        response.raw_headers = [(b"content-length", b"%d" % len(body)), _JSON_CONTENT_TYPE]
+    if extra_headers:
+        response.raw_headers.extend(extra_headers)
+    return response
+
+
+class ServerSentEvent(msgspec.Struct, omit_defaults=True):
+    """One event of a ``text/event-stream``; ``data`` that is not a str is JSON-encoded."""
+
+    data: Any = None
+    event: str | None = None
+    id: str | None = None
+    retry: int | None = None
+    comment: str | None = None
+
+    def encode(self) -> bytes:
+        lines: list[str] = []
+        if self.comment is not None:
+            lines.extend(f": {line}" for line in self.comment.splitlines() or [""])
+        for field, value in (("event", self.event), ("id", self.id)):
+            if value is not None:
+                if "\n" in value or "\r" in value:
+                    raise ValueError(f"SSE {field} must not contain line breaks")
+                lines.append(f"{field}: {value}")
+        if self.retry is not None:
+            lines.append(f"retry: {int(self.retry)}")
+        if self.data is not None:
+            data = self.data if isinstance(self.data, str) else json_encoder.encode(self.data).decode()
+            lines.extend(f"data: {line}" for line in data.splitlines() or [""])
+        return ("\n".join(lines) + "\n\n").encode()
+
+
+class EventSourceResponse(StreamingResponse):
+    """Server-sent events from an (async) iterable of ``ServerSentEvent``, str or JSON-able items.
+
+    Sets the headers proxies need to stream (``Cache-Control: no-cache``, ``X-Accel-Buffering: no``).
+    """
+
+    def __init__(
+        self,
+        content: AsyncIterable[Any] | Iterable[Any],
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        background: BackgroundTask | None = None,
+    ) -> None:
+        merged = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})}
+        super().__init__(
+            self._encode(content),
+            status_code=status_code,
+            headers=merged,
+            media_type="text/event-stream",
+            background=background,
+        )
+
+    @staticmethod
+    async def _encode(content: AsyncIterable[Any] | Iterable[Any]) -> AsyncIterable[bytes]:
+        if isinstance(content, AsyncIterable):
+            async for item in content:
+                yield _event_bytes(item)
+        else:
+            async for item in iterate_in_threadpool(content):
+                yield _event_bytes(item)
+
+
+def _event_bytes(item: Any) -> bytes:
+    event = item if isinstance(item, ServerSentEvent) else ServerSentEvent(data=item)
+    return event.encode()

@@ -1,0 +1,83 @@
+"""Test clients: Starlette's ``TestClient`` and an async client that runs the app's lifespan.
+
+``TestClient`` is Starlette's (it prefers the ``httpx2`` package, installed by the ``testing``
+extra). ``AsyncTestClient`` drives the app in-process through httpx's ``ASGITransport``, with
+no thread portal, and runs the lifespan around the ``async with`` block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any
+
+import anyio
+import httpx
+from starlette.testclient import TestClient
+from starlette.types import ASGIApp, Message
+
+__all__ = ["AsyncTestClient", "TestClient", "run_lifespan"]
+
+
+@contextlib.asynccontextmanager
+async def run_lifespan(app: ASGIApp, state: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
+    """Send ``lifespan.startup`` to ``app``, yield the lifespan state, then send ``lifespan.shutdown``."""
+    state = {} if state is None else state
+    to_app, app_inbox = anyio.create_memory_object_stream[Message](math.inf)
+    app_outbox, from_app = anyio.create_memory_object_stream[Message](math.inf)
+    scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": state}
+
+    async def run() -> None:
+        try:
+            await app(scope, app_inbox.receive, app_outbox.send)
+        finally:
+            await app_outbox.send({"type": "lifespan.app.exit"})
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        await to_app.send({"type": "lifespan.startup"})
+        message = await from_app.receive()
+        if message["type"] != "lifespan.startup.complete":
+            raise RuntimeError(f"lifespan startup failed: {message.get('message', message['type'])}")
+        try:
+            yield state
+        finally:
+            await to_app.send({"type": "lifespan.shutdown"})
+            message = await from_app.receive()
+            if message["type"] == "lifespan.shutdown.failed":
+                raise RuntimeError(f"lifespan shutdown failed: {message.get('message')}")
+
+
+class AsyncTestClient(httpx.AsyncClient):
+    """``async with AsyncTestClient(app) as client: await client.get("/")`` — lifespan included."""
+
+    def __init__(self, app: ASGIApp, base_url: str = "http://testserver", **kwargs: Any) -> None:
+        self._app = app
+        self._lifespan_state: dict[str, Any] = {}
+        self._lifespan: contextlib.AbstractAsyncContextManager[dict[str, Any]] | None = None
+
+        async def with_state(scope: Any, receive: Any, send: Any) -> None:
+            scope["state"] = dict(self._lifespan_state)
+            await app(scope, receive, send)
+
+        super().__init__(transport=httpx.ASGITransport(app=with_state), base_url=base_url, **kwargs)
+
+    async def __aenter__(self) -> AsyncTestClient:
+        await super().__aenter__()
+        self._lifespan = run_lifespan(self._app, self._lifespan_state)
+        await self._lifespan.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> None:
+        try:
+            if self._lifespan is not None:
+                await self._lifespan.__aexit__(exc_type, exc, tb)
+        finally:
+            await super().__aexit__(exc_type, exc, tb)
