@@ -15,7 +15,7 @@ import dataclasses
 import typing
 from collections.abc import Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 import msgspec
 from starlette.datastructures import FormData, UploadFile
@@ -322,9 +322,16 @@ class Plan:
             query_string = scope["query_string"]
             if query_string:
                 wanted = self.query_fields
-                for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+                # PERF: parse_qsl unquotes every pair; we split by hand and unquote only wanted
+                # pairs that need it (same semantics: "&" separates, "+" is a space, UTF-8).
+                for pair in query_string.decode("latin-1").split("&"):
+                    key, _, value = pair.partition("=")
+                    if "%" in key or "+" in key:
+                        key = unquote_plus(key)
                     hit = wanted.get(key)
                     if hit is not None:
+                        if "%" in value or "+" in value:
+                            value = unquote_plus(value)
                         if hit[1]:
                             raw.setdefault(hit[0], []).append(value)
                         else:
