@@ -105,6 +105,19 @@ class Dependant:
     is_coroutine: bool = False
     is_async_gen: bool = False
     is_gen: bool = False
+    key: Any = None  # the declared callable (differs from ``call`` when overridden)
+
+    def __post_init__(self) -> None:
+        if self.key is None:
+            self.key = self.call
+
+    def all_keys(self) -> set[Any]:
+        """Every dependency callable in this tree (what overrides are matched against)."""
+        keys = set()
+        for _, _, sub in self.dependencies:
+            keys.add(sub.key)
+            keys |= sub.all_keys()
+        return keys
 
 
 def _unwrap_annotated(annotation: Any) -> tuple[Any, list[Any]]:
@@ -227,6 +240,7 @@ def analyze(
     *,
     owner: str | None = None,
     stack: tuple[Callable[..., Any], ...] = (),
+    overrides: Mapping[Callable[..., Any], Callable[..., Any]] | None = None,
 ) -> Dependant:
     """Build the ``Dependant`` tree of ``call``.
 
@@ -246,7 +260,26 @@ def analyze(
             continue
         if param.kind is inspect.Parameter.POSITIONAL_ONLY:
             raise RouteConfigError(f"{owner}: positional-only parameter {param.name!r} is not supported")
-        _analyze_param(dependant, param, hints.get(param.name, Any), path_params, (*stack, call))
+        _analyze_param(dependant, param, hints.get(param.name, Any), path_params, (*stack, call), overrides)
+    return dependant
+
+
+def analyze_dependency(
+    call: Callable[..., Any],
+    path_params: Mapping[str, Any],
+    stack: tuple[Callable[..., Any], ...] = (),
+    overrides: Mapping[Callable[..., Any], Callable[..., Any]] | None = None,
+) -> Dependant:
+    """Analyze a dependency, or its replacement from ``app.dependency_overrides``.
+
+    The result keeps the original callable as ``key`` (the per-request cache key and the
+    identity overrides and app-scoped values are looked up by).
+    """
+    replacement = overrides.get(call, call) if overrides else call
+    dependant = analyze(
+        replacement, path_params, owner=describe(replacement), stack=stack, overrides=overrides
+    )
+    dependant.key = call
     return dependant
 
 
@@ -256,6 +289,7 @@ def _analyze_param(
     hint: Any,
     path_params: Mapping[str, Any],
     stack: tuple[Callable[..., Any], ...],
+    overrides: Mapping[Callable[..., Any], Callable[..., Any]] | None,
 ) -> None:
     owner = dependant.name
     where = f"{owner}: parameter {param.name!r}"
@@ -274,8 +308,9 @@ def _analyze_param(
         call = marker.dependency if marker.dependency is not None else annotation
         if not callable(call):
             raise RouteConfigError(f"{where}: Depends() needs a callable or a class annotation")
-        sub = analyze(call, path_params, owner=describe(call), stack=stack)
-        dependant.dependencies.append((param.name, marker, sub))
+        dependant.dependencies.append(
+            (param.name, marker, analyze_dependency(call, path_params, stack, overrides))
+        )
         return
     if marker is None:
         special = _special_kind(annotation)

@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import functools
 import inspect
+import types
 import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,9 +23,10 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from ._analysis import analyze, describe
+from ._app_scope import AppScope, DependencyOverrides
 from ._plan import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, Plan, Step, is_json_content_type
 from .di import Depends
-from .exceptions import HTTPException, ResponseValidationError, RouteConfigError
+from .exceptions import HTTPException, RequestValidationError, ResponseValidationError, RouteConfigError
 from .responses import JSONResponse, json_encoder, json_response
 
 ErrorRenderer = Callable[[Scope, Receive, Send, Exception], Awaitable[Response | None]]
@@ -79,7 +81,7 @@ def _response_model(options: RouteOptions) -> Any:
     bare = typing.get_origin(annotation) or annotation
     if isinstance(bare, type) and issubclass(bare, Response):
         return None
-    if bare in (typing.Union,) and any(
+    if bare in (typing.Union, types.UnionType) and any(
         isinstance(a, type) and issubclass(a, Response) for a in typing.get_args(annotation)
     ):
         return None
@@ -96,18 +98,23 @@ class Endpoint:
         *,
         render_error: ErrorRenderer,
         max_body_size: int | None,
+        app_scope: AppScope | None = None,
+        overrides: DependencyOverrides | None = None,
     ) -> None:
         self.options = options
         self.name = describe(options.endpoint)
-        root = analyze(options.endpoint, path_params, owner=self.name)
-        self.plan = Plan(root, options.dependencies, self.name, set(path_params))
-        self.steps: tuple[Step, ...] = tuple(self.plan.steps)
-        self.handler_index = len(self.steps) - 1
+        self.path_params = path_params
+        self.app_scope = app_scope
+        self.overrides = overrides if overrides is not None else DependencyOverrides()
+        self.base_plan = self._compile(None)
+        self.plan = self.base_plan
+        self.plan_version = self.overrides.version
         self.render_error = render_error
         self.max_body_size = options.max_body_size if options.max_body_size is not None else max_body_size
         self.status_code = options.status_code or 200
         self.response_class = options.response_class
-        self.json_fast = issubclass(options.response_class, JSONResponse)
+        # Only the exact class: a subclass may override media_type or render().
+        self.json_fast = options.response_class is JSONResponse
         model = _response_model(options)
         self.response_model = model
         if model is not None:
@@ -118,19 +125,37 @@ class Endpoint:
                     f"{self.name}: response model {model!r} is not supported: {exc}"
                 ) from exc
         self.exact_model = model if isinstance(model, type) else None
-        plan = self.plan
-        self.needs_request = bool(plan.specials & {"request", "connection"}) or plan.has_forms
-        self.has_params = plan.params_type is not None
-        self.has_body = plan.body_decoder is not None
-        self.uses_stack = plan.has_generators or plan.has_forms
-        self.sync_handler = self.steps[-1].kind not in (ASYNC,)
+
+    def _compile(self, overrides: DependencyOverrides | None) -> Plan:
+        root = analyze(self.options.endpoint, self.path_params, owner=self.name, overrides=overrides)
+        return Plan(
+            root,
+            self.options.dependencies,
+            self.name,
+            set(self.path_params),
+            app_scope=self.app_scope,
+            overrides=overrides,
+        )
+
+    def current_plan(self) -> Plan:
+        """The plan for the current ``dependency_overrides`` (re-compiled only when they changed)."""
+        overrides = self.overrides
+        if self.plan_version != overrides.version:
+            if overrides and not overrides.keys().isdisjoint(self.base_plan.dependency_keys):
+                self.plan = self._compile(overrides)
+            else:
+                self.plan = self.base_plan
+            self.plan_version = overrides.version
+        return self.plan
 
     # --- request time --------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path_params: dict[str, Any]) -> None:
-        stack = contextlib.AsyncExitStack() if self.uses_stack else None
+        # PERF: one integer comparison when no override changed since the last request.
+        plan = self.plan if self.plan_version == self.overrides.version else self.current_plan()
+        stack = contextlib.AsyncExitStack() if plan.uses_stack else None
         try:
-            response = await self._solve(scope, receive, send, path_params, stack)
+            response = await self._solve(plan, scope, receive, send, path_params, stack)
         except ClientDisconnect:
             if stack is not None:
                 await stack.aclose()
@@ -154,37 +179,57 @@ class Endpoint:
 
     async def _solve(
         self,
+        plan: Plan,
         scope: Scope,
         receive: Receive,
         send: Send,
         path_params: dict[str, Any],
         stack: contextlib.AsyncExitStack | None,
     ) -> Response:
-        plan = self.plan
-        params = plan.extract_params(scope, path_params) if self.has_params else None
+        params: Any = None
+        # Parameter errors are held back until the body is validated too, so that one 422
+        # lists every failing field of the request (query and body together).
+        param_errors: RequestValidationError | None = None
+        if plan.has_params:
+            try:
+                params = plan.extract_params(scope, path_params)
+            except RequestValidationError as exc:
+                param_errors = exc
         request: Request | None = None
         body: Any = None
-        if self.needs_request:
+        if plan.needs_request:
             request = Request(scope, receive, send)
-        if self.has_body:
+        if plan.has_body:
             raw = await self._read_body(scope, receive, request)
             if raw and not is_json_content_type(_content_type(scope)):
                 raise HTTPException(
                     415, "Unsupported Media Type: send the body as JSON with Content-Type: application/json"
                 )
-            body = plan.decode_body(raw)
+            try:
+                body = plan.decode_body(raw)
+            except RequestValidationError as exc:
+                if param_errors is None:
+                    raise
+                raise RequestValidationError(param_errors.errors + exc.errors) from None
         form_values: dict[str, Any] | None = None
         if plan.has_forms:
             assert request is not None
             assert stack is not None
             form = await request.form(max_files=1000, max_fields=1000, max_part_size=1024 * 1024)
             stack.push_async_callback(form.close)
-            form_values = await plan.extract_form(form)
+            try:
+                form_values = await plan.extract_form(form)
+            except RequestValidationError as exc:
+                if param_errors is None:
+                    raise
+                raise RequestValidationError(param_errors.errors + exc.errors) from None
+        if param_errors is not None:
+            raise param_errors
 
-        values: list[Any] = [None] * len(self.steps)
+        values: list[Any] = [None] * len(plan.steps)
         background: BackgroundTasks | None = None
         sub_response: Response | None = None
-        for index, step in enumerate(self.steps):
+        for index, step in enumerate(plan.steps):
             kwargs: dict[str, Any] = {}
             for kwarg, field in step.scalar_args:
                 kwargs[kwarg] = getattr(params, field)
@@ -336,11 +381,12 @@ class WebSocketEndpoint(Endpoint):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path_params: dict[str, Any]) -> None:
         websocket = WebSocket(scope, receive, send)
-        stack = contextlib.AsyncExitStack() if self.uses_stack else None
+        plan = self.plan if self.plan_version == self.overrides.version else self.current_plan()
+        stack = contextlib.AsyncExitStack() if plan.uses_stack else None
         try:
-            params = self.plan.extract_params(scope, path_params) if self.has_params else None
-            values: list[Any] = [None] * len(self.steps)
-            for index, step in enumerate(self.steps):
+            params = plan.extract_params(scope, path_params) if plan.has_params else None
+            values: list[Any] = [None] * len(plan.steps)
+            for index, step in enumerate(plan.steps):
                 kwargs: dict[str, Any] = {kw: getattr(params, f) for kw, f in step.scalar_args}
                 for kwarg, kind in step.special_args:
                     kwargs[kwarg] = websocket if kind in ("websocket", "connection") else None
@@ -359,7 +405,7 @@ class WebSocketEndpoint(Endpoint):
 
 
 def check_websocket_options(options: RouteOptions, endpoint: WebSocketEndpoint) -> None:
-    for step in endpoint.steps:
+    for step in endpoint.base_plan.steps:
         if step.body_args or step.form_args:
             raise RouteConfigError(f"{step.name}: websocket routes cannot read a body or form fields")
         for _, kind in step.special_args:

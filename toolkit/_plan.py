@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import typing
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -21,7 +22,8 @@ import msgspec
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import cookie_parser
 
-from ._analysis import BodySpec, Dependant, FormSpec, ScalarSpec
+from ._analysis import BodySpec, Dependant, FormSpec, ScalarSpec, analyze_dependency
+from ._app_scope import AppScope
 from ._validation import (
     ErrorEntry,
     collect_errors,
@@ -59,33 +61,55 @@ def _struct(name: str, fields: list[tuple[str, Any, Any]], rename: dict[str, str
 class Plan:
     """Everything an endpoint needs per request, computed once."""
 
-    def __init__(self, root: Dependant, extra: list[Depends], owner: str, path_params: set[str]) -> None:
+    def __init__(
+        self,
+        root: Dependant,
+        extra: list[Depends],
+        owner: str,
+        path_params: set[str],
+        *,
+        app_scope: AppScope | None = None,
+        overrides: Mapping[Callable[..., Any], Callable[..., Any]] | None = None,
+    ) -> None:
         self.owner = owner
+        self.app_scope = app_scope
         self.steps: list[Step] = []
         self._scalars: list[tuple[ScalarSpec, str]] = []  # (spec, field name)
         self._scalar_index: dict[tuple[str, str], tuple[ScalarSpec, str]] = {}
         self._bodies: dict[str, tuple[BodySpec, str]] = {}
         self._forms: dict[str, FormSpec] = {}
         self._cache: dict[Any, int] = {}
-        from ._analysis import analyze
-
+        self.dependency_keys: set[Any] = root.all_keys()
         for dep in extra:
-            assert dep.dependency is not None
-            self._add(None, dep, analyze(dep.dependency, dict.fromkeys(path_params, str)))
+            if dep.dependency is None:
+                raise RouteConfigError(f"{owner}: dependencies=[Depends()] needs a callable")
+            dependant = analyze_dependency(
+                dep.dependency, dict.fromkeys(path_params, str), overrides=overrides
+            )
+            self.dependency_keys |= {dependant.key, *dependant.all_keys()}
+            self._add(None, dep, dependant)
         self._add_dependant(root, "request")
         self._compile_scalars(path_params)
         self._compile_body()
         self._compile_forms()
         self.specials = {kind for step in self.steps for _, kind in step.special_args}
         self.has_generators = any(s.kind in (ASYNC_GEN, SYNC_GEN) for s in self.steps)
+        # Flags the endpoint reads per request.
+        self.has_params = self.params_type is not None
+        self.has_body = self.body_decoder is not None
+        self.needs_request = bool(self.specials & {"request", "connection"}) or self.has_forms
+        self.uses_stack = self.has_generators or self.has_forms
 
     # --- graph -----------------------------------------------------------------------------
 
     def _add(self, kwarg: str | None, marker: Depends, dependant: Dependant) -> int:
-        key = dependant.call
+        key = dependant.key
         if marker.use_cache and key in self._cache:
             return self._cache[key]
-        index = self._add_dependant(dependant, marker.scope, sync_to_thread=marker.sync_to_thread)
+        if marker.scope == "app":
+            index = self._add_app_scoped(dependant)
+        else:
+            index = self._add_dependant(dependant, marker.scope, sync_to_thread=marker.sync_to_thread)
         if marker.use_cache:
             self._cache[key] = index
         return index
@@ -122,6 +146,15 @@ class Plan:
                 scope,
             )
         )
+        return len(self.steps) - 1
+
+    def _add_app_scoped(self, dependant: Dependant) -> int:
+        if self.app_scope is None:
+            raise RouteConfigError(f"{dependant.name}: scope='app' needs an App")
+        self.app_scope.register(dependant)
+        # The step just fetches the shared value: an async call with no arguments.
+        fetch = functools.partial(self.app_scope.get, dependant.call)
+        self.steps.append(Step(fetch, dependant.name, ASYNC, (), (), (), (), (), "app"))
         return len(self.steps) - 1
 
     # --- scalars -----------------------------------------------------------------------------

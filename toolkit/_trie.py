@@ -93,15 +93,11 @@ class CompiledPath:
             value = params[seg.name]
             try:
                 text = seg.convertor.to_string(value)
+                if not isinstance(text, str) or seg.fullmatch(text) is None:
+                    raise ValueError(f"{text!r} does not match {seg.convertor.regex!r}")
             except _FORMAT_ERRORS as exc:
-                raise ValueError(
-                    f"invalid value {value!r} for parameter {seg.name!r} of {self.template!r}: {exc}"
-                ) from exc
-            if not isinstance(text, str) or seg.fullmatch(text) is None:
-                raise ValueError(
-                    f"invalid value {value!r} for parameter {seg.name!r} of {self.template!r}: "
-                    f"{text!r} does not match {seg.convertor.regex!r}"
-                )
+                msg = f"invalid value {value!r} for parameter {seg.name!r} of {self.template!r}: {exc}"
+                raise ValueError(msg) from exc
             parts.append(text)
         return "/" + "/".join(parts)
 
@@ -110,25 +106,14 @@ def _ascii_digits(text: str) -> bool:
     return text.isdigit() and text.isascii()
 
 
-def _balanced(template: str) -> bool:
-    depth = 0
-    for char in template:
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-        if depth not in (0, 1):
-            return False
-    return depth == 0
-
-
 def compile_path(
     template: str, converters: Mapping[str, Convertor[Any]] = DEFAULT_CONVERTERS
 ) -> CompiledPath:
     """Parse ``template``; raise ValueError with a clear message when it is malformed."""
     if not template.startswith("/"):
         raise ValueError(f"path template {template!r} must start with '/'")
-    if not _balanced(template):
+    leftover = _PARAM_RE.sub("", template)
+    if "{" in leftover or "}" in leftover:
         raise ValueError(f"unbalanced braces in path template {template!r}")
     raw = template[1:].split("/")
     segments: list[str | _Param] = []

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from ._app_scope import AppScope, DependencyOverrides
 from ._endpoint import Endpoint, RouteOptions, WebSocketEndpoint, check_websocket_options
 from ._trie import compile_path
 from .di import Depends
@@ -97,7 +98,8 @@ class App:
             RequestValidationError: validation_exception_handler,
         }
         self.exception_handlers.update(exception_handlers or {})
-        self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
+        self.dependency_overrides = DependencyOverrides()
+        self.app_scope = AppScope()
         self.router = Router(dependencies=dependencies, default_response_class=default_response_class)
         self.router._on_add = self._register
         self.dispatcher = Dispatcher(self._render_error, redirect_slashes=redirect_slashes)
@@ -117,7 +119,12 @@ class App:
         path_types = {name: compiled.converters[name] for name in compiled.param_names}
         endpoint_cls = WebSocketEndpoint if item.is_websocket else Endpoint
         endpoint = endpoint_cls(
-            item, path_types, render_error=self._render_error, max_body_size=self.max_body_size
+            item,
+            path_types,
+            render_error=self._render_error,
+            max_body_size=self.max_body_size,
+            app_scope=self.app_scope,
+            overrides=self.dependency_overrides,
         )
         if isinstance(endpoint, WebSocketEndpoint):
             check_websocket_options(item, endpoint)
@@ -255,11 +262,17 @@ class App:
 
     @contextlib.asynccontextmanager
     async def _run_lifespan(self) -> AsyncIterator[Mapping[str, Any] | None]:
-        if self.lifespan_context is None:
-            yield None
-            return
-        async with self.lifespan_context(self) as state:
-            yield state
+        # App-scoped dependencies exist for the whole lifespan, the user's included: they are
+        # created before it starts and torn down after it ends.
+        await self.app_scope.startup()
+        try:
+            if self.lifespan_context is None:
+                yield None
+            else:
+                async with self.lifespan_context(self) as state:
+                    yield state
+        finally:
+            await self.app_scope.shutdown()
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any
 
@@ -32,6 +33,8 @@ __all__ = [
 # One encoder for the process: msgspec encoders are thread-safe and reusable.
 json_encoder = msgspec.json.Encoder()
 _JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+# The only line breaks of text/event-stream (str.splitlines also splits on U+2028, U+0085...).
+_SSE_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class JSONResponse(Response):
@@ -77,7 +80,7 @@ class ServerSentEvent(msgspec.Struct, omit_defaults=True):
     def encode(self) -> bytes:
         lines: list[str] = []
         if self.comment is not None:
-            lines.extend(f": {line}" for line in self.comment.splitlines() or [""])
+            lines.extend(f": {line}" for line in _SSE_LINE_BREAK.split(self.comment))
         for field, value in (("event", self.event), ("id", self.id)):
             if value is not None:
                 if "\n" in value or "\r" in value:
@@ -87,7 +90,7 @@ class ServerSentEvent(msgspec.Struct, omit_defaults=True):
             lines.append(f"retry: {int(self.retry)}")
         if self.data is not None:
             data = self.data if isinstance(self.data, str) else json_encoder.encode(self.data).decode()
-            lines.extend(f"data: {line}" for line in data.splitlines() or [""])
+            lines.extend(f"data: {line}" for line in _SSE_LINE_BREAK.split(data))
         return ("\n".join(lines) + "\n\n").encode()
 
 

@@ -1,0 +1,157 @@
+"""App-scoped dependencies: created once (at start-up), shared by every request, torn down at shutdown.
+
+``Depends(create_pool, scope="app")`` is resolved inside the app's lifespan. Everything it depends
+on is resolved at app scope too, so it may not ask for request data (parameters, ``Request``...);
+that is checked at registration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from ._analysis import Dependant
+from .exceptions import RouteConfigError
+
+logger = logging.getLogger("toolkit")
+
+
+class DependencyOverrides(dict[Callable[..., Any], Callable[..., Any]]):
+    """``app.dependency_overrides``: a dict that counts its changes.
+
+    Endpoints compare ``version`` (one integer) per request, so routes whose graph has no
+    overridden dependency keep their precompiled plan, and a change applies on the next request.
+    """
+
+    version = 0
+
+    def _bump(self) -> None:
+        self.version += 1
+
+    def __setitem__(self, key: Callable[..., Any], value: Callable[..., Any]) -> None:
+        super().__setitem__(key, value)
+        self._bump()
+
+    def __delitem__(self, key: Callable[..., Any]) -> None:
+        super().__delitem__(key)
+        self._bump()
+
+    def clear(self) -> None:
+        super().clear()
+        self._bump()
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        result = super().pop(key, *default)
+        self._bump()
+        return result
+
+    def popitem(self) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        result = super().popitem()
+        self._bump()
+        return result
+
+    def setdefault(self, key: Callable[..., Any], default: Any = None) -> Any:
+        result = super().setdefault(key, default)
+        self._bump()
+        return result
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._bump()
+
+    def __ior__(self, other: Any) -> DependencyOverrides:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+
+class AppScope:
+    """Holds the app-scoped dependency values of one App and their teardown."""
+
+    def __init__(self) -> None:
+        self.dependants: dict[Callable[..., Any], Dependant] = {}
+        self.values: dict[Callable[..., Any], Any] = {}
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._lock: anyio.Lock | None = None
+
+    def register(self, dependant: Dependant) -> None:
+        self._check(dependant, dependant.name)
+        self.dependants.setdefault(dependant.call, dependant)
+
+    def _check(self, dependant: Dependant, root: str) -> None:
+        needs = [s.name for s in dependant.scalars] + [b.name for b in dependant.bodies]
+        needs += [f.name for f in dependant.forms] + [name for name, _ in dependant.specials]
+        if needs:
+            raise RouteConfigError(
+                f"{root}: an app-scoped dependency is created once at start-up, so {dependant.name} "
+                f"cannot take request data ({', '.join(needs)})"
+            )
+        for _, _, sub in dependant.dependencies:
+            self._check(sub, root)
+
+    async def get(self, call: Callable[..., Any]) -> Any:
+        """The value of ``call``; resolved lazily (once) if the lifespan did not run."""
+        try:
+            return self.values[call]
+        except KeyError:
+            pass
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            if call not in self.values:
+                if self._stack is None:
+                    logger.warning(
+                        "app-scoped dependency %s resolved outside the lifespan: it will not be torn down",
+                        self.dependants[call].name,
+                    )
+                    self._stack = contextlib.AsyncExitStack()
+                await self._resolve(self.dependants[call])
+        return self.values[call]
+
+    async def startup(self) -> None:
+        self._stack = contextlib.AsyncExitStack()
+        try:
+            for dependant in list(self.dependants.values()):
+                await self._resolve(dependant)
+        except BaseException:
+            await self.shutdown()
+            raise
+
+    async def shutdown(self) -> None:
+        stack, self._stack = self._stack, None
+        try:
+            if stack is not None:
+                await stack.aclose()
+        finally:
+            self.values.clear()
+
+    async def _resolve(self, dependant: Dependant) -> Any:
+        if dependant.call in self.values:
+            return self.values[dependant.call]
+        kwargs = {}
+        for kwarg, _, sub in dependant.dependencies:
+            value = await self._resolve(sub)
+            if kwarg is not None:
+                kwargs[kwarg] = value
+        assert self._stack is not None
+        call = dependant.call
+        if dependant.is_async_gen:
+            value = await self._stack.enter_async_context(contextlib.asynccontextmanager(call)(**kwargs))
+        elif dependant.is_gen:
+            manager = contextlib.contextmanager(call)(**kwargs)
+            value = await anyio.to_thread.run_sync(manager.__enter__)
+
+            async def exit_in_thread(*exc_info: Any) -> bool | None:
+                return await anyio.to_thread.run_sync(manager.__exit__, *exc_info)
+
+            self._stack.push_async_exit(exit_in_thread)
+        elif dependant.is_coroutine:
+            value = await call(**kwargs)
+        else:
+            value = await anyio.to_thread.run_sync(lambda: call(**kwargs))
+        self.values[call] = value
+        return value
