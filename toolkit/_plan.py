@@ -192,6 +192,8 @@ class Plan:
             s.key.encode("latin-1"): (f, s.is_sequence) for s, f in self._scalars if s.source == "header"
         }
         self.cookie_fields = tuple((s.key, f) for s, f in self._scalars if s.source == "cookie")
+        # msgspec reads "true/false/1/0" as booleans; FastAPI users also send yes/no/on/off.
+        self.bool_fields = tuple(f for s, f in self._scalars if _is_bool(s.annotation))
 
     # --- body --------------------------------------------------------------------------------
 
@@ -387,6 +389,9 @@ class Plan:
                     if key in cookies:
                         raw[field] = cookies[key]
         try:
+            for field in self.bool_fields:
+                if field in raw:
+                    raw[field] = _normalize_bool(raw[field])
             return msgspec.convert(raw, self.params_type, strict=False)
         except msgspec.ValidationError:
             raise RequestValidationError(self._scalar_errors(raw)) from None
@@ -402,8 +407,44 @@ class Plan:
             try:
                 msgspec.convert(raw[field], spec.annotation, strict=False)
             except msgspec.ValidationError as exc:
-                errors.append(entry_from_exception(exc, loc, raw[field]))
+                errors.append(_restore_bound(entry_from_exception(exc, loc, raw[field]), spec))
         return errors
+
+
+def _restore_bound(entry: ErrorEntry, spec: ScalarSpec) -> ErrorEntry:
+    """msgspec turns ``gt=0`` on an int into ``ge=1``; report the bound as it was declared."""
+    declared = spec.marker.meta_kwargs
+    if entry["type"] == "greater_than_equal" and "gt" in declared and "ge" not in declared:
+        entry["type"], entry["msg"] = "greater_than", f"Input should be greater than {declared['gt']}"
+    elif entry["type"] == "less_than_equal" and "lt" in declared and "le" not in declared:
+        entry["type"], entry["msg"] = "less_than", f"Input should be less than {declared['lt']}"
+    return entry
+
+
+_BOOL_WORDS = {
+    "yes": "true",
+    "y": "true",
+    "on": "true",
+    "t": "true",
+    "no": "false",
+    "n": "false",
+    "off": "false",
+    "f": "false",
+}
+
+
+def _normalize_bool(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_BOOL_WORDS.get(v.lower(), v) for v in value]
+    return _BOOL_WORDS.get(value.lower(), value) if isinstance(value, str) else value
+
+
+def _is_bool(annotation: Any) -> bool:
+    bare = _strip(annotation)
+    if typing.get_origin(bare) in (list, set, frozenset, tuple):
+        args = typing.get_args(bare)
+        bare = _strip(args[0]) if args else None
+    return bare is bool
 
 
 def _strip(tp: Any) -> Any:

@@ -69,7 +69,7 @@ def _describe(message: str) -> tuple[str, str, Loc]:
     if m := re.fullmatch(r"Invalid (UUID|RFC3339 encoded (\w+)|ISO8601 duration)", message):
         kind = (m[2] or m[1].split()[0]).lower()
         return f"{kind}_parsing", f"Input should be a valid {kind}: {message}", ()
-    if message == "Number out of range":
+    if message in ("Number out of range", "Integer value out of range"):
         return "number_out_of_range", "Number out of range", ()
     return "value_error", message, ()
 

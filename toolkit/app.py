@@ -250,6 +250,10 @@ class App:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self
+        if "router" not in scope:
+            # request.url_for resolves names from the outermost app (as Starlette's Router does),
+            # so a mounted App reverses "mount:name" with the right prefix.
+            scope["router"] = self
         if self.middleware_stack is None:
             self.middleware_stack = self.build_middleware_stack()
         await self.middleware_stack(scope, receive, send)

@@ -13,9 +13,10 @@ from typing import Any, TypeVar
 
 from starlette.convertors import Convertor
 from starlette.datastructures import URL, URLPath
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import NoMatchFound
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._endpoint import INFER, Endpoint, RouteOptions
 from ._trie import DEFAULT_CONVERTERS, CompiledPath, PathTrie, compile_path
@@ -91,7 +92,10 @@ class Router:
     ) -> None:
         merged = self.converters if converters is None else {**self.converters, **converters}
         # Fail at registration: compile the template now, even on a router not yet included.
-        compile_path(item.path or "/", merged)
+        try:
+            compile_path(item.path or "/", merged)
+        except ValueError as exc:
+            raise RouteConfigError(f"{item.name}: {exc}") from exc
         self.routes.append(item)
         self._route_converters[id(item)] = merged
         if self._on_add is not None:
@@ -367,9 +371,26 @@ class Dispatcher:
                 root_path = scope.get("root_path", "")
                 child["root_path"] = root_path + prefix
                 child.setdefault("app_root_path", root_path)
-                await mount.app(child, receive, send)
+                await self._call_mount(mount.app, child, receive, send)
                 return
         await self._not_matched(scope, receive, send, path, match is not None)
+
+    async def _call_mount(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run a mounted app; an HTTPException it raises (StaticFiles' 404) is rendered like ours."""
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await app(scope, receive, send_wrapper)
+        except StarletteHTTPException as exc:
+            if started:
+                raise
+            await self._render(scope, receive, send, exc)
 
     async def _not_matched(
         self, scope: Scope, receive: Receive, send: Send, path: str, path_known: bool

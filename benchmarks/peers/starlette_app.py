@@ -1,0 +1,119 @@
+"""The floor: bare Starlette doing the same work by hand, the best a Starlette-based toolkit can do.
+
+JSON is decoded, validated and encoded with msgspec, not the stdlib ``json`` module: the toolkit
+uses msgspec too, so toolkit/floor compares framework overhead alone, not two JSON codecs.
+Parameters are read and checked by hand with ``Request.query_params`` and ``int()``, returning
+422 with a FastAPI-shaped (but minimal) error body on bad input.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+LABEL = "Starlette"
+PACKAGES = ("starlette", "msgspec")
+
+encoder = msgspec.json.Encoder()
+
+
+class JSONResponse(Response):
+    """Starlette's documented way to swap the JSON encoder: override ``render``."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return encoder.encode(content)
+
+
+class Owner(msgspec.Struct):
+    id: int
+    email: str
+
+
+class Item(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+    price: Annotated[float, msgspec.Meta(gt=0)]
+    tags: list[str] = []
+    owner: Owner | None = None
+
+
+item_decoder = msgspec.json.Decoder(Item)
+_AT = re.compile(r"^(.*) - at `\$(.*)`$")
+
+
+def error(kind: str, loc: list[str | int], msg: str) -> dict[str, Any]:
+    return {"type": kind, "loc": loc, "msg": msg}
+
+
+def invalid(errors: list[dict[str, Any]]) -> Response:
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
+async def plaintext(request: Request) -> Response:
+    return PlainTextResponse("Hello, World!")
+
+
+async def json(request: Request) -> Response:
+    return JSONResponse({"message": "Hello, World!"})
+
+
+async def read_item(request: Request) -> Response:
+    errors = []
+    item_id = 0
+    try:
+        item_id = int(request.path_params["item_id"])
+    except ValueError:
+        errors.append(error("int_parsing", ["path", "item_id"], "Input should be a valid integer"))
+    query = request.query_params
+    q = query.get("q")
+    if q is not None and len(q) > 50:
+        errors.append(error("string_too_long", ["query", "q"], "String should have at most 50 characters"))
+    limit = 10
+    raw_limit = query.get("limit")
+    if raw_limit is not None:
+        try:
+            limit = int(raw_limit)
+        except ValueError:
+            errors.append(error("int_parsing", ["query", "limit"], "Input should be a valid integer"))
+        else:
+            if not 1 <= limit <= 100:
+                errors.append(error("value_error", ["query", "limit"], "Input should be between 1 and 100"))
+    if errors:
+        return invalid(errors)
+    return JSONResponse({"item_id": item_id, "q": q, "limit": limit})
+
+
+async def create_item(request: Request) -> Response:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("application/json"):
+        return JSONResponse({"detail": "Unsupported Media Type"}, status_code=415)
+    try:
+        item = item_decoder.decode(await request.body())
+    except msgspec.ValidationError as exc:
+        match = _AT.match(str(exc))
+        message, where = (match[1], match[2]) if match else (str(exc), "")
+        loc: list[str | int] = ["body"]
+        loc += [int(p) if p.isdigit() else p for p in re.findall(r"\w+", where)]
+        if message.startswith("Object missing required field"):
+            loc.append(message.split("`")[1])
+        return invalid([error("value_error", loc, message)])
+    except msgspec.DecodeError as exc:
+        return invalid([error("json_invalid", ["body"], str(exc))])
+    return JSONResponse(item, status_code=201)
+
+
+app = Starlette(
+    routes=[
+        Route("/plaintext", plaintext),
+        Route("/json", json),
+        Route("/items/{item_id}", read_item),
+        Route("/items", create_item, methods=["POST"]),
+    ]
+)

@@ -1,0 +1,162 @@
+"""The one table of benchmark cases: what each request is and what every peer must answer.
+
+The runner checks every peer against this table before timing anything, and parity tests can
+replay it through any client. ``timed`` cases are the benchmark scenarios; the others only
+pin behaviour (validation errors, defaults) so that "equivalent apps" is checked, not assumed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+__all__ = ["CASES", "SCENARIOS", "Case", "ErrorLoc"]
+
+ErrorLoc = tuple[str | int, ...]
+TEXT = "text/plain; charset=utf-8"
+JSON = "application/json"
+_ABSENT: Any = object()
+# Headers a real client sends; every peer receives the same list.
+BASE_HEADERS: tuple[tuple[str, str], ...] = (
+    ("host", "127.0.0.1:8000"),
+    ("user-agent", "toolkit-benchmarks"),
+    ("accept", "*/*"),
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Case:
+    """One request and the response every peer must give to it."""
+
+    name: str
+    method: str
+    path: str
+    query: str = ""
+    headers: tuple[tuple[str, str], ...] = BASE_HEADERS
+    body: bytes = b""
+    status: int = 200
+    content_type: str | None = JSON
+    json: Any = _ABSENT  # the expected JSON body, compared after parsing
+    text: str | None = None  # the expected text body, compared exactly
+    error_locs: tuple[ErrorLoc, ...] | None = None  # for 422s: the ``loc`` of each ``detail`` entry
+    timed: bool = False
+    description: str = ""
+
+    @property
+    def target(self) -> str:
+        """The request target as it goes on the wire: path and query string."""
+        return f"{self.path}?{self.query}" if self.query else self.path
+
+    def problems(self, status: int, content_type: str | None, body: bytes) -> list[str]:
+        """Every way a response differs from what this case expects (empty: it conforms)."""
+        found = []
+        if status != self.status:
+            found.append(f"status {status}, expected {self.status}")
+        if self.content_type is not None and content_type != self.content_type:
+            found.append(f"content-type {content_type!r}, expected {self.content_type!r}")
+        if self.text is not None and body != self.text.encode():
+            found.append(f"body {body!r}, expected {self.text!r}")
+        if self.json is not _ABSENT or self.error_locs is not None:
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                return [*found, f"body is not JSON: {body[:200]!r}"]
+            if self.json is not _ABSENT and parsed != self.json:
+                found.append(f"body {parsed!r}, expected {self.json!r}")
+            if self.error_locs is not None:
+                locs = _error_locs(parsed)
+                if locs != self.error_locs:
+                    found.append(f"error locs {locs!r}, expected {self.error_locs!r}")
+        return found
+
+
+def _error_locs(parsed: Any) -> tuple[ErrorLoc, ...] | None:
+    detail = parsed.get("detail") if isinstance(parsed, dict) else None
+    if not isinstance(detail, list):
+        return None
+    return tuple(tuple(entry.get("loc", ())) for entry in detail if isinstance(entry, dict))
+
+
+def _get(name: str, target: str, **expect: Any) -> Case:
+    path, _, query = target.partition("?")
+    return Case(name, "GET", path, query, **expect)
+
+
+def _post_json(name: str, path: str, payload: Any, **expect: Any) -> Case:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload, separators=(",", ":")).encode()
+    headers = (*BASE_HEADERS, ("content-type", JSON), ("content-length", str(len(body))))
+    return Case(name, "POST", path, headers=headers, body=body, **expect)
+
+
+ITEM = {
+    "name": "Widget",
+    "price": 9.99,
+    "tags": ["tools", "sale"],
+    "owner": {"id": 7, "email": "owner@example.com"},
+}
+
+CASES: tuple[Case, ...] = (
+    # --- timed scenarios -------------------------------------------------------------------
+    _get(
+        "plaintext",
+        "/plaintext",
+        content_type=TEXT,
+        text="Hello, World!",
+        timed=True,
+        description="routing + a text response: the framework's fixed cost",
+    ),
+    _get(
+        "json",
+        "/json",
+        json={"message": "Hello, World!"},
+        timed=True,
+        description="a small dict encoded as JSON",
+    ),
+    _get(
+        "params",
+        "/items/42?q=widget&limit=5",
+        json={"item_id": 42, "q": "widget", "limit": 5},
+        timed=True,
+        description="typed path parameter + two constrained query parameters",
+    ),
+    _post_json(
+        "body",
+        "/items",
+        ITEM,
+        status=201,
+        json=ITEM,
+        timed=True,
+        description="nested JSON body validated into a model, echoed back with 201",
+    ),
+    # --- behaviour checks (not timed) ------------------------------------------------------
+    _get("params_defaults", "/items/42", json={"item_id": 42, "q": None, "limit": 10}),
+    _get("params_bad_id", "/items/abc", status=422, error_locs=(("path", "item_id"),)),
+    _get("params_limit_high", "/items/1?limit=101", status=422, error_locs=(("query", "limit"),)),
+    _get("params_limit_zero", "/items/1?limit=0", status=422, error_locs=(("query", "limit"),)),
+    _get("params_q_long", f"/items/1?q={'x' * 51}", status=422, error_locs=(("query", "q"),)),
+    _post_json(
+        "body_minimal",
+        "/items",
+        {"name": "W", "price": 1.5},
+        status=201,
+        json={"name": "W", "price": 1.5, "tags": [], "owner": None},
+    ),
+    _post_json("body_no_name", "/items", {"price": 1.5}, status=422, error_locs=(("body", "name"),)),
+    _post_json(
+        "body_empty_name", "/items", {"name": "", "price": 1.5}, status=422, error_locs=(("body", "name"),)
+    ),
+    _post_json(
+        "body_price_zero", "/items", {"name": "W", "price": 0}, status=422, error_locs=(("body", "price"),)
+    ),
+    _post_json(
+        "body_bad_owner",
+        "/items",
+        {"name": "W", "price": 1.5, "owner": {"id": "seven", "email": "a@b.c"}},
+        status=422,
+        error_locs=(("body", "owner", "id"),),
+    ),
+    _post_json("body_not_json", "/items", b'{"name": ', status=422),
+)
+
+SCENARIOS: dict[str, Case] = {case.name: case for case in CASES if case.timed}

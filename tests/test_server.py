@@ -1,0 +1,278 @@
+"""The toolkit behind a real uvicorn process: where the server, not the test client, matters."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+STARTUP_TIMEOUT = 20.0
+SHUTDOWN_TIMEOUT = 15.0
+# Only a guard against hanging forever: nothing here asserts on how long anything took.
+CLIENT_TIMEOUT = httpx.Timeout(15.0)
+
+
+@dataclasses.dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=CLIENT_TIMEOUT)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until_ready(server: Server) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"uvicorn exited with {server.process.returncode}:\n{server.log()}")
+        try:
+            response = httpx.get(f"{server.url}/health", timeout=2.0)
+            if response.status_code == 200:
+                return
+        except httpx.TransportError as exc:
+            last_error = exc
+        time.sleep(0.1)
+    pytest.fail(f"uvicorn did not answer within {STARTUP_TIMEOUT}s ({last_error!r}):\n{server.log()}")
+
+
+@contextlib.contextmanager
+def run_server(tmp_path: Path) -> Iterator[Server]:
+    port = free_port()
+    log_path = tmp_path / f"uvicorn-{port}.log"
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "_server_app:app",
+        "--app-dir",
+        str(TESTS_DIR),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--lifespan",
+        "on",
+        "--workers",
+        "1",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, cwd=TESTS_DIR.parent, env=env
+        )
+    server = Server(process, port, log_path)
+    try:
+        wait_until_ready(server)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=SHUTDOWN_TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with run_server(tmp_path_factory.mktemp("uvicorn")) as running:
+        yield running
+
+
+def raw_request(server: Server, request: bytes) -> bytes:
+    """Send ``request`` over a plain socket and read until the server closes the connection."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=CLIENT_TIMEOUT.read) as sock:
+        sock.sendall(request)
+        chunks: list[bytes] = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def split_response(raw: bytes) -> tuple[str, dict[str, list[str]], bytes]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers: dict[str, list[str]] = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers.setdefault(name.strip().lower(), []).append(value.strip())
+    return status_line, headers, body
+
+
+# --- plain HTTP ----------------------------------------------------------------------------
+
+
+def test_json_route(server: Server) -> None:
+    with server.client() as client:
+        response = client.get("/json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-length"] == str(len(response.content))
+    assert response.json() == {"hello": "wörld", "items": [1, 2, 3]}
+
+
+def test_path_and_query_parameters_and_body(server: Server) -> None:
+    with server.client() as client:
+        assert client.get("/items/5", params={"limit": "3"}).json() == {"item_id": 5, "limit": 3}
+        created = client.post("/items", json={"name": "pen", "price": 1.5})
+    assert created.status_code == 201
+    assert created.json() == {"name": "pen", "price": 1.5}
+
+
+def test_validation_errors_are_422(server: Server) -> None:
+    with server.client() as client:
+        query = client.get("/items/5", params={"limit": "many"})
+        body = client.post("/items", json={"name": "pen", "price": "free"})
+    assert query.status_code == 422
+    assert query.headers["content-type"] == "application/json"
+    [error] = query.json()["detail"]
+    assert error["loc"] == ["query", "limit"]
+    assert body.status_code == 422
+    [error] = body.json()["detail"]
+    assert error["loc"] == ["body", "price"]
+
+
+def test_not_found_and_method_not_allowed(server: Server) -> None:
+    with server.client() as client:
+        missing = client.get("/nowhere")
+        wrong_type = client.get("/items/not-a-number")
+        wrong_method = client.put("/items/5")
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "Not Found"}
+    assert wrong_type.status_code == 404
+    assert wrong_method.status_code == 405
+    assert wrong_method.json() == {"detail": "Method Not Allowed"}
+    assert wrong_method.headers["allow"] == "DELETE, GET, HEAD"
+
+
+def test_head_request_has_no_body_on_the_wire(server: Server) -> None:
+    with server.client() as client:
+        get = client.get("/json")
+        head = client.head("/json")
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == get.headers["content-length"]
+
+    raw = raw_request(server, b"HEAD /json HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+    status_line, headers, body = split_response(raw)
+    assert status_line == "HTTP/1.1 200 OK"
+    assert headers["content-length"] == [get.headers["content-length"]]
+    assert body == b""
+
+
+def test_204_has_no_body_or_content_headers_on_the_wire(server: Server) -> None:
+    raw = raw_request(server, b"DELETE /items/9 HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+    status_line, headers, body = split_response(raw)
+    assert status_line == "HTTP/1.1 204 No Content"
+    assert "content-length" not in headers
+    assert "content-type" not in headers
+    assert "transfer-encoding" not in headers
+    assert body == b""
+
+
+def test_keep_alive_connection_serves_several_requests(server: Server) -> None:
+    with server.client() as client:
+        responses = [client.get("/json"), client.head("/json"), client.get("/items/1"), client.get("/json")]
+    assert [r.status_code for r in responses] == [200, 200, 200, 200]
+    assert responses[-1].json() == responses[0].json()
+
+
+def test_lifespan_startup_ran(server: Server) -> None:
+    with server.client() as client:
+        response = client.get("/state")
+    assert response.json() == {"greeting": "hello from lifespan", "started": True}
+    assert "lifespan startup" in server.log()
+
+
+# --- streaming -----------------------------------------------------------------------------
+
+
+def test_server_sent_events_arrive_incrementally(server: Server) -> None:
+    key = uuid.uuid4().hex
+    with server.client() as client, client.stream("GET", f"/sse/{key}") as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["cache-control"] == "no-cache"
+        assert "content-length" not in response.headers
+        lines = response.iter_lines()
+        # The server holds the rest of the stream until /release is called: if it buffered the
+        # response, this read would not return (and the client timeout would fail the test).
+        first = [next(lines), next(lines)]
+        assert first == ["id: 1", "data: first"]
+        assert next(lines) == ""
+        with server.client() as other:
+            assert other.post(f"/release/{key}").json() == {"released": True}
+        rest = list(lines)
+    assert rest == [
+        "event: second",
+        "id: 2",
+        'data: {"n":2}',
+        "",
+        "data: multi",
+        "data: line",
+        "",
+    ]
+
+
+# --- websockets (only when uvicorn has a websocket implementation) -------------------------
+
+
+def test_websocket_round_trip(server: Server) -> None:
+    if importlib.util.find_spec("websockets") is None:
+        pytest.skip("the 'websockets' package is not installed (uvicorn[standard] extra)")
+    from websockets.sync.client import connect
+
+    with connect(f"ws://127.0.0.1:{server.port}/ws", open_timeout=15, close_timeout=15) as ws:
+        ws.send("ping")
+        assert ws.recv(timeout=15) == "echo: ping"
+
+
+# --- shutdown ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_clean_shutdown_runs_lifespan_shutdown(tmp_path: Path, sig: signal.Signals) -> None:
+    with run_server(tmp_path) as server:
+        with server.client() as client:
+            assert client.get("/state").status_code == 200
+        assert "lifespan shutdown" not in server.log()
+        server.process.send_signal(sig)
+        try:
+            returncode = server.process.wait(timeout=SHUTDOWN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"uvicorn did not exit within {SHUTDOWN_TIMEOUT}s of {sig.name}:\n{server.log()}")
+        log = server.log()
+        # uvicorn re-raises the caught signal once it has shut down cleanly (exit status -SIGTERM).
+        assert returncode in (0, -sig), log
+        assert "Finished server process" in log
+        assert "lifespan shutdown" in log
+        assert "Application shutdown complete" in log
+        assert log.index("lifespan startup") < log.index("lifespan shutdown")
+        assert "Traceback" not in log
