@@ -625,7 +625,7 @@ def test_sse_json_data_with_unicode_line_separator_stays_valid_json() -> None:
 @pytest.mark.parametrize("value", ["a\nb", "a\rb", "a\r\nb"])
 def test_sse_refuses_line_breaks_in_event_and_id(field: str, value: str) -> None:
     with pytest.raises(ValueError, match="line break"):
-        ServerSentEvent(data="x", **{field: value}).encode()
+        ServerSentEvent(data="x", **{field: value})
 
 
 # --- HEAD and files ------------------------------------------------------------------------

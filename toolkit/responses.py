@@ -77,14 +77,18 @@ class ServerSentEvent(msgspec.Struct, omit_defaults=True):
     retry: int | None = None
     comment: str | None = None
 
+    def __post_init__(self) -> None:
+        # Refuse a bad event when it is built, not mid-stream after the response started.
+        for field, value in (("event", self.event), ("id", self.id)):
+            if value is not None and ("\n" in value or "\r" in value):
+                raise ValueError(f"SSE {field} must not contain line breaks")
+
     def encode(self) -> bytes:
         lines: list[str] = []
         if self.comment is not None:
             lines.extend(f": {line}" for line in _SSE_LINE_BREAK.split(self.comment))
         for field, value in (("event", self.event), ("id", self.id)):
             if value is not None:
-                if "\n" in value or "\r" in value:
-                    raise ValueError(f"SSE {field} must not contain line breaks")
                 lines.append(f"{field}: {value}")
         if self.retry is not None:
             lines.append(f"retry: {int(self.retry)}")
