@@ -1,13 +1,16 @@
 """``python -m benchmarks``: check every peer against the spec, time them in-process, report.
 
-Each (peer, round) runs in a fresh ``python -m benchmarks.inprocess`` subprocess; rounds rotate
-the peer order so slow drifts of the machine (thermal, other load) hit every peer alike.
+Each peer runs in its own fresh worker process (``benchmarks.inprocess --serve``). The runner
+alternates short timed batches between the workers, rotating the order every repetition, so
+drifts in machine load (the main noise on a shared box) hit every peer alike; only one worker
+runs at a time. ``--sessions`` repeats the whole thing with new processes.
 Writes ``benchmarks/results/latest.json`` and ``latest.md`` and prints the Markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -15,6 +18,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -26,9 +30,10 @@ from .spec import CASES, SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
+HARNESS = "harness"  # pseudo-peer: a null ASGI app, timed on the first scenario
 
-DEFAULT = {"rounds": 3, "repeat": 10, "batch_seconds": 0.05, "warmup_seconds": 0.2}
-QUICK = {"rounds": 1, "repeat": 5, "batch_seconds": 0.02, "warmup_seconds": 0.1}
+DEFAULT = {"sessions": 2, "repeat": 20, "batch_seconds": 0.05, "warmup_seconds": 0.3}
+QUICK = {"sessions": 1, "repeat": 5, "batch_seconds": 0.02, "warmup_seconds": 0.1}
 
 
 class BenchmarkError(SystemExit):
@@ -38,45 +43,93 @@ class BenchmarkError(SystemExit):
         super().__init__(f"\nBENCHMARK ABORTED: {message}")
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def log(message: str, end: str = "\n") -> None:
+    print(message, file=sys.stderr, end=end, flush=True)
 
 
-def run_inprocess(*args: str) -> list[dict[str, Any]]:
-    """Run ``benchmarks.inprocess`` in a fresh interpreter; return its JSON lines."""
-    command = [sys.executable, "-m", "benchmarks.inprocess", *args]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise BenchmarkError(f"`{shlex.join(command[1:])}` failed:\n{done.stderr.strip()}")
-    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+class Worker:
+    """A ``benchmarks.inprocess --serve`` process for one peer, driven one JSON line at a time."""
+
+    def __init__(self, peer: str, cpu: int | None) -> None:
+        self.peer = peer
+        self.info: dict[str, Any] = {}
+        args = ["--harness"] if peer == HARNESS else ["--peer", peer]
+        if cpu is not None:
+            args += ["--cpu", str(cpu)]
+        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by close()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.inprocess", "--serve", *args],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+        )
+
+    def read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait()
+            self.stderr.seek(0)
+            raise BenchmarkError(f"the {self.peer} worker died:\n{self.stderr.read().strip()}")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def send(self, op: str, **fields: Any) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"op": op, **fields}) + "\n")
+        self.process.stdin.flush()
+
+    def ask(self, op: str, **fields: Any) -> dict[str, Any]:
+        self.send(op, **fields)
+        return self.read()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # already gone: nothing to tell it
+            if self.process.poll() is None:
+                self.send("quit")
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout, self.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def start_workers(peers: list[str], cpu: int | None) -> dict[str, Worker]:
+    """Start every worker (their imports overlap, untimed) and wait until each is ready."""
+    workers = {peer: Worker(peer, cpu) for peer in peers}
+    try:
+        for worker in workers.values():
+            worker.info = worker.read()  # the "peer" line: imported, lifespan started
+    except BaseException:
+        for worker in workers.values():
+            worker.process.kill()
+        raise
+    return workers
 
 
 # --- checks ------------------------------------------------------------------------------------
 
 
-def check_peers(peers: list[str]) -> list[str]:
+def check_peers(workers: dict[str, Worker]) -> list[str]:
     """Every peer must answer every case as the spec says; return toolkit-vs-FastAPI notes."""
-    responses: dict[str, dict[str, dict[str, Any]]] = {}
+    responses = {peer: {r["case"]: r for r in w.ask("check")["responses"]} for peer, w in workers.items()}
     failures = []
-    for peer in peers:
-        records = run_inprocess("--peer", peer, "--check")
-        responses[peer] = {r["case"]: r for r in records if r["kind"] == "response"}
+    for peer, answers in responses.items():
         for case in CASES:
-            got = responses[peer].get(case.name)
-            if got is None:
-                failures.append(f"{peer} / {case.name}: no response")
-                continue
-            body = got["body"].encode()
-            for problem in case.problems(got["status"], got["content_type"], body):
+            got = answers[case.name]
+            for problem in case.problems(got["status"], got["content_type"], got["body"].encode()):
                 failures.append(f"{peer} / {case.name} ({case.method} {case.target}): {problem}")
     if failures:
         raise BenchmarkError("peers do not answer as benchmarks/spec.py says:\n  " + "\n  ".join(failures))
-    for case in CASES:
-        if not case.timed:
-            continue
-        bodies = {peer: responses[peer][case.name]["body"] for peer in peers}
-        if len(set(bodies.values())) > 1:  # equal once parsed (checked above), yet not byte-identical
-            log(f"note: {case.name}: bodies differ byte-wise: {bodies}")
+    for name in SCENARIOS:
+        bodies = {peer: answers[name]["body"] for peer, answers in responses.items()}
+        if len(set(bodies.values())) > 1:  # equal once parsed (checked above), not byte for byte
+            log(f"note: {name}: the bodies differ byte-wise: {bodies}")
     if "toolkit" not in responses or "fastapi" not in responses:
         return []
     notes = []
@@ -100,42 +153,42 @@ def _comparable(response: dict[str, Any]) -> tuple[Any, ...]:
 # --- timing ------------------------------------------------------------------------------------
 
 
-def timing_args(settings: dict[str, Any]) -> list[str]:
-    args = [
-        "--repeat",
-        str(settings["repeat"]),
-        "--batch-seconds",
-        str(settings["batch_seconds"]),
-        "--warmup-seconds",
-        str(settings["warmup_seconds"]),
-    ]
-    if settings.get("cpu") is not None:
-        args += ["--cpu", str(settings["cpu"])]
-    return args
-
-
-def measure(
-    peers: list[str], scenarios: list[str], settings: dict[str, Any]
-) -> dict[tuple[str, str], list[float]]:
-    samples: dict[tuple[str, str], list[float]] = {(p, s): [] for p in peers for s in scenarios}
-    rounds = settings["rounds"]
-    total, done = rounds * len(peers), 0
-    chosen = [arg for name in scenarios for arg in ("--scenario", name)]
-    for round_index in range(rounds):
-        shift = round_index % len(peers)
-        for peer in peers[shift:] + peers[:shift]:
-            records = run_inprocess("--peer", peer, *chosen, *timing_args(settings))
-            summary = []
-            for record in records:
-                if record["kind"] == "timing":
-                    samples[(peer, record["scenario"])] += record["us_per_request"]
-                    summary.append(f"{record['scenario']} {statistics.median(record['us_per_request']):.1f}")
-            done += 1
-            log(
-                f"[{done}/{total}] round {round_index + 1}/{rounds} {peer:<9} µs/request: "
-                + ", ".join(summary)
-            )
-    return samples
+def run_session(
+    workers: dict[str, Worker],
+    scenarios: list[str],
+    settings: dict[str, Any],
+    samples: dict[tuple[str, str], list[float]],
+    label: str,
+) -> None:
+    """Warm every (peer, scenario) up, then time ``repeat`` rounds of one batch each."""
+    peers = list(workers)
+    for scenario in scenarios:
+        for peer in peers:
+            if peer != HARNESS or scenario == scenarios[0]:
+                workers[peer].ask(
+                    "warmup",
+                    scenario=scenario,
+                    seconds=settings["warmup_seconds"],
+                    batch_seconds=settings["batch_seconds"],
+                )
+    repeat = settings["repeat"]
+    for index in range(repeat):
+        shift = index % len(peers)
+        order = peers[shift:] + peers[:shift]
+        for scenario in scenarios:
+            for peer in order:
+                if peer != HARNESS or scenario == scenarios[0]:
+                    reply = workers[peer].ask("time", scenario=scenario)
+                    samples.setdefault((peer, scenario), []).append(reply["us_per_request"])
+        if sys.stderr.isatty():
+            log(f"\r{label}: repetition {index + 1}/{repeat}", end="")
+    medians = ", ".join(
+        f"{peer} {statistics.median(samples[(peer, s)]):.1f}"
+        for s in scenarios[:1]
+        for peer in peers
+        if peer != HARNESS
+    )
+    log(f"\r{label}: {repeat} repetitions done; {scenarios[0]} µs/request so far: {medians}")
 
 
 def summarize(peer: str, scenario: str, values: list[float]) -> dict[str, Any]:
@@ -152,21 +205,54 @@ def summarize(peer: str, scenario: str, values: list[float]) -> dict[str, Any]:
     }
 
 
+def paired_ratios(
+    samples: dict[tuple[str, str], list[float]], peers: list[str], scenarios: list[str]
+) -> list[dict[str, Any]]:
+    """Each peer's time over the toolkit's, batch by batch, for batches run side by side.
+
+    The median of these paired ratios is what the report shows: load on a shared machine comes
+    and goes in spells longer than a batch, and a paired ratio cancels it where a ratio of two
+    medians does not (they can fall in different spells).
+    """
+    if "toolkit" not in peers:
+        return []
+    ratios = []
+    for scenario in scenarios:
+        base = samples[("toolkit", scenario)]
+        for peer in peers:
+            if peer == "toolkit":
+                continue
+            other = samples[(peer, scenario)]
+            paired = [theirs / ours for ours, theirs in zip(base, other, strict=True)]
+            quartiles = statistics.quantiles(paired, n=4) if len(paired) > 1 else [paired[0]] * 3
+            ratios.append(
+                {
+                    "scenario": scenario,
+                    "peer": peer,
+                    "median": statistics.median(paired),
+                    "p25": quartiles[0],
+                    "p75": quartiles[2],
+                    "of_medians": statistics.median(other) / statistics.median(base),
+                }
+            )
+    return ratios
+
+
 # --- command line ------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
-    parser.add_argument("--peer", action="append", choices=list(PEERS), help="repeatable; default all")
+    parser.add_argument("--peer", action="append", choices=list(PEERS), help="repeatable; default: all")
     parser.add_argument(
-        "--scenario", action="append", choices=list(SCENARIOS), help="repeatable; default all"
+        "--scenario", action="append", choices=list(SCENARIOS), help="repeatable; default: all"
     )
-    parser.add_argument("--quick", action="store_true", help="one round of short batches (a smoke run)")
-    parser.add_argument("--rounds", type=int, help="fresh processes per peer")
-    parser.add_argument("--repeat", type=int, help="timed batches per scenario per round")
-    parser.add_argument("--batch-seconds", type=float)
-    parser.add_argument("--warmup-seconds", type=float)
-    parser.add_argument("--cpu", type=int, help="pin the measured processes to this CPU (Linux)")
+    parser.add_argument("--quick", action="store_true", help="one short session (a smoke run)")
+    parser.add_argument("--sessions", type=int, help="how many times to start fresh worker processes")
+    parser.add_argument("--repeat", type=int, help="timed batches per peer and scenario, per session")
+    parser.add_argument("--batch-seconds", type=float, help="target duration of one timed batch")
+    parser.add_argument("--warmup-seconds", type=float, help="warm-up per peer and scenario, per session")
+    parser.add_argument("--cpu", type=int, help="pin the workers to this CPU (Linux)")
     parser.add_argument("--output-dir", type=Path, default=RESULTS)
     return parser.parse_args(argv)
 
@@ -182,12 +268,23 @@ def main(argv: list[str] | None = None) -> None:
     peers = [p for p in PEERS if p in (args.peer or PEERS)]
     scenarios = [s for s in SCENARIOS if s in (args.scenario or SCENARIOS)]
     machine = machine_info()
+    samples: dict[tuple[str, str], list[float]] = {}
+    notes: list[str] = []
+    labels: dict[str, str] = {}
 
-    log(f"checking {', '.join(peers)} against benchmarks/spec.py ({len(CASES)} cases)...")
-    notes = check_peers(peers)
-    harness = run_inprocess("--harness", *timing_args(settings))[0]["us_per_request"]
-    log(f"all peers conform; harness cost {statistics.median(harness):.2f} µs/request; timing...")
-    samples = measure(peers, scenarios, settings)
+    for session in range(settings["sessions"]):
+        label = f"session {session + 1}/{settings['sessions']}"
+        log(f"{label}: starting workers for {', '.join(peers)}...")
+        workers = start_workers([*peers, HARNESS], settings["cpu"])
+        labels.update({peer: workers[peer].info["label"] for peer in peers})
+        try:
+            if session == 0:
+                notes = check_peers({p: w for p, w in workers.items() if p != HARNESS})
+                log(f"{label}: every peer answers the {len(CASES)} cases of benchmarks/spec.py as expected")
+            run_session(workers, scenarios, settings, samples, label)
+        finally:
+            for worker in workers.values():
+                worker.close()
 
     results = {
         "mode": "inprocess",
@@ -198,16 +295,18 @@ def main(argv: list[str] | None = None) -> None:
         "machine": machine,
         "versions": package_versions(),
         "peers": peers,
+        "labels": labels,
         "scenarios": scenarios,
-        "harness_us": statistics.median(harness),
+        "harness_us": statistics.median(samples[(HARNESS, scenarios[0])]),
         "results": [summarize(p, s, samples[(p, s)]) for s in scenarios for p in peers],
+        "ratios": paired_ratios(samples, peers, scenarios),
         "parity_notes": notes,
     }
     args.output_dir.mkdir(parents=True, exist_ok=True)
     (args.output_dir / "latest.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     report = markdown(results)
     (args.output_dir / "latest.md").write_text(report, encoding="utf-8")
-    log(f"wrote {os.path.relpath(args.output_dir / 'latest.json')} and latest.md\n")
+    log(f"wrote {os.path.relpath(args.output_dir)}/latest.json and latest.md\n")
     print(report, end="")
 
 

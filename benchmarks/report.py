@@ -9,7 +9,6 @@ import json
 import sys
 from typing import Any
 
-LABELS = {"toolkit": "toolkit", "fastapi": "FastAPI", "starlette": "Starlette"}
 BASELINE = "toolkit"
 
 
@@ -26,20 +25,19 @@ def _ratio(value: float | None) -> str:
 def table(results: dict[str, Any]) -> str:
     """The µs/request table, one row per scenario, with ratios against the toolkit."""
     peers: list[str] = results["peers"]
+    labels: dict[str, str] = results.get("labels", {})
     others = [p for p in peers if p != BASELINE] if BASELINE in peers else []
     medians = {(r["peer"], r["scenario"]): r["median_us"] for r in results["results"]}
+    ratios = {(r["peer"], r["scenario"]): r["median"] for r in results.get("ratios", [])}
     header = [
         "scenario",
-        *(f"{LABELS.get(p, p)} µs" for p in peers),
-        *(f"x {LABELS.get(p, p)}" for p in others),
+        *(f"{labels.get(p, p)} µs" for p in peers),
+        *(f"x {labels.get(p, p)}" for p in others),
     ]
     lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
     for scenario in results["scenarios"]:
         row = [scenario, *(_us(medians.get((p, scenario))) for p in peers)]
-        base = medians.get((BASELINE, scenario))
-        for peer in others:
-            other = medians.get((peer, scenario))
-            row.append(_ratio(other / base if base and other else None))
+        row += [_ratio(ratios.get((peer, scenario))) for peer in others]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -51,8 +49,8 @@ def markdown(results: dict[str, Any]) -> str:
     parts = [
         "# In-process benchmark",
         "",
-        "Median µs per request (lower is better). `x Peer` = that peer's time / the toolkit's time,"
-        " so above 1 means the toolkit is faster.",
+        "Median µs per request (lower is better). `x Peer` = that peer's time / the toolkit's time"
+        " (above 1: the toolkit is faster), as the median of the ratios of batches run side by side.",
         "",
         table(results),
         "",
@@ -60,10 +58,10 @@ def markdown(results: dict[str, Any]) -> str:
         f"- Load average at start: {machine.get('load_average', 'unknown')}",
         f"- Python: {machine['python']}",
         f"- Versions: {versions}",
-        f"- Method: {settings['rounds']} rounds (a fresh process per peer per round, peers interleaved),"
-        f" {settings['repeat']} batches of ~{settings['batch_seconds'] * 1000:.0f} ms per scenario per round,"
-        f" median of all batches; harness cost {_us(results.get('harness_us'))} µs/request"
-        " (a null ASGI app), included in every number above.",
+        f"- Method: {settings['sessions']} session(s) of fresh worker processes, one per peer;"
+        f" per session, {settings['repeat']} repetitions of one ~{settings['batch_seconds'] * 1000:.0f} ms"
+        " batch per peer and scenario, peers alternating; median of all batches. Harness cost"
+        f" {_us(results.get('harness_us'))} µs/request (a null ASGI app), included in every number.",
         f"- Command: `{results['command']}` ({results['created']}, {results['elapsed_seconds']:.0f} s)",
     ]
     notes = results.get("parity_notes") or []

@@ -96,10 +96,10 @@ class Router:
             compile_path(item.path or "/", merged)
         except ValueError as exc:
             raise RouteConfigError(f"{item.name}: {exc}") from exc
+        if self._on_add is not None:
+            self._on_add(item, merged)  # may refuse the route: then it is not listed either
         self.routes.append(item)
         self._route_converters[id(item)] = merged
-        if self._on_add is not None:
-            self._on_add(item, merged)
 
     def add_api_route(
         self,
@@ -316,6 +316,7 @@ class Dispatcher:
                 raise RouteConfigError(
                     f"{endpoint.name}: {method} {options.path} is already registered by {name}"
                 )
+        for method in options.methods:  # only once every method is known to be free
             entry.methods[method] = handler
             if method == "HEAD":
                 entry.auto_head = False

@@ -29,25 +29,42 @@ async def run_lifespan(app: ASGIApp, state: dict[str, Any] | None = None) -> Asy
     app_outbox, from_app = anyio.create_memory_object_stream[Message](math.inf)
     scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": state}
 
-    async def run() -> None:
-        try:
-            await app(scope, app_inbox.receive, app_outbox.send)
-        finally:
-            await app_outbox.send({"type": "lifespan.app.exit"})
+    app_error: Exception | None = None
+    failure: str | None = None
+    body_error: Exception | None = None
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(run)
-        await to_app.send({"type": "lifespan.startup"})
-        message = await from_app.receive()
-        if message["type"] != "lifespan.startup.complete":
-            raise RuntimeError(f"lifespan startup failed: {message.get('message', message['type'])}")
-        try:
-            yield state
-        finally:
-            await to_app.send({"type": "lifespan.shutdown"})
+    async def run() -> None:
+        nonlocal app_error
+        with app_inbox, app_outbox:
+            try:
+                await app(scope, app_inbox.receive, app_outbox.send)
+            except Exception as exc:  # reported below, chained to the RuntimeError
+                app_error = exc
+            finally:
+                await app_outbox.send({"type": "lifespan.app.exit"})
+
+    # Errors are raised after the task group exits, so callers get them bare, not in an ExceptionGroup.
+    with to_app, from_app:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            await to_app.send({"type": "lifespan.startup"})
             message = await from_app.receive()
-            if message["type"] == "lifespan.shutdown.failed":
-                raise RuntimeError(f"lifespan shutdown failed: {message.get('message')}")
+            if message["type"] != "lifespan.startup.complete":
+                failure = f"lifespan startup failed: {message.get('message', message['type'])}"
+            else:
+                try:
+                    yield state
+                except Exception as exc:
+                    body_error = exc
+                finally:
+                    await to_app.send({"type": "lifespan.shutdown"})
+                    message = await from_app.receive()
+                    if message["type"] == "lifespan.shutdown.failed":
+                        failure = f"lifespan shutdown failed: {message.get('message')}"
+    if body_error is not None:
+        raise body_error
+    if failure is not None:
+        raise RuntimeError(failure) from app_error
 
 
 class AsyncTestClient(httpx.AsyncClient):
