@@ -631,3 +631,25 @@ def test_bad_template_syntax(template: str, on_router: bool) -> None:
     target: App | Router = Router() if on_router else App()  # a router checks before it is included
     with pytest.raises(RouteConfigError, match="template_handler"):
         target.get(template)(template_handler)
+
+
+@pytest.mark.parametrize(("template", "annotation"), [("/a/{x:int}", str), ("/a/{x:float}", int)])
+def test_convertor_output_must_fit_the_annotation(template: str, annotation: Any) -> None:
+    app = App()
+
+    async def mismatched(x: Any) -> None:
+        return None
+
+    mismatched.__annotations__ = {"x": annotation}
+    with pytest.raises(RouteConfigError, match=r"mismatched.*converted to"):
+        app.get(template)(mismatched)
+
+
+def test_int_convertor_feeds_a_float_parameter(client_factory: Any) -> None:
+    app = App()
+
+    @app.get("/a/{x:int}")
+    async def widen(x: float) -> float:
+        return x
+
+    assert client_factory(app).get("/a/5").json() == 5.0

@@ -11,12 +11,14 @@ import functools
 import inspect
 import types
 import typing
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio.to_thread
 import msgspec
 from starlette.background import BackgroundTasks
+from starlette.convertors import FloatConvertor, IntegerConvertor, UUIDConvertor
 from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -24,7 +26,7 @@ from starlette.websockets import WebSocket
 
 from ._analysis import analyze, describe
 from ._app_scope import AppScope, DependencyOverrides
-from ._plan import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, Plan, Step, is_json_content_type
+from ._plan import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, Plan, Step, is_json_content_type, strip_type
 from .di import Depends
 from .exceptions import HTTPException, RequestValidationError, ResponseValidationError, RouteConfigError
 from .responses import JSONResponse, json_encoder, json_response
@@ -107,6 +109,7 @@ class Endpoint:
         self.app_scope = app_scope
         self.overrides = overrides if overrides is not None else DependencyOverrides()
         self.base_plan = self._compile(None)
+        _check_path_types(self.base_plan, path_params, self.name)
         self.plan = self.base_plan
         self.plan_version = self.overrides.version
         self.render_error = render_error
@@ -314,6 +317,27 @@ class Endpoint:
         if extra:
             response.raw_headers.extend(extra)
         return response
+
+
+_CONVERTOR_OUTPUT = {IntegerConvertor: int, FloatConvertor: float, UUIDConvertor: uuid.UUID}
+
+
+def _check_path_types(plan: Plan, convertors: dict[str, Any], owner: str) -> None:
+    """``{x:int}`` with ``x: str`` (or ``{x:float}`` with ``x: int``) could never validate: refuse it."""
+    for spec in plan.path_specs():
+        produced = _CONVERTOR_OUTPUT.get(type(convertors.get(spec.key)))
+        if produced is None:
+            continue
+        declared = strip_type(spec.annotation)
+        if (
+            declared is str
+            or (declared is int and produced is not int)
+            or (declared is uuid.UUID and produced is not uuid.UUID)
+        ):
+            raise RouteConfigError(
+                f"{owner}: path parameter {spec.key!r} is converted to {produced.__name__} by the route "
+                f"template but annotated {declared!r}"
+            )
 
 
 async def _call(step: Step, kwargs: dict[str, Any], stack: contextlib.AsyncExitStack | None) -> Any:

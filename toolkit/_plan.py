@@ -396,6 +396,9 @@ class Plan:
         except msgspec.ValidationError:
             raise RequestValidationError(self._scalar_errors(raw)) from None
 
+    def path_specs(self) -> list[ScalarSpec]:
+        return [spec for spec, _ in self._scalars if spec.source == "path"]
+
     def _scalar_errors(self, raw: dict[str, Any]) -> list[ErrorEntry]:
         errors: list[ErrorEntry] = []
         for spec, field in self._scalars:
@@ -445,6 +448,11 @@ def _is_bool(annotation: Any) -> bool:
         args = typing.get_args(bare)
         bare = _strip(args[0]) if args else None
     return bare is bool
+
+
+def strip_type(tp: Any) -> Any:
+    """``Annotated[T | None, ...]`` -> ``T``."""
+    return _strip(tp)
 
 
 def _strip(tp: Any) -> Any:
