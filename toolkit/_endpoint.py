@@ -21,7 +21,7 @@ from starlette.background import BackgroundTasks
 from starlette.convertors import FloatConvertor, IntegerConvertor, UUIDConvertor
 from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from ._analysis import analyze, describe
@@ -29,7 +29,14 @@ from ._app_scope import AppScope, DependencyOverrides
 from ._plan import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, Plan, Step, is_json_content_type, strip_type
 from .di import Depends
 from .exceptions import HTTPException, RequestValidationError, ResponseValidationError, RouteConfigError
-from .responses import JSONResponse, json_encoder, json_response
+from .responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    json_encoder,
+    json_response,
+    raw_response,
+)
 
 ErrorRenderer = Callable[[Scope, Receive, Send, Exception], Awaitable[Response | None]]
 
@@ -118,6 +125,11 @@ class Endpoint:
         self.response_class = options.response_class
         # Only the exact class: a subclass may override media_type or render().
         self.json_fast = options.response_class is JSONResponse
+        # Starlette's text classes: a str result is encoded here with a precomputed header.
+        self.text_content_type: tuple[bytes, bytes] | None = None
+        if options.response_class in (PlainTextResponse, HTMLResponse):
+            media = f"{options.response_class.media_type}; charset={options.response_class.charset}"
+            self.text_content_type = (b"content-type", media.encode("latin-1"))
         model = _response_model(options)
         self.response_model = model
         if model is not None:
@@ -164,11 +176,7 @@ class Endpoint:
                 await stack.aclose()
             return
         except Exception as exc:
-            if stack is not None:
-                exc = await _unwind(stack, exc)
-            error_response = await self.render_error(scope, receive, send, exc)
-            if error_response is not None:
-                await error_response(scope, receive, send)
+            await self._fail(scope, receive, send, exc, stack)
             return
         if stack is None:
             await response(scope, receive, send)
@@ -179,6 +187,21 @@ class Endpoint:
             await _unwind(stack, exc)
             raise
         await stack.aclose()
+
+    async def _fail(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        exc: Exception,
+        stack: contextlib.AsyncExitStack | None,
+    ) -> None:
+        """Let generator dependencies see ``exc``, then render what they leave (or re-raise)."""
+        if stack is not None:
+            exc = await _unwind(stack, exc)
+        error_response = await self.render_error(scope, receive, send, exc)
+        if error_response is not None:
+            await error_response(scope, receive, send)
 
     async def _solve(
         self,
@@ -203,8 +226,10 @@ class Endpoint:
         if plan.needs_request:
             request = Request(scope, receive, send)
         if plan.has_body:
-            raw = await self._read_body(scope, receive, request)
-            if raw and not is_json_content_type(_content_type(scope)):
+            content_length, content_type = _body_headers(scope)
+            raw = await self._read_body(receive, request, content_length)
+            # PERF: the common exact value first; the full media-type parse only otherwise.
+            if raw and content_type != "application/json" and not is_json_content_type(content_type):
                 raise HTTPException(
                     415, "Unsupported Media Type: send the body as JSON with Content-Type: application/json"
                 )
@@ -256,31 +281,28 @@ class Endpoint:
                     raise RouteConfigError(f"{step.name}: WebSocket can only be injected in websocket routes")
             for kwarg, dep_index in step.dep_args:
                 kwargs[kwarg] = values[dep_index]
-            values[index] = await _call(step, kwargs, stack)
+            if step.kind == ASYNC:  # PERF: the common case without a call to _call
+                values[index] = await step.call(**kwargs)
+            else:
+                values[index] = await _call(step, kwargs, stack)
 
         return self._build_response(values[-1], background, sub_response)
 
-    async def _read_body(self, scope: Scope, receive: Receive, request: Request | None) -> bytes:
+    async def _read_body(
+        self, receive: Receive, request: Request | None, content_length: str | None
+    ) -> bytes:
         limit = self.max_body_size
-        if limit is not None:
-            declared = _header(scope, b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > limit:
+        declared = int(content_length) if content_length is not None and content_length.isdigit() else None
+        if limit is not None and declared is not None and declared > limit:
+            raise HTTPException(413, f"Request body is larger than {limit} bytes")
+        message = await receive()
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            # PERF: most bodies arrive in one message.
+            body: bytes = message.get("body", b"")
+            if limit is not None and len(body) > limit:
                 raise HTTPException(413, f"Request body is larger than {limit} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnect()
-            chunk = message.get("body", b"")
-            if chunk:
-                size += len(chunk)
-                if limit is not None and size > limit:
-                    raise HTTPException(413, f"Request body is larger than {limit} bytes")
-                chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        else:
+            body = await _read_chunks(message, receive, limit)
         if request is not None:
             # Let an injected Request still read the body it shares the receive channel with.
             request._body = body
@@ -310,6 +332,9 @@ class Endpoint:
         if self.json_fast:
             body = b"" if status in _NO_BODY_STATUSES or status < 200 else json_encoder.encode(result)
             return json_response(body, status, extra, background)
+        if self.text_content_type is not None and isinstance(result, str):
+            body = b"" if status in _NO_BODY_STATUSES or status < 200 else result.encode()
+            return raw_response(self.response_class, body, status, self.text_content_type, extra, background)
         if status in _NO_BODY_STATUSES:
             response = Response(status_code=status, background=background)
         else:
@@ -389,15 +414,33 @@ def _extra_headers(sub_response: Response) -> list[tuple[bytes, bytes]]:
     return [(k, v) for k, v in sub_response.raw_headers if k not in (b"content-length", b"content-type")]
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def _body_headers(scope: Scope) -> tuple[str | None, str | None]:
+    """``(content-length, content-type)`` in one pass over the headers."""
+    length = kind = None
     for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
+        if key == b"content-length":
+            length = value.decode("latin-1")
+        elif key == b"content-type":
+            kind = value.decode("latin-1")
+    return length, kind
 
 
-def _content_type(scope: Scope) -> str | None:
-    return _header(scope, b"content-type")
+async def _read_chunks(first: Message, receive: Receive, limit: int | None) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    message = first
+    while True:
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise HTTPException(413, f"Request body is larger than {limit} bytes")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+        message = await receive()
 
 
 class WebSocketEndpoint(Endpoint):
@@ -418,11 +461,7 @@ class WebSocketEndpoint(Endpoint):
                     kwargs[kwarg] = values[dep_index]
                 values[index] = await _call(step, kwargs, stack)
         except Exception as exc:
-            if stack is not None:
-                exc = await _unwind(stack, exc)
-            error_response = await self.render_error(scope, receive, send, exc)
-            if error_response is not None:
-                await error_response(scope, receive, send)
+            await self._fail(scope, receive, send, exc, stack)
             return
         if stack is not None:
             await stack.aclose()

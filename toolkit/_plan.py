@@ -419,8 +419,10 @@ def _restore_bound(entry: ErrorEntry, spec: ScalarSpec) -> ErrorEntry:
     declared = spec.marker.meta_kwargs
     if entry["type"] == "greater_than_equal" and "gt" in declared and "ge" not in declared:
         entry["type"], entry["msg"] = "greater_than", f"Input should be greater than {declared['gt']}"
+        entry["ctx"] = {"gt": declared["gt"]}
     elif entry["type"] == "less_than_equal" and "lt" in declared and "le" not in declared:
         entry["type"], entry["msg"] = "less_than", f"Input should be less than {declared['lt']}"
+        entry["ctx"] = {"lt": declared["lt"]}
     return entry
 
 

@@ -39,39 +39,58 @@ _COMPARISONS = {
 }
 
 
-def _describe(message: str) -> tuple[str, str, Loc]:
-    """Map a msgspec message (without its ``- at`` suffix) to ``(type, msg, extra loc)``."""
+def _number(text: str) -> int | float | str:
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _plural(count: str, word: str) -> str:
+    return f"{count} {word}" if count == "1" else f"{count} {word}s"
+
+
+def _describe(message: str) -> tuple[str, str, Loc, dict[str, Any] | None]:
+    """Map a msgspec message (no ``- at`` suffix) to ``(type, msg, extra loc, ctx)``, in pydantic's words."""
     if m := re.fullmatch(r"Object missing required field `(.+)`", message):
-        return "missing", "Field required", (m[1],)
+        return "missing", "Field required", (m[1],), None
     if m := re.fullmatch(r"Object contains unknown field `(.+)`", message):
-        return "extra_forbidden", "Extra inputs are not permitted", (m[1],)
+        return "extra_forbidden", "Extra inputs are not permitted", (m[1],), None
     if m := re.fullmatch(r"Expected `(\w+)`, got `(\w+)`", message):
         name, article = _TYPE_NAMES.get(m[1], (m[1], f"a valid {m[1]}"))
-        kind = f"{name}_parsing" if m[2] == "str" and name in ("int", "float", "bool") else f"{name}_type"
-        return kind, f"Input should be {article}", ()
+        if m[2] == "str" and name in ("int", "float", "bool"):
+            what = {"int": "an integer", "float": "a number", "bool": "a boolean"}[name]
+            return f"{name}_parsing", f"Input should be {article}, unable to parse string as {what}", (), None
+        return f"{name}_type", f"Input should be {article}", (), None
     if m := re.fullmatch(r"Expected `str` of length (>=|<=) (\d+)", message):
         if m[1] == ">=":
-            return "string_too_short", f"String should have at least {m[2]} characters", ()
-        return "string_too_long", f"String should have at most {m[2]} characters", ()
+            msg = f"String should have at least {_plural(m[2], 'character')}"
+            return "string_too_short", msg, (), {"min_length": int(m[2])}
+        msg = f"String should have at most {_plural(m[2], 'character')}"
+        return "string_too_long", msg, (), {"max_length": int(m[2])}
     if m := re.fullmatch(r"Expected `(array|object|bytes)` of length (>=|<=) (\d+)", message):
-        kind = "too_short" if m[2] == ">=" else "too_long"
-        bound = "at least" if m[2] == ">=" else "at most"
-        return kind, f"Input should have {bound} {m[3]} items", ()
+        if m[2] == ">=":
+            msg = f"Input should have at least {_plural(m[3], 'item')}"
+            return "too_short", msg, (), {"min_length": int(m[3])}
+        return "too_long", f"Input should have at most {_plural(m[3], 'item')}", (), {"max_length": int(m[3])}
     if m := re.fullmatch(r"Expected `str` matching regex '(.*)'", message):
-        return "string_pattern_mismatch", f"String should match pattern '{m[1]}'", ()
+        return "string_pattern_mismatch", f"String should match pattern '{m[1]}'", (), {"pattern": m[1]}
     if m := re.fullmatch(r"Expected `\w+` that's a multiple of (\S+)", message):
-        return "multiple_of", f"Input should be a multiple of {m[1]}", ()
+        return "multiple_of", f"Input should be a multiple of {m[1]}", (), {"multiple_of": _number(m[1])}
     if m := re.fullmatch(r"Expected `\w+` (>=|>|<=|<) (\S+)", message):
         kind, words = _COMPARISONS[m[1]]
-        return kind, f"Input should be {words} {m[2]}", ()
+        key = {">=": "ge", ">": "gt", "<=": "le", "<": "lt"}[m[1]]
+        return kind, f"Input should be {words} {m[2]}", (), {key: _number(m[2])}
     if m := re.fullmatch(r"Invalid enum value (.*)", message):
-        return "enum", f"Input should be one of the allowed values, got {m[1]}", ()
+        return "enum", f"Input should be one of the allowed values, got {m[1]}", (), None
     if m := re.fullmatch(r"Invalid (UUID|RFC3339 encoded (\w+)|ISO8601 duration)", message):
         kind = (m[2] or m[1].split()[0]).lower()
-        return f"{kind}_parsing", f"Input should be a valid {kind}: {message}", ()
+        return f"{kind}_parsing", f"Input should be a valid {kind}: {message}", (), None
     if message in ("Number out of range", "Integer value out of range"):
-        return "number_out_of_range", "Number out of range", ()
-    return "value_error", message, ()
+        return "number_out_of_range", "Number out of range", (), None
+    return "value_error", message, (), None
 
 
 def split_error(exc: msgspec.ValidationError) -> tuple[str, Loc]:
@@ -87,15 +106,16 @@ def split_error(exc: msgspec.ValidationError) -> tuple[str, Loc]:
 
 
 def error_entry(message: str, loc: Loc, input_value: Any) -> ErrorEntry:
-    kind, msg, extra = _describe(message)
-    loc = loc + extra
-    if kind == "missing":
-        input_value = None
-    return {"type": kind, "loc": list(loc), "msg": msg, "input": input_value}
+    """An entry for a msgspec message; for a missing field ``input`` is the enclosing object."""
+    kind, msg, extra, ctx = _describe(message)
+    entry: ErrorEntry = {"type": kind, "loc": list(loc + extra), "msg": msg, "input": input_value}
+    if ctx is not None:
+        entry["ctx"] = ctx
+    return entry
 
 
-def missing_entry(loc: Loc) -> ErrorEntry:
-    return {"type": "missing", "loc": list(loc), "msg": "Field required", "input": None}
+def missing_entry(loc: Loc, enclosing: Any = None) -> ErrorEntry:
+    return {"type": "missing", "loc": list(loc), "msg": "Field required", "input": enclosing}
 
 
 def entry_from_exception(exc: msgspec.ValidationError, loc: Loc, root: Any) -> ErrorEntry:
@@ -204,7 +224,7 @@ def collect_errors(
             known.add(field.key)
             if field.key not in value:
                 if field.required:
-                    errors.append(missing_entry((*loc, field.key)))
+                    errors.append(missing_entry((*loc, field.key), _jsonable(value)))
                 continue
             errors.extend(collect_errors(value[field.key], field.type, (*loc, field.key), convert))
         if model.forbid_unknown:

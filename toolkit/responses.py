@@ -46,15 +46,17 @@ class JSONResponse(Response):
         return json_encoder.encode(content)
 
 
-def json_response(
+def raw_response(
+    cls: type[Response],
     body: bytes,
     status_code: int,
+    content_type: tuple[bytes, bytes],
     extra_headers: list[tuple[bytes, bytes]] | None,
     background: BackgroundTask | None,
-) -> JSONResponse:
-    """A ``JSONResponse`` around already-encoded bytes, skipping ``__init__``'s header logic."""
-    # PERF: this runs for every JSON response; header building is reduced to one list literal.
-    response = JSONResponse.__new__(JSONResponse)
+) -> Response:
+    """A ``cls`` instance around already-encoded bytes, skipping ``__init__``'s header logic."""
+    # PERF: this runs for every JSON/text response; header building is one list literal.
+    response = cls.__new__(cls)
     response.status_code = status_code
     response.background = background
     if status_code < 200 or status_code in (204, 304):
@@ -62,10 +64,20 @@ def json_response(
         response.raw_headers = []
     else:
         response.body = body
-        response.raw_headers = [(b"content-length", b"%d" % len(body)), _JSON_CONTENT_TYPE]
+        response.raw_headers = [(b"content-length", b"%d" % len(body)), content_type]
     if extra_headers:
         response.raw_headers.extend(extra_headers)
     return response
+
+
+def json_response(
+    body: bytes,
+    status_code: int,
+    extra_headers: list[tuple[bytes, bytes]] | None,
+    background: BackgroundTask | None,
+) -> Response:
+    """A ``JSONResponse`` around already-encoded JSON."""
+    return raw_response(JSONResponse, body, status_code, _JSON_CONTENT_TYPE, extra_headers, background)
 
 
 class ServerSentEvent(msgspec.Struct, omit_defaults=True):
