@@ -261,7 +261,7 @@ class Plan:
         except msgspec.ValidationError:
             pass
         except msgspec.DecodeError as exc:
-            raise RequestValidationError([_json_invalid(str(exc))]) from None
+            raise RequestValidationError([_json_invalid(str(exc), len(raw))]) from None
         except UnicodeDecodeError:
             raise RequestValidationError([_json_invalid("Invalid UTF-8 in JSON string")]) from None
         except RecursionError:
@@ -272,7 +272,7 @@ class Plan:
         try:
             value = msgspec.json.decode(raw)
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-            return [_json_invalid(str(exc))]
+            return [_json_invalid(str(exc), len(raw))]
 
         def convert(v: Any, t: Any) -> Any:
             return msgspec.convert(v, t)
@@ -470,9 +470,12 @@ def _header(scope: MutableMapping[str, Any], name: bytes) -> str | None:
     return None
 
 
-def _json_invalid(detail: str) -> ErrorEntry:
+def _json_invalid(detail: str, size: int | None = None) -> ErrorEntry:
+    """FastAPI's ``json_invalid`` entry; ``loc`` ends with the byte offset where parsing stopped."""
     loc: tuple[str | int, ...] = ("body",)
-    if "(byte " in detail:
+    if detail == "Input data was truncated" and size is not None:
+        loc = ("body", size)
+    elif "(byte " in detail:
         with contextlib.suppress(ValueError):
             loc = ("body", int(detail.rsplit("(byte ", 1)[1].rstrip(")")))
     return {

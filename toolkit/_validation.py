@@ -48,6 +48,14 @@ def _number(text: str) -> int | float | str:
     return text
 
 
+def _shown(text: str) -> str:
+    """A bound as pydantic prints it: ``0.0`` -> ``0``, ``2.5`` stays."""
+    value = _number(text)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return text
+
+
 def _plural(count: str, word: str) -> str:
     return f"{count} {word}" if count == "1" else f"{count} {word}s"
 
@@ -82,7 +90,7 @@ def _describe(message: str) -> tuple[str, str, Loc, dict[str, Any] | None]:
     if m := re.fullmatch(r"Expected `\w+` (>=|>|<=|<) (\S+)", message):
         kind, words = _COMPARISONS[m[1]]
         key = {">=": "ge", ">": "gt", "<=": "le", "<": "lt"}[m[1]]
-        return kind, f"Input should be {words} {m[2]}", (), {key: _number(m[2])}
+        return kind, f"Input should be {words} {_shown(m[2])}", (), {key: _number(m[2])}
     if m := re.fullmatch(r"Invalid enum value (.*)", message):
         return "enum", f"Input should be one of the allowed values, got {m[1]}", (), None
     if m := re.fullmatch(r"Invalid (UUID|RFC3339 encoded (\w+)|ISO8601 duration)", message):
