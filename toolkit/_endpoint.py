@@ -213,14 +213,15 @@ class Endpoint:
         stack: contextlib.AsyncExitStack | None,
     ) -> Response:
         params: Any = None
-        # Parameter errors are held back until the body is validated too, so that one 422
-        # lists every failing field of the request (query and body together).
-        param_errors: RequestValidationError | None = None
+        # Errors are collected across parameters, body and form, so one 422 lists every
+        # failing field of the request.
+        errors: list[dict[str, Any]] = []
         if plan.has_params:
             try:
                 params = plan.extract_params(scope, path_params)
             except RequestValidationError as exc:
-                param_errors = exc
+                errors += exc.errors
+                params = exc.valid_params
         request: Request | None = None
         body: Any = None
         if plan.needs_request:
@@ -236,9 +237,7 @@ class Endpoint:
             try:
                 body = plan.decode_body(raw)
             except RequestValidationError as exc:
-                if param_errors is None:
-                    raise
-                raise RequestValidationError(param_errors.errors + exc.errors) from None
+                errors += exc.errors
         form_values: dict[str, Any] | None = None
         if plan.has_forms:
             assert request is not None
@@ -248,16 +247,21 @@ class Endpoint:
             try:
                 form_values = await plan.extract_form(form)
             except RequestValidationError as exc:
-                if param_errors is None:
-                    raise
-                raise RequestValidationError(param_errors.errors + exc.errors) from None
-        if param_errors is not None:
-            raise param_errors
+                errors += exc.errors
+        only: frozenset[int] | None = None
+        if errors:
+            # FastAPI's order: dependencies whose own inputs are valid still run (an auth check's
+            # 401 wins over the handler's 422); then the 422 lists every error.
+            only = plan.steps_to_run_despite(errors)
+            if not only:
+                raise RequestValidationError(errors)
 
         values: list[Any] = [None] * len(plan.steps)
         background: BackgroundTasks | None = None
         sub_response: Response | None = None
         for index, step in enumerate(plan.steps):
+            if only is not None and index not in only:
+                continue
             kwargs: dict[str, Any] = {}
             for kwarg, field in step.scalar_args:
                 kwargs[kwarg] = getattr(params, field)
@@ -285,6 +289,8 @@ class Endpoint:
                 values[index] = await step.call(**kwargs)
             else:
                 values[index] = await _call(step, kwargs, stack)
+        if only is not None:
+            raise RequestValidationError(errors)
 
         return self._build_response(values[-1], background, sub_response)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import types
 import typing
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
@@ -94,6 +95,7 @@ class Plan:
         self._compile_forms()
         self.specials = {kind for step in self.steps for _, kind in step.special_args}
         self.has_generators = any(s.kind in (ASYNC_GEN, SYNC_GEN) for s in self.steps)
+        self.step_inputs = [self._inputs_of(step) for step in self.steps]
         # Flags the endpoint reads per request.
         self.has_params = self.params_type is not None
         self.has_body = self.body_decoder is not None
@@ -147,6 +149,16 @@ class Plan:
             )
         )
         return len(self.steps) - 1
+
+    def _inputs_of(self, step: Step) -> tuple[tuple[str | int, ...], ...]:
+        """The error ``loc`` prefixes that concern ``step``'s own arguments."""
+        by_field = {field: (spec.source, spec.key) for spec, field in self._scalars}
+        inputs: list[tuple[str | int, ...]] = [by_field[field] for _, field in step.scalar_args]
+        by_body = {field: spec.key for spec, field in self._bodies.values()}
+        for _, field in step.body_args:
+            inputs.append(("body", by_body[field]) if self.body_embedded and field else ("body",))
+        inputs += [("body", key) for _, key in step.form_args]
+        return tuple(inputs)
 
     def _add_app_scoped(self, dependant: Dependant) -> int:
         if self.app_scope is None:
@@ -394,24 +406,46 @@ class Plan:
                     raw[field] = _normalize_bool(raw[field])
             return msgspec.convert(raw, self.params_type, strict=False)
         except msgspec.ValidationError:
-            raise RequestValidationError(self._scalar_errors(raw)) from None
+            errors, valid = self._scalar_errors(raw)
+            exc = RequestValidationError(errors)
+            exc.valid_params = types.SimpleNamespace(**valid)
+            raise exc from None
 
     def path_specs(self) -> list[ScalarSpec]:
         return [spec for spec, _ in self._scalars if spec.source == "path"]
 
-    def _scalar_errors(self, raw: dict[str, Any]) -> list[ErrorEntry]:
+    def _scalar_errors(self, raw: dict[str, Any]) -> tuple[list[ErrorEntry], dict[str, Any]]:
+        """Every failing field, and the converted values of the fields that are fine."""
         errors: list[ErrorEntry] = []
+        valid: dict[str, Any] = {}
         for spec, field in self._scalars:
             loc = (spec.source, spec.key)
             if field not in raw:
                 if spec.default is UNSET:
                     errors.append(missing_entry(loc))
+                else:
+                    valid[field] = spec.default
                 continue
             try:
-                msgspec.convert(raw[field], spec.annotation, strict=False)
+                valid[field] = msgspec.convert(raw[field], spec.annotation, strict=False)
             except msgspec.ValidationError as exc:
                 errors.append(_restore_bound(entry_from_exception(exc, loc, raw[field]), spec))
-        return errors
+        return errors, valid
+
+    def steps_to_run_despite(self, errors: list[ErrorEntry]) -> frozenset[int]:
+        """Dependencies that can still run when ``errors`` failed validation (FastAPI's order).
+
+        A dependency whose own inputs (and dependencies) are valid runs before the 422 is sent,
+        so an auth dependency's 401 wins over a validation error of the handler's body.
+        """
+        failed = [tuple(error["loc"]) for error in errors]
+        runnable: set[int] = set()
+        for index, step in enumerate(self.steps[:-1]):
+            inputs = self.step_inputs[index]
+            tainted = any(loc[: len(i)] == i or i[: len(loc)] == loc for loc in failed for i in inputs)
+            if not tainted and all(dep in runnable for _, dep in step.dep_args):
+                runnable.add(index)
+        return frozenset(runnable)
 
 
 def _restore_bound(entry: ErrorEntry, spec: ScalarSpec) -> ErrorEntry:

@@ -49,6 +49,7 @@ class RequestValidationError(Exception):
     def __init__(self, errors: Sequence[dict[str, Any]]) -> None:
         super().__init__(errors)
         self.errors = list(errors)
+        self.valid_params: Any = None  # set by the toolkit: the parameters that did validate
 
     def __str__(self) -> str:
         return f"{len(self.errors)} validation error(s): {self.errors}"

@@ -1,0 +1,64 @@
+"""The fake settings, connection pool and user table behind the ``deps`` scenario.
+
+Every peer uses these same objects, so the work done *inside* the dependencies is identical and
+only the cost of resolving them differs. Nothing here does I/O. The pool counts connections
+opened and closed, and the untimed ``GET /deps/pool`` case of ``benchmarks.spec`` checks the two
+counts agree: proof that each peer's cleanup (code after ``yield``, or a ``finally``) ran, on the
+error path too. No framework is imported here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+# The one valid token and its user, as a users table would return them.
+TOKEN = "s3cret"
+USER: dict[str, Any] = {"id": 1, "name": "Alice", "scopes": ["read", "write"]}
+_USERS = {TOKEN: USER}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = "fake://benchmarks"
+
+
+SETTINGS = Settings()
+
+
+class Connection:
+    """A fake database connection: open until ``close()``."""
+
+    __slots__ = ("is_open", "pool", "url")
+
+    def __init__(self, pool: Pool, url: str) -> None:
+        self.pool = pool
+        self.url = url
+        self.is_open = True
+        pool.opened += 1
+
+    def fetch_user(self, token: str) -> dict[str, Any] | None:
+        return _USERS.get(token)
+
+    def close(self) -> None:
+        self.is_open = False
+        self.pool.closed += 1
+
+
+class Pool:
+    """Hands out connections and counts how many were opened and closed."""
+
+    __slots__ = ("closed", "opened")
+
+    def __init__(self) -> None:
+        self.opened = 0
+        self.closed = 0
+
+    def connect(self, url: str) -> Connection:
+        return Connection(self, url)
+
+    def stats(self) -> dict[str, int]:
+        return {"opened": self.opened, "closed": self.closed}
+
+
+POOL = Pool()
