@@ -122,7 +122,8 @@ def check_peers(workers: dict[str, Worker]) -> list[str]:
     for peer, answers in responses.items():
         for case in CASES:
             got = answers[case.name]
-            for problem in case.problems(got["status"], got["content_type"], got["body"].encode()):
+            headers = [(name, value) for name, value in got["headers"]]
+            for problem in case.problems(got["status"], got["content_type"], got["body"].encode(), headers):
                 failures.append(f"{peer} / {case.name} ({case.method} {case.target}): {problem}")
     if failures:
         raise BenchmarkError("peers do not answer as benchmarks/spec.py says:\n  " + "\n  ".join(failures))

@@ -158,6 +158,7 @@ class Bench:
                     "case": case.name,
                     "status": capture.status,
                     "content_type": capture.header(b"content-type"),
+                    "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in capture.headers],
                     "body": capture.body.decode("utf-8", "backslashreplace"),
                 }
             )

@@ -2,13 +2,15 @@
 
 The runner checks every peer against this table before timing anything, and parity tests can
 replay it through any client. ``timed`` cases are the benchmark scenarios; the others only
-pin behaviour (validation errors, defaults) so that "equivalent apps" is checked, not assumed.
+pin behaviour (validation errors, defaults, a dependency's cleanup) so that "equivalent apps" is
+checked, not assumed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = ["CASES", "SCENARIOS", "Case", "ErrorLoc"]
@@ -40,6 +42,7 @@ class Case:
     json: Any = _ABSENT  # the expected JSON body, compared after parsing
     text: str | None = None  # the expected text body, compared exactly
     error_locs: tuple[ErrorLoc, ...] | None = None  # for 422s: the ``loc`` of each ``detail`` entry
+    response_headers: tuple[tuple[str, str], ...] = ()  # (name, value) pairs the response must have
     timed: bool = False
     description: str = ""
 
@@ -48,13 +51,23 @@ class Case:
         """The request target as it goes on the wire: path and query string."""
         return f"{self.path}?{self.query}" if self.query else self.path
 
-    def problems(self, status: int, content_type: str | None, body: bytes) -> list[str]:
+    def problems(
+        self,
+        status: int,
+        content_type: str | None,
+        body: bytes,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> list[str]:
         """Every way a response differs from what this case expects (empty: it conforms)."""
         found = []
         if status != self.status:
             found.append(f"status {status}, expected {self.status}")
         if self.content_type is not None and content_type != self.content_type:
             found.append(f"content-type {content_type!r}, expected {self.content_type!r}")
+        for name, value in self.response_headers:
+            got = [v for k, v in headers if k.lower() == name.lower()]
+            if got != [value]:
+                found.append(f"header {name}: {got!r}, expected [{value!r}]")
         if self.text is not None and body != self.text.encode():
             found.append(f"body {body!r}, expected {self.text!r}")
         if self.json is not _ABSENT or self.error_locs is not None:
@@ -89,6 +102,15 @@ def _post_json(name: str, path: str, payload: Any, **expect: Any) -> Case:
     return Case(name, "POST", path, headers=headers, body=body, **expect)
 
 
+# The ``deps`` scenario's user, valid token and 401 (see ``benchmarks/peers/_fakes.py``).
+TOKEN = "s3cret"
+USER = {"id": 1, "name": "Alice", "scopes": ["read", "write"]}
+NOT_AUTHENTICATED: dict[str, Any] = {
+    "status": 401,
+    "json": {"detail": "Not authenticated"},
+    "response_headers": (("www-authenticate", "Bearer"),),
+}
+
 ITEM = {
     "name": "Widget",
     "price": 9.99,
@@ -96,7 +118,7 @@ ITEM = {
     "owner": {"id": 7, "email": "owner@example.com"},
 }
 
-CASES: tuple[Case, ...] = (
+_CASES: tuple[Case, ...] = (
     # --- timed scenarios -------------------------------------------------------------------
     _get(
         "plaintext",
@@ -129,6 +151,13 @@ CASES: tuple[Case, ...] = (
         timed=True,
         description="nested JSON body validated into a model, echoed back with 201",
     ),
+    _get(
+        "deps",
+        f"/deps?token={TOKEN}",
+        json={"user": USER, "db_open": True},
+        timed=True,
+        description="three chained dependencies (settings -> generator db -> user from a query token)",
+    ),
     # --- behaviour checks (not timed) ------------------------------------------------------
     _get("params_defaults", "/items/42", json={"item_id": 42, "q": None, "limit": 10}),
     _get("params_bad_id", "/items/abc", status=422, error_locs=(("path", "item_id"),)),
@@ -157,6 +186,18 @@ CASES: tuple[Case, ...] = (
         error_locs=(("body", "owner", "id"),),
     ),
     _post_json("body_not_json", "/items", b'{"name": ', status=422),
+    _get("deps_no_token", "/deps", **NOT_AUTHENTICATED),
+    _get("deps_bad_token", "/deps?token=wrong", **NOT_AUTHENTICATED),
+    _get("greet", "/greet?name=Bob", json={"message": "Hello, Bob!"}),
+    _get("greet_no_name", "/greet", status=422, error_locs=(("query", "name"),)),
+)
+
+# Last: every ``/deps`` request above opened one connection, and its cleanup closed it, on the
+# 401 path too (the peer's process is fresh and the check sends every case once, in order).
+_OPENED = sum(case.path == "/deps" for case in _CASES)
+CASES: tuple[Case, ...] = (
+    *_CASES,
+    _get("deps_cleanup", "/deps/pool", json={"opened": _OPENED, "closed": _OPENED}),
 )
 
 SCENARIOS: dict[str, Case] = {case.name: case for case in CASES if case.timed}

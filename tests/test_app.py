@@ -353,9 +353,15 @@ def test_unhandled_exception_is_a_plain_500(path: str) -> None:
     assert client.get("/fine").json() == "fine"  # the app keeps serving
 
 
-def test_unhandled_exception_reaches_the_test_client_by_default() -> None:
-    with pytest.raises(RuntimeError, match="secret internals"):
-        TestClient(_failing_app()).get("/boom")
+def test_unhandled_exception_is_logged_once_with_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    # The guard answers and logs; it does not re-raise to the server (which would log it again).
+    with caplog.at_level("ERROR", logger="toolkit.errors"):
+        response = TestClient(_failing_app()).get("/boom")
+    assert response.status_code == 500
+    records = [r for r in caplog.records if r.name == "toolkit.errors"]
+    assert len(records) == 1
+    assert records[0].exc_info is not None
+    assert "secret internals" in str(records[0].exc_info[1])
 
 
 def test_debug_shows_the_traceback() -> None:

@@ -178,13 +178,17 @@ class Endpoint:
         except Exception as exc:
             await self._fail(scope, receive, send, exc, stack)
             return
+        except BaseException as exc:  # cancelled (client gone, server shutting down)
+            if stack is not None:
+                await _unwind_shielded(stack, exc)
+            raise
         if stack is None:
             await response(scope, receive, send)
             return
         try:
             await response(scope, receive, send)
         except BaseException as exc:
-            await _unwind(stack, exc)
+            await _unwind_shielded(stack, exc)
             raise
         await stack.aclose()
 
@@ -407,6 +411,12 @@ async def _unwind(stack: contextlib.AsyncExitStack, exc: BaseException) -> Excep
     except Exception as raised:
         return raised
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
+
+async def _unwind_shielded(stack: contextlib.AsyncExitStack, exc: BaseException) -> None:
+    """``_unwind`` that a cancellation cannot interrupt: every cleanup gets to run (and await)."""
+    with anyio.CancelScope(shield=True):
+        await _unwind(stack, exc)
 
 
 def _sub_response() -> Response:

@@ -13,7 +13,6 @@ from starlette.convertors import Convertor
 from starlette.datastructures import State, URLPath
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -24,6 +23,7 @@ from ._endpoint import Endpoint, RouteOptions, WebSocketEndpoint, check_websocke
 from ._trie import compile_path
 from .di import Depends
 from .exceptions import RequestValidationError, RouteConfigError
+from .middleware.errors import ErrorMiddleware
 from .responses import JSONResponse
 from .routing import Dispatcher, Mount, Router
 
@@ -52,10 +52,6 @@ def validation_exception_handler(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": exc.errors}, status_code=422)
 
 
-def server_error_handler(request: Request, exc: Exception) -> Response:
-    return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
-
-
 class App:
     """A toolkit application: an ASGI app with FastAPI-style routes on Starlette.
 
@@ -79,6 +75,7 @@ class App:
         default_response_class: type[Response] = JSONResponse,
         redirect_slashes: bool = True,
         max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+        request_id_header: str | None = None,
         title: str = "toolkit",
         version: str = "0.1.0",
         description: str | None = None,
@@ -91,6 +88,7 @@ class App:
         self.description = description
         self.servers = servers or []
         self.max_body_size = max_body_size
+        self.request_id_header = request_id_header
         self.lifespan_context = lifespan
         self.user_middleware: list[Middleware] = list(middleware or [])
         self.exception_handlers: dict[Any, ExceptionHandler] = {
@@ -205,7 +203,9 @@ class App:
         app: ASGIApp = self._inner
         for cls, args, kwargs in reversed(self.user_middleware):
             app = cls(app, *args, **kwargs)
-        return ServerErrorMiddleware(app, handler=error_handler or server_error_handler, debug=self.debug)
+        return ErrorMiddleware(
+            app, handler=error_handler, debug=self.debug, request_id_header=self.request_id_header
+        )
 
     def _lookup_handler(self, exc: Exception) -> ExceptionHandler | None:
         handlers = self.exception_handlers

@@ -12,10 +12,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-# The one valid token and its user, as a users table would return them.
-TOKEN = "s3cret"
-USER: dict[str, Any] = {"id": 1, "name": "Alice", "scopes": ["read", "write"]}
-_USERS = {TOKEN: USER}
+from ..spec import TOKEN, USER
+
+_USERS = {TOKEN: USER}  # the one valid token and its user, as a users table would return them
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 JSON is decoded, validated and encoded with msgspec, not the stdlib ``json`` module: the toolkit
 uses msgspec too, so toolkit/floor compares framework overhead alone, not two JSON codecs.
 Parameters are read and checked by hand with ``Request.query_params`` and ``int()``, returning
-422 with a FastAPI-shaped (but minimal) error body on bad input.
+422 with a FastAPI-shaped (but minimal) error body on bad input. Dependencies are plain function
+calls, made in the order the frameworks resolve them, with the cleanup in a ``finally``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+
+from ._fakes import POOL, SETTINGS, Connection, Settings
 
 LABEL = "Starlette"
 PACKAGES = ("starlette", "msgspec")
@@ -109,11 +112,57 @@ async def create_item(request: Request) -> Response:
     return JSONResponse(item, status_code=201)
 
 
+# --- deps: the same three steps as the frameworks' dependencies, called by hand ---------------
+
+
+async def get_settings() -> Settings:
+    return SETTINGS
+
+
+async def get_db(settings: Settings) -> Connection:
+    return POOL.connect(settings.database_url)
+
+
+async def get_user(db: Connection, token: str | None) -> dict[str, Any] | None:
+    return db.fetch_user(token) if token else None
+
+
+async def read_deps(request: Request) -> Response:
+    settings = await get_settings()
+    db = await get_db(settings)
+    try:
+        user = await get_user(db, request.query_params.get("token"))
+        if user is None:
+            return JSONResponse(
+                {"detail": "Not authenticated"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        return JSONResponse({"user": user, "db_open": db.is_open})
+    finally:
+        db.close()
+
+
+# --- untimed routes: registered last, so they add nothing to the timed requests' routing ------
+
+
+async def pool_stats(request: Request) -> Response:
+    return JSONResponse(POOL.stats())
+
+
+async def greet(request: Request) -> Response:
+    name = request.query_params.get("name")
+    if name is None:
+        return invalid([error("missing", ["query", "name"], "Field required")])
+    return JSONResponse({"message": f"Hello, {name}!"})
+
+
 app = Starlette(
     routes=[
         Route("/plaintext", plaintext),
         Route("/json", json),
         Route("/items/{item_id}", read_item),
         Route("/items", create_item, methods=["POST"]),
+        Route("/deps", read_deps),
+        Route("/deps/pool", pool_stats),
+        Route("/greet", greet),
     ]
 )

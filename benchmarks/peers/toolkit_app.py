@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 import msgspec
 
-from toolkit import App, PlainTextResponse, Query
+from toolkit import App, Depends, HTTPException, PlainTextResponse, Query
+
+from ._fakes import POOL, SETTINGS, Connection, Settings
 
 LABEL = "toolkit"
 PACKAGES = ("toolkit", "starlette", "msgspec")
@@ -49,3 +52,49 @@ async def read_item(
 @app.post("/items", status_code=201)
 async def create_item(item: Item) -> Item:
     return item
+
+
+# --- deps: a chain of three dependencies, the middle one a generator with cleanup -------------
+
+
+# ``async def`` on purpose, here and in the FastAPI peer: both run a plain ``def`` dependency in a
+# worker thread by default, and a thread hop (tens of µs, mostly the loop and the pool) would
+# swamp the dependency resolution this scenario times. Nothing here blocks, so async is right.
+async def get_settings() -> Settings:
+    return SETTINGS
+
+
+async def get_db(settings: Annotated[Settings, Depends(get_settings)]) -> AsyncIterator[Connection]:
+    db = POOL.connect(settings.database_url)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+async def get_user(db: Annotated[Connection, Depends(get_db)], token: str | None = None) -> dict[str, Any]:
+    user = db.fetch_user(token) if token else None
+    if user is None:
+        raise HTTPException(401, "Not authenticated", headers={"WWW-Authenticate": "Bearer"})
+    return user
+
+
+@app.get("/deps")
+async def read_deps(
+    user: Annotated[dict[str, Any], Depends(get_user)],
+    db: Annotated[Connection, Depends(get_db)],  # cached: the same connection get_user used
+):
+    return {"user": user, "db_open": db.is_open}
+
+
+# --- untimed routes: registered last, so they add nothing to the timed requests' routing ------
+
+
+@app.get("/deps/pool")
+async def pool_stats():
+    return POOL.stats()
+
+
+@app.get("/greet")
+async def greet(name: str):
+    return {"message": f"Hello, {name}!"}

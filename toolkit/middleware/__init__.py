@@ -1,0 +1,1 @@
+"""Pure-ASGI middleware: errors (outermost guard, request ids), timing, sessions."""

@@ -1,0 +1,189 @@
+"""The outermost guard: uncaught errors become one clean 500, request ids, a body limit.
+
+Pure ASGI: request state lives in local variables, headers change only at
+``http.response.start`` and a second ``http.response.start`` is never sent.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..responses import JSONResponse
+
+__all__ = ["ErrorMiddleware", "RequestBodyTooLarge", "get_request_id", "request_id_var"]
+
+logger = logging.getLogger("toolkit.errors")
+
+#: The current request's id (``None`` outside a request or when ids are off). Reset per request.
+request_id_var: ContextVar[str | None] = ContextVar("toolkit_request_id", default=None)
+
+# An incoming id is echoed only when it is short and plain: no header or log injection.
+_WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+ServerErrorHandler = Callable[[Request, Exception], Response | Awaitable[Response]]
+
+
+def get_request_id() -> str | None:
+    """The id of the request being handled (for log records, outgoing calls...)."""
+    return request_id_var.get()
+
+
+class RequestBodyTooLarge(Exception):
+    """Raised from ``receive`` when the body exceeds ``max_body_size``; answered with a 413."""
+
+
+class _ProblemJSONResponse(JSONResponse):
+    media_type = "application/problem+json"
+
+
+class ErrorMiddleware:
+    """Catch everything below; answer a JSON 500 with the request id, log the traceback once.
+
+    - Before the response started: a 500 (``{"detail": "Internal Server Error", "request_id": ...}``,
+      or RFC 9457 ``application/problem+json`` with ``problem_json=True``); ``debug=True`` adds the
+      traceback. After it started: log and re-raise, so the server aborts the connection.
+    - ``request_id_header``: accept a well-formed incoming id or make one, echo it on every
+      response, expose it through ``request_id_var`` / ``scope["request_id"]``. ``None`` turns it off.
+    - ``max_body_size``: 413 for a larger ``Content-Length`` before reading, or as soon as a
+      streamed body goes over.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        debug: bool = False,
+        handler: ServerErrorHandler | None = None,
+        request_id_header: str | None = "X-Request-ID",
+        problem_json: bool = False,
+        max_body_size: int | None = None,
+    ) -> None:
+        self.app = app
+        self.debug = debug
+        self.handler = handler
+        self.header_name = request_id_header.lower().encode("latin-1") if request_id_header else None
+        self.problem_json = problem_json
+        self.max_body_size = max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header_name = self.header_name
+        request_id: str | None = None
+        extra_headers: list[tuple[bytes, bytes]] = []
+        limit = self.max_body_size
+        declared_length: int | None = None
+        if header_name is not None or limit is not None:
+            for key, value in scope["headers"]:
+                if key == header_name:
+                    text = value.decode("latin-1")
+                    if _WELL_FORMED_ID.fullmatch(text):
+                        request_id = text
+                elif key == b"content-length" and value.isdigit():
+                    declared_length = int(value)
+        if header_name is not None:
+            if request_id is None:
+                request_id = uuid.uuid4().hex
+            scope["request_id"] = request_id
+            extra_headers.append((header_name, request_id.encode("latin-1")))
+        token = request_id_var.set(request_id)
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                if extra_headers:
+                    message["headers"] = [*message.get("headers", ()), *extra_headers]
+            await send(message)
+
+        try:
+            if limit is not None:
+                if declared_length is not None and declared_length > limit:
+                    raise RequestBodyTooLarge(f"Request body is larger than {limit} bytes")
+                receive = _limited(receive, limit)
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if response_started:
+                logger.error(
+                    "error after the response started: %s %r (request id %s)",
+                    scope.get("method"),
+                    scope.get("path"),
+                    request_id,
+                    exc_info=exc,
+                )
+                raise
+            response = await self._error_response(scope, receive, exc, request_id)
+            response.raw_headers.extend(extra_headers)
+            await response(scope, receive, send)
+        finally:
+            request_id_var.reset(token)
+
+    async def _error_response(
+        self, scope: Scope, receive: Receive, exc: Exception, request_id: str | None
+    ) -> Response:
+        if isinstance(exc, RequestBodyTooLarge):
+            return self._json(413, "Payload Too Large", str(exc), request_id)
+        logger.error(
+            "unhandled error: %s %r (request id %s)",
+            scope.get("method"),
+            scope.get("path"),
+            request_id,
+            exc_info=exc,
+        )
+        if self.handler is not None and not self.debug:
+            result = self.handler(Request(scope, receive), exc)
+            return await result if inspect.isawaitable(result) else result
+        response = self._json(500, "Internal Server Error", "Internal Server Error", request_id)
+        if self.debug:
+            body: dict[str, Any] = {
+                "detail": "Internal Server Error",
+                "request_id": request_id,
+                "exception": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exception(exc),
+            }
+            response = JSONResponse(body, status_code=500)
+        return response
+
+    def _json(self, status: int, title: str, detail: str, request_id: str | None) -> Response:
+        if self.problem_json:
+            problem: dict[str, Any] = {
+                "type": "about:blank",
+                "title": title,
+                "status": status,
+                "detail": detail,
+            }
+            if request_id is not None:
+                problem["request_id"] = request_id
+            return _ProblemJSONResponse(problem, status_code=status)
+        body: dict[str, Any] = {"detail": detail}
+        if request_id is not None:
+            body["request_id"] = request_id
+        return JSONResponse(body, status_code=status)
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    received = 0
+
+    async def limited_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise RequestBodyTooLarge(f"Request body is larger than {limit} bytes")
+        return message
+
+    return limited_receive
