@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import functools
 import inspect
+import time
 import types
 import typing
 import uuid
@@ -29,6 +30,7 @@ from ._app_scope import AppScope, DependencyOverrides
 from ._plan import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, Plan, Step, is_json_content_type, strip_type
 from .di import Depends
 from .exceptions import HTTPException, RequestValidationError, ResponseValidationError, RouteConfigError
+from .middleware.timing import TIMING_SCOPE_KEY
 from .responses import (
     HTMLResponse,
     JSONResponse,
@@ -216,6 +218,11 @@ class Endpoint:
         path_params: dict[str, Any],
         stack: contextlib.AsyncExitStack | None,
     ) -> Response:
+        # Stage timings for Server-Timing, only when TimingMiddleware asked for them.
+        timing: dict[str, float] | None = scope.get(TIMING_SCOPE_KEY)
+        if timing is not None:
+            solve_started = time.perf_counter()
+            last = len(plan.steps) - 1
         params: Any = None
         # Errors are collected across parameters, body and form, so one 422 lists every
         # failing field of the request.
@@ -289,6 +296,9 @@ class Endpoint:
                     raise RouteConfigError(f"{step.name}: WebSocket can only be injected in websocket routes")
             for kwarg, dep_index in step.dep_args:
                 kwargs[kwarg] = values[dep_index]
+            if timing is not None and index == last:
+                handler_started = time.perf_counter()
+                timing["deps"] = handler_started - solve_started
             if step.kind == ASYNC:  # PERF: the common case without a call to _call
                 values[index] = await step.call(**kwargs)
             else:
@@ -296,7 +306,13 @@ class Endpoint:
         if only is not None:
             raise RequestValidationError(errors)
 
-        return self._build_response(values[-1], background, sub_response)
+        if timing is None:
+            return self._build_response(values[-1], background, sub_response)
+        encode_started = time.perf_counter()
+        timing["handler"] = encode_started - handler_started
+        response = self._build_response(values[-1], background, sub_response)
+        timing["encode"] = time.perf_counter() - encode_started
+        return response
 
     async def _read_body(
         self, receive: Receive, request: Request | None, content_length: str | None

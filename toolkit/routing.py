@@ -8,6 +8,7 @@ paths by one dict lookup, dynamic ones by segment), then mounted apps by prefix.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ from ._endpoint import INFER, Endpoint, RouteOptions
 from ._trie import DEFAULT_CONVERTERS, CompiledPath, PathTrie, compile_path
 from .di import Depends
 from .exceptions import HTTPException, RouteConfigError
+from .middleware.timing import TIMING_SCOPE_KEY
 from .responses import JSONResponse
 
 __all__ = ["Mount", "NoMatchFound", "Router"]
@@ -350,8 +352,13 @@ class Dispatcher:
         raise NoMatchFound(name, params)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        timing = scope.get(TIMING_SCOPE_KEY)
+        if timing is not None:
+            started = time.perf_counter()
         path = route_path(scope)
         match = self.trie.match(path)
+        if timing is not None:
+            timing["route"] = time.perf_counter() - started
         if match is not None:
             entry, params = match
             kind = scope["type"]

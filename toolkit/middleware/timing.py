@@ -1,0 +1,95 @@
+"""Request timing: ``Server-Timing`` per stage, ``X-Process-Time`` and an optional access log."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["TIMING_SCOPE_KEY", "TimingMiddleware"]
+
+#: Scope key of the dict where the toolkit records its stages (route, deps, handler, encode), in seconds.
+TIMING_SCOPE_KEY = "toolkit.timing"
+
+access_logger = logging.getLogger("toolkit.access")
+
+
+def _safe(text: str) -> str:
+    """Escape control characters and non-ASCII, so a path cannot forge log lines."""
+    return text.encode("unicode_escape").decode("ascii").replace('"', '\\"')
+
+
+class TimingMiddleware:
+    """Stamp ``Server-Timing`` (toolkit stages and ``total``) and ``X-Process-Time`` on responses.
+
+    ``total`` runs to the response start; the access log line (``access_log=True``, logger
+    ``toolkit.access``) also gives the time to the last body byte. Background tasks, which run
+    after the last byte, are not counted.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        server_timing: bool = True,
+        process_time_header: str | None = "X-Process-Time",
+        access_log: bool = False,
+    ) -> None:
+        self.app = app
+        self.server_timing = server_timing
+        self.process_time_header = (
+            process_time_header.lower().encode("latin-1") if process_time_header else None
+        )
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        stages: dict[str, float] = {}
+        scope[TIMING_SCOPE_KEY] = stages
+        state: dict[str, Any] = {"status": None, "first": None, "last": None}
+
+        async def send_wrapper(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                now = time.perf_counter()
+                state["status"], state["first"] = message["status"], now
+                headers = list(message.get("headers", ()))
+                total = now - start
+                if self.server_timing:
+                    entries = [f"{name};dur={seconds * 1000:.3f}" for name, seconds in stages.items()]
+                    entries.append(f"total;dur={total * 1000:.3f}")
+                    headers.append((b"server-timing", ", ".join(entries).encode("latin-1")))
+                if self.process_time_header is not None:
+                    headers.append((self.process_time_header, f"{total:.6f}".encode("latin-1")))
+                message["headers"] = headers
+            elif (
+                kind == "http.response.body" and not message.get("more_body", False) and state["last"] is None
+            ):
+                state["last"] = time.perf_counter()
+                if self.access_log:
+                    self._log(scope, state, start)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            if self.access_log and state["last"] is None:
+                self._log(scope, state, start)  # no complete response: log what happened
+
+    def _log(self, scope: Scope, state: dict[str, Any], start: float) -> None:
+        end = state["last"] or time.perf_counter()
+        first = state["first"]
+        access_logger.info(
+            '%s "%s" %s %.3fms (first byte %s) request_id=%s',
+            scope.get("method", "?"),
+            _safe(scope.get("path", "")),
+            state["status"] if state["status"] is not None else "-",
+            (end - start) * 1000,
+            f"{(first - start) * 1000:.3f}ms" if first is not None else "-",
+            _safe(str(scope.get("request_id", "-"))),
+        )
