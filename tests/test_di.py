@@ -62,17 +62,17 @@ def error_locs(response: Any) -> list[tuple[Any, ...]]:
     return sorted(tuple(e["loc"]) for e in response.json()["detail"])
 
 
-def http_scope(path: str = "/", spec_version: str = "2.3") -> dict[str, Any]:
+def http_scope(path: str, query: bytes = b"") -> dict[str, Any]:
     return {
         "type": "http",
-        "asgi": {"version": "3.0", "spec_version": spec_version},
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": "1.1",
         "method": "GET",
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
         "root_path": "",
-        "query_string": b"",
+        "query_string": query,
         "headers": [(b"host", b"testserver")],
         "client": ("127.0.0.1", 1234),
         "server": ("testserver", 80),
@@ -224,7 +224,8 @@ def test_dependencies_declare_every_kind_of_parameter(client_factory: ClientFact
     headers = {"x-token": "t", "cookie": "session=abc"}
     response = client.post("/items/5?q=find", headers=headers, json={"name": "pen", "price": 1.5})
     assert response.json() == ["/items/5", 5, "find", "t", "abc", "pen", 1.5]
-    assert error_locs(client.post("/items/x", json={"name": "pen"})) == [
+    locs = error_locs(client.post("/items/x", json={"name": "pen"}))
+    assert locs == [
         ("body", "price"),
         ("cookie", "session"),
         ("header", "x-token"),
@@ -296,26 +297,24 @@ def test_shared_dependency_runs_once_per_request(client_factory: ClientFactory) 
 # --- 5. cleanup --------------------------------------------------------------------------------
 
 
-def test_generators_give_the_value_before_yield_and_close_in_reverse_order(
-    client_factory: ClientFactory,
-) -> None:
+def test_generators_yield_values_and_close_in_reverse_order(client_factory: ClientFactory) -> None:
     app = App()
     events: list[str] = []
 
     async def first() -> AsyncIterator[str]:
-        events.append("open first")
+        events.append("+1")
         yield "1"
-        events.append("close first")
+        events.append("-1")
 
     def second(f: Annotated[str, Depends(first)]) -> Iterator[str]:
-        events.append("open second")
+        events.append("+2")
         yield f + "2"
-        events.append("close second")
+        events.append("-2")
 
     async def third(s: Annotated[str, Depends(second)]) -> AsyncIterator[str]:
-        events.append("open third")
+        events.append("+3")
         yield s + "3"
-        events.append("close third")
+        events.append("-3")
 
     @app.get("/")
     async def handler(t: Annotated[str, Depends(third)]) -> str:
@@ -323,15 +322,7 @@ def test_generators_give_the_value_before_yield_and_close_in_reverse_order(
         return t
 
     assert client_factory(app).get("/").json() == "123"
-    assert events == [
-        "open first",
-        "open second",
-        "open third",
-        "handler",
-        "close third",
-        "close second",
-        "close first",
-    ]
+    assert events == ["+1", "+2", "+3", "handler", "-3", "-2", "-1"]
 
 
 def test_handler_errors_are_thrown_into_generators(client_factory: ClientFactory) -> None:
@@ -424,38 +415,11 @@ def test_every_cleanup_runs_when_one_fails(client_factory: ClientFactory) -> Non
     assert events == ["last closed", "broken closing", "first closed"]
 
 
-def test_streaming_response_keeps_dependencies_open(client_factory: ClientFactory) -> None:
-    app = App()
-    events: list[str] = []
-
-    async def resource() -> AsyncIterator[list[str]]:
-        events.append("open")
-        yield ["a", "b", "c"]
-        events.append("close")
-
-    def sync_resource() -> Iterator[None]:
-        yield
-        events.append("sync close")
-
-    @app.get("/stream")
-    async def stream(
-        rows: Annotated[list[str], Depends(resource)], s: Annotated[None, Depends(sync_resource)]
-    ) -> StreamingResponse:
-        async def body() -> AsyncIterator[bytes]:
-            for row in rows:
-                events.append(f"chunk {row}")
-                yield row.encode()
-
-        return StreamingResponse(body())
-
-    assert client_factory(app).get("/stream").text == "abc"
-    assert events == ["open", "chunk a", "chunk b", "chunk c", "sync close", "close"]
-
-
 def _streaming_app(events: list[str], started: anyio.Event | None = None) -> App:
     app = App()
 
     async def resource() -> AsyncIterator[str]:
+        events.append("open")
         try:
             yield "conn"
         finally:
@@ -470,15 +434,19 @@ def _streaming_app(events: list[str], started: anyio.Event | None = None) -> App
 
     @app.get("/stream")
     async def stream(
-        conn: Annotated[str, Depends(resource)], s: Annotated[None, Depends(sync_resource)]
+        conn: Annotated[str, Depends(resource)],
+        s: Annotated[None, Depends(sync_resource)],
+        hang: bool = False,
     ) -> StreamingResponse:
         async def body() -> AsyncIterator[bytes]:
-            yield b"first"
-            try:
-                await anyio.sleep_forever()
-            finally:
-                events.append("stream stopped")
-            yield b"never"  # pragma: no cover
+            for chunk in "abc":
+                events.append(f"{chunk} from {conn}")
+                yield chunk.encode()
+                if hang:
+                    try:
+                        await anyio.sleep_forever()
+                    finally:
+                        events.append("stream stopped")
 
         return StreamingResponse(body())
 
@@ -495,6 +463,12 @@ def _streaming_app(events: list[str], started: anyio.Event | None = None) -> App
             events.append("handler stopped")
 
     return app
+
+
+def test_streaming_response_keeps_dependencies_open(client_factory: ClientFactory) -> None:
+    events: list[str] = []
+    assert client_factory(_streaming_app(events)).get("/stream").text == "abc"
+    assert events == ["open", "a from conn", "b from conn", "c from conn", "sync cleanup", "async cleanup"]
 
 
 @pytest.mark.anyio
@@ -522,9 +496,9 @@ async def test_interrupted_stream_runs_every_cleanup(how: str) -> None:
                 if how == "cancel":
                     scope.cancel()  # the server cancels the request task
 
-        await app(http_scope("/stream"), receive, send)
+        await app(http_scope("/stream", b"hang=true"), receive, send)
     assert scope.cancelled_caught is (how == "cancel")
-    assert events == ["sent first", "stream stopped", "sync cleanup", "async cleanup"]
+    assert events == ["open", "a from conn", "sent a", "stream stopped", "sync cleanup", "async cleanup"]
 
 
 @pytest.mark.anyio
@@ -544,7 +518,7 @@ async def test_cancellation_during_the_handler_runs_every_cleanup() -> None:
         tg.start_soon(app, http_scope("/slow"), receive, send)
         await started.wait()
         tg.cancel_scope.cancel()
-    assert events == ["handler started", "handler stopped", "sync cleanup", "async cleanup"]
+    assert events == ["open", "handler started", "handler stopped", "sync cleanup", "async cleanup"]
 
 
 # --- 6. app scope ------------------------------------------------------------------------------
@@ -779,11 +753,8 @@ def test_auth_error_wins_over_the_handlers_validation_error(client_factory: Clie
     denied = client.post("/items", headers={"x-token": "wrong"}, json=bad_body)
     assert (denied.status_code, denied.json()) == (401, {"detail": "Invalid token"})
     assert denied.headers["www-authenticate"] == "Bearer"
-    assert error_locs(client.post("/items", headers={"x-token": "secret"}, json=bad_body)) == [
-        ("body", "price")
-    ]
+    token = {"x-token": "secret"}
+    assert error_locs(client.post("/items", headers=token, json=bad_body)) == [("body", "price")]
     assert error_locs(client.post("/items", json=bad_body)) == [("body", "price"), ("header", "x-token")]
     assert calls == []
-    assert (
-        client.post("/items", headers={"x-token": "secret"}, json={"name": "pen", "price": 1}).json() == "pen"
-    )
+    assert client.post("/items", headers=token, json={"name": "pen", "price": 1}).json() == "pen"

@@ -27,6 +27,7 @@ from starlette.websockets import WebSocket
 from .di import Depends
 from .exceptions import RouteConfigError
 from .params import UNSET, Body, File, Form, Header, Param, Path, Query
+from .sessions._session import Session
 
 SCALAR_TYPES: tuple[type, ...] = (
     str,
@@ -47,6 +48,7 @@ SPECIAL_TYPES: tuple[tuple[type, str], ...] = (
     (HTTPConnection, "connection"),
     (BackgroundTasks, "background"),
     (Response, "response"),
+    (Session, "session"),
 )
 
 

@@ -39,6 +39,7 @@ from .responses import (
     json_response,
     raw_response,
 )
+from .sessions._session import Session
 
 ErrorRenderer = Callable[[Scope, Receive, Send, Exception], Awaitable[Response | None]]
 
@@ -292,6 +293,8 @@ class Endpoint:
                     if sub_response is None:
                         sub_response = _sub_response()
                     kwargs[kwarg] = sub_response
+                elif kind == "session":
+                    kwargs[kwarg] = await _loaded_session(scope)
                 elif kind == "websocket":
                     raise RouteConfigError(f"{step.name}: WebSocket can only be injected in websocket routes")
             for kwarg, dep_index in step.dep_args:
@@ -435,6 +438,13 @@ async def _unwind_shielded(stack: contextlib.AsyncExitStack, exc: BaseException)
         await _unwind(stack, exc)
 
 
+async def _loaded_session(scope: Scope) -> Session:
+    session = scope.get("session")
+    if not isinstance(session, Session):
+        raise RuntimeError("a `Session` parameter needs toolkit.middleware.sessions.SessionMiddleware")
+    return await session.load()
+
+
 def _sub_response() -> Response:
     response = Response()
     response.status_code = 0  # 0: not set by the handler; the route's status code applies
@@ -488,7 +498,10 @@ class WebSocketEndpoint(Endpoint):
             for index, step in enumerate(plan.steps):
                 kwargs: dict[str, Any] = {kw: getattr(params, f) for kw, f in step.scalar_args}
                 for kwarg, kind in step.special_args:
-                    kwargs[kwarg] = websocket if kind in ("websocket", "connection") else None
+                    if kind == "session":
+                        kwargs[kwarg] = await _loaded_session(scope)
+                    else:
+                        kwargs[kwarg] = websocket if kind in ("websocket", "connection") else None
                 for kwarg, dep_index in step.dep_args:
                     kwargs[kwarg] = values[dep_index]
                 values[index] = await _call(step, kwargs, stack)

@@ -1,0 +1,16 @@
+"""Session data and the stores it lives in (``toolkit.middleware.sessions`` uses them)."""
+
+from ._memory import MemoryStore
+from ._redis import RedisStore
+from ._session import Session, SessionNotLoaded
+from ._store import SessionStoreUnavailable, Store, StoreError
+
+__all__ = [
+    "MemoryStore",
+    "RedisStore",
+    "Session",
+    "SessionNotLoaded",
+    "SessionStoreUnavailable",
+    "Store",
+    "StoreError",
+]

@@ -1,0 +1,45 @@
+"""An in-process store for development and tests: TTL per key, bounded, least recently used out."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """Keeps at most ``max_entries`` keys; the least recently used one goes first when full.
+
+    Data lives in one process: use ``RedisStore`` when several processes serve one app.
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.max_entries = max_entries
+        self._data: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+
+    async def get(self, key: str) -> bytes | None:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        value, expires = entry
+        if expires <= time.monotonic():
+            del self._data[key]
+            return None
+        self._data.move_to_end(key)
+        return value
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        self._data[key] = (value, time.monotonic() + ttl)
+        self._data.move_to_end(key)
+        while len(self._data) > self.max_entries:
+            self._data.popitem(last=False)
+
+    async def delete(self, key: str) -> None:
+        self._data.pop(key, None)
+
+    def __len__(self) -> int:
+        now = time.monotonic()
+        return sum(1 for _, expires in self._data.values() if expires > now)

@@ -1,0 +1,37 @@
+"""The ``Store`` protocol: async key/value with TTL, shared by sessions (and later caches)."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from ..exceptions import HTTPException
+
+__all__ = ["SessionStoreUnavailable", "Store", "StoreError"]
+
+
+class StoreError(Exception):
+    """The store could not answer (down, slow, refused). Never treated as "no data"."""
+
+
+class SessionStoreUnavailable(HTTPException):
+    """Rendered as a 503: the session could not be read or written, so nothing was guessed."""
+
+    def __init__(self, detail: str = "Session store unavailable") -> None:
+        super().__init__(503, detail, headers={"Retry-After": "1"})
+
+
+@runtime_checkable
+class Store(Protocol):
+    """An async key/value store with per-key expiry. Implement it to plug in another backend.
+
+    Every method raises ``StoreError`` when the backend fails; ``get`` returns ``None`` only for
+    a key that does not exist (or has expired).
+    """
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        """Write ``value`` and its time to live (seconds) in one atomic step."""
+        ...
+
+    async def delete(self, key: str) -> None: ...
