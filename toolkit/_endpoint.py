@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import inspect
@@ -27,6 +26,7 @@ from starlette.websockets import WebSocket
 
 from ._analysis import analyze, describe
 from ._app_scope import AppScope, DependencyOverrides
+from ._cleanup import CleanupStack
 from ._plan import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, Plan, Step, is_json_content_type, strip_type
 from .di import Depends
 from .exceptions import HTTPException, RequestValidationError, ResponseValidationError, RouteConfigError
@@ -171,29 +171,30 @@ class Endpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path_params: dict[str, Any]) -> None:
         # PERF: one integer comparison when no override changed since the last request.
         plan = self.plan if self.plan_version == self.overrides.version else self.current_plan()
-        stack = contextlib.AsyncExitStack() if plan.uses_stack else None
+        stack = CleanupStack() if plan.uses_stack else None
         try:
             response = await self._solve(plan, scope, receive, send, path_params, stack)
         except ClientDisconnect:
             if stack is not None:
-                await stack.aclose()
+                await stack.unwind_shielded(ClientDisconnect())
             return
         except Exception as exc:
             await self._fail(scope, receive, send, exc, stack)
             return
         except BaseException as exc:  # cancelled (client gone, server shutting down)
             if stack is not None:
-                await _unwind_shielded(stack, exc)
+                await stack.unwind_shielded(exc)
             raise
         if stack is None:
             await response(scope, receive, send)
             return
+        # Generator dependencies stay open until the response (a stream included) is sent.
         try:
             await response(scope, receive, send)
         except BaseException as exc:
-            await _unwind_shielded(stack, exc)
+            await stack.unwind_shielded(exc)
             raise
-        await stack.aclose()
+        await stack.close()
 
     async def _fail(
         self,
@@ -201,11 +202,14 @@ class Endpoint:
         receive: Receive,
         send: Send,
         exc: Exception,
-        stack: contextlib.AsyncExitStack | None,
+        stack: CleanupStack | None,
     ) -> None:
         """Let generator dependencies see ``exc``, then render what they leave (or re-raise)."""
         if stack is not None:
-            exc = await _unwind(stack, exc)
+            raised = await stack.unwind(exc)
+            if not isinstance(raised, Exception):
+                raise raised
+            exc = raised
         error_response = await self.render_error(scope, receive, send, exc)
         if error_response is not None:
             await error_response(scope, receive, send)
@@ -217,7 +221,7 @@ class Endpoint:
         receive: Receive,
         send: Send,
         path_params: dict[str, Any],
-        stack: contextlib.AsyncExitStack | None,
+        stack: CleanupStack | None,
     ) -> Response:
         # Stage timings for Server-Timing, only when TimingMiddleware asked for them.
         timing: dict[str, float] | None = scope.get(TIMING_SCOPE_KEY)
@@ -394,7 +398,7 @@ def _check_path_types(plan: Plan, convertors: dict[str, Any], owner: str) -> Non
             )
 
 
-async def _call(step: Step, kwargs: dict[str, Any], stack: contextlib.AsyncExitStack | None) -> Any:
+async def _call(step: Step, kwargs: dict[str, Any], stack: CleanupStack | None) -> Any:
     kind = step.kind
     if kind == ASYNC:
         return await step.call(**kwargs)
@@ -402,40 +406,14 @@ async def _call(step: Step, kwargs: dict[str, Any], stack: contextlib.AsyncExitS
         return step.call(**kwargs)
     if kind == ASYNC_GEN:
         assert stack is not None
-        return await stack.enter_async_context(contextlib.asynccontextmanager(step.call)(**kwargs))
+        return await stack.enter_async_gen(step.call(**kwargs))
     if kind == SYNC_GEN:
         assert stack is not None
-        manager = contextlib.contextmanager(step.call)(**kwargs)
-        value = await anyio.to_thread.run_sync(manager.__enter__)
-
-        async def exit_in_thread(*exc_info: Any) -> bool | None:
-            return await anyio.to_thread.run_sync(manager.__exit__, *exc_info)
-
-        stack.push_async_exit(exit_in_thread)
-        return value
+        return await stack.enter_sync_gen(step.call(**kwargs))
     result = await anyio.to_thread.run_sync(functools.partial(step.call, **kwargs))
     if inspect.isawaitable(result):  # a sync callable that returned a coroutine (e.g. a wrapper)
         result = await result
     return result
-
-
-async def _unwind(stack: contextlib.AsyncExitStack, exc: BaseException) -> Exception:
-    """Throw ``exc`` into the open generator dependencies; return what should be rendered.
-
-    A generator may translate the error (``raise HTTPException(...)`` in its ``except``); then that
-    new exception is the one the client sees.
-    """
-    try:
-        await stack.__aexit__(type(exc), exc, exc.__traceback__)
-    except Exception as raised:
-        return raised
-    return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
-
-
-async def _unwind_shielded(stack: contextlib.AsyncExitStack, exc: BaseException) -> None:
-    """``_unwind`` that a cancellation cannot interrupt: every cleanup gets to run (and await)."""
-    with anyio.CancelScope(shield=True):
-        await _unwind(stack, exc)
 
 
 async def _loaded_session(scope: Scope) -> Session:
@@ -491,7 +469,7 @@ class WebSocketEndpoint(Endpoint):
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path_params: dict[str, Any]) -> None:
         websocket = WebSocket(scope, receive, send)
         plan = self.plan if self.plan_version == self.overrides.version else self.current_plan()
-        stack = contextlib.AsyncExitStack() if plan.uses_stack else None
+        stack = CleanupStack() if plan.uses_stack else None
         try:
             params = plan.extract_params(scope, path_params) if plan.has_params else None
             values: list[Any] = [None] * len(plan.steps)
@@ -508,8 +486,12 @@ class WebSocketEndpoint(Endpoint):
         except Exception as exc:
             await self._fail(scope, receive, send, exc, stack)
             return
+        except BaseException as exc:  # cancelled: every cleanup still runs
+            if stack is not None:
+                await stack.unwind_shielded(exc)
+            raise
         if stack is not None:
-            await stack.aclose()
+            await stack.close()
 
 
 def check_websocket_options(options: RouteOptions, endpoint: WebSocketEndpoint) -> None:
