@@ -758,3 +758,29 @@ def test_auth_error_wins_over_the_handlers_validation_error(client_factory: Clie
     assert error_locs(client.post("/items", json=bad_body)) == [("body", "price"), ("header", "x-token")]
     assert calls == []
     assert client.post("/items", headers=token, json={"name": "pen", "price": 1}).json() == "pen"
+
+
+def test_overriding_an_app_scoped_dependency_never_creates_the_real_one() -> None:
+    calls: list[str] = []
+
+    async def pool() -> AsyncIterator[str]:
+        calls.append("real")
+        yield "real"
+        calls.append("real closed")
+
+    async def fake() -> AsyncIterator[str]:
+        calls.append("fake")
+        yield "fake"
+        calls.append("fake closed")
+
+    app = App()
+
+    @app.get("/")
+    async def handler(p: Annotated[str, Depends(pool, scope="app")]) -> str:
+        return p
+
+    app.dependency_overrides[pool] = fake
+    with TestClient(app) as client:
+        assert client.get("/").json() == "fake"
+        assert client.get("/").json() == "fake"
+    assert calls == ["fake", "fake closed"]

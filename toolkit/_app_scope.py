@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import anyio
@@ -112,11 +112,13 @@ class AppScope:
                 await self._resolve(self.dependants[call])
         return self.values[call]
 
-    async def startup(self) -> None:
+    async def startup(self, skip: Collection[Callable[..., Any]] = ()) -> None:
+        """Create every registered app-scoped value, except those of ``skip`` (overridden ones)."""
         self._stack = contextlib.AsyncExitStack()
         try:
-            for dependant in list(self.dependants.values()):
-                await self._resolve(dependant)
+            for call, dependant in list(self.dependants.items()):
+                if call not in skip:
+                    await self._resolve(dependant)
         except BaseException:
             await self.shutdown()
             raise

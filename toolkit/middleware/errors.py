@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -115,6 +115,9 @@ class ErrorMiddleware:
                     raise RequestBodyTooLarge(f"Request body is larger than {limit} bytes")
                 receive = _limited(receive, limit)
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            # The client went away (mid-stream, or while we read its body): nobody to answer.
+            logger.debug("client disconnected: %s %r", scope.get("method"), scope.get("path"))
         except Exception as exc:
             if response_started:
                 logger.error(
