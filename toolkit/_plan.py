@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping, MutableMapping
@@ -52,6 +53,20 @@ class Step:
     special_args: tuple[tuple[str, str], ...]  # (kwarg, special kind)
     dep_args: tuple[tuple[str, int], ...]  # (kwarg, index of the step whose value it takes)
     scope: str = "request"
+
+
+_schema_names: set[str] = set()
+
+
+def _schema_name(prefix: str, owner: str) -> str:
+    """A unique, readable name for a generated Struct (it names its OpenAPI component)."""
+    base = re.sub(r"\W", "_", f"{prefix}_{owner.rsplit('.', 1)[-1]}")
+    name, n = base, 1
+    while name in _schema_names:
+        n += 1
+        name = f"{base}_{n}"
+    _schema_names.add(name)
+    return name
 
 
 def _struct(name: str, fields: list[tuple[str, Any, Any]], rename: dict[str, str] | None = None) -> Any:
@@ -239,7 +254,7 @@ class Plan:
         else:
             self.body_embedded = True
             self.body_type = _struct(
-                "Body",
+                _schema_name("Body", self.owner),
                 [(field, spec.annotation, spec.default) for spec, field in specs],
                 rename={field: spec.key for spec, field in specs},
             )

@@ -24,7 +24,8 @@ from ._trie import compile_path
 from .di import Depends
 from .exceptions import RequestValidationError, RouteConfigError
 from .middleware.errors import ErrorMiddleware
-from .responses import JSONResponse
+from .openapi import REDOC_JS, SWAGGER_CSS, SWAGGER_JS, build_openapi, redoc_html, swagger_ui_html
+from .responses import JSONResponse, json_encoder
 from .routing import Dispatcher, Mount, Router
 
 __all__ = ["App"]
@@ -80,6 +81,14 @@ class App:
         version: str = "0.1.0",
         description: str | None = None,
         servers: list[dict[str, Any]] | None = None,
+        openapi_url: str | None = "/openapi.json",
+        openapi_tags: list[dict[str, Any]] | None = None,
+        docs_url: str | None = "/docs",
+        redoc_url: str | None = "/redoc",
+        swagger_js_url: str = SWAGGER_JS,
+        swagger_css_url: str = SWAGGER_CSS,
+        redoc_js_url: str = REDOC_JS,
+        swagger_ui_parameters: dict[str, Any] | None = None,
     ) -> None:
         self.debug = debug
         self.state = State()
@@ -103,6 +112,13 @@ class App:
         self.dispatcher = Dispatcher(self._render_error, redirect_slashes=redirect_slashes)
         self.endpoints: list[Endpoint] = []
         self.middleware_stack: ASGIApp | None = None
+        self.openapi_url = openapi_url
+        self.openapi_tags = openapi_tags or []
+        self.openapi_schema: dict[str, Any] | None = None
+        self._openapi_json: bytes | None = None
+        self._add_docs_routes(
+            docs_url, redoc_url, swagger_js_url, swagger_css_url, redoc_js_url, swagger_ui_parameters or {}
+        )
 
     # --- registration (delegated to the root router, compiled at once) -------------------
 
@@ -128,6 +144,57 @@ class App:
             check_websocket_options(item, endpoint)
         self.dispatcher.add(item, compiled, endpoint)
         self.endpoints.append(endpoint)
+        self.openapi_schema = self._openapi_json = None  # the document changes with the routes
+
+    # --- OpenAPI ----------------------------------------------------------------------------
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document, built once from the routes and cached."""
+        if self.openapi_schema is None:
+            self.openapi_schema = build_openapi(self)
+        return self.openapi_schema
+
+    def _add_docs_routes(
+        self,
+        docs_url: str | None,
+        redoc_url: str | None,
+        swagger_js_url: str,
+        swagger_css_url: str,
+        redoc_js_url: str,
+        swagger_ui_parameters: dict[str, Any],
+    ) -> None:
+        openapi_url = self.openapi_url
+        if openapi_url is None:
+            return
+
+        async def openapi_document(request: Request) -> Response:
+            if self._openapi_json is None:
+                self._openapi_json = json_encoder.encode(self.openapi())
+            return Response(self._openapi_json, media_type="application/json")
+
+        self.add_api_route(openapi_url, openapi_document, include_in_schema=False, name="openapi")
+        if docs_url is not None:
+
+            async def swagger_ui(request: Request) -> Response:
+                return swagger_ui_html(
+                    openapi_url=request.scope.get("root_path", "") + openapi_url,
+                    title=self.title,
+                    js_url=swagger_js_url,
+                    css_url=swagger_css_url,
+                    parameters=swagger_ui_parameters,
+                )
+
+            self.add_api_route(docs_url, swagger_ui, include_in_schema=False, name="swagger_ui")
+        if redoc_url is not None:
+
+            async def redoc(request: Request) -> Response:
+                return redoc_html(
+                    openapi_url=request.scope.get("root_path", "") + openapi_url,
+                    title=self.title,
+                    js_url=redoc_js_url,
+                )
+
+            self.add_api_route(redoc_url, redoc, include_in_schema=False, name="redoc")
 
     @property
     def routes(self) -> list[RouteOptions | Mount]:

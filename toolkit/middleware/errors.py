@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,8 +40,15 @@ def get_request_id() -> str | None:
     return request_id_var.get()
 
 
-class RequestBodyTooLarge(Exception):
-    """Raised from ``receive`` when the body exceeds ``max_body_size``; answered with a 413."""
+class RequestBodyTooLarge(StarletteHTTPException):
+    """Raised from ``receive`` when the body exceeds ``max_body_size``; answered with a 413.
+
+    An ``HTTPException(413)``, so an inner app that renders those itself (Starlette's
+    ``ExceptionMiddleware``, the toolkit's App) answers 413 too, not its own 500.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(413, detail)
 
 
 class _ProblemJSONResponse(JSONResponse):
@@ -138,7 +146,7 @@ class ErrorMiddleware:
         self, scope: Scope, receive: Receive, exc: Exception, request_id: str | None
     ) -> Response:
         if isinstance(exc, RequestBodyTooLarge):
-            return self._json(413, "Payload Too Large", str(exc), request_id)
+            return self._json(413, "Payload Too Large", exc.detail, request_id)
         logger.error(
             "unhandled error: %s %r (request id %s)",
             scope.get("method"),

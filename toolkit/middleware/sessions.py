@@ -15,7 +15,8 @@ from http.cookies import SimpleCookie
 from typing import Any, Literal
 
 import msgspec
-from itsdangerous import BadSignature, TimestampSigner
+from itsdangerous import BadData, BadSignature, TimestampSigner
+from itsdangerous.encoding import base64_decode, base64_encode
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -167,8 +168,8 @@ class SessionMiddleware:
         record: _Record | None = None
         if payload is not None:
             try:
-                record = _decode_record(payload)
-            except (msgspec.DecodeError, msgspec.ValidationError):
+                record = _decode_record(base64_decode(payload))
+            except (msgspec.DecodeError, msgspec.ValidationError, BadData):
                 record = None
         if record is not None and self._fresh(record, now):
             session._fill(record.data, created=record.created, written=record.written, session_id=None)
@@ -231,8 +232,9 @@ class SessionMiddleware:
         if not (session.modified or touch):
             return []
         created = now if session.invalidated or not session.written else session.created
-        payload = _encode(_Record(data, created, now)).decode("utf-8")
-        value = self.signer.sign(payload).decode("utf-8")
+        # base64url: a cookie value must be plain ASCII (non-Latin-1 text cannot go in a header).
+        payload = base64_encode(_encode(_Record(data, created, now)))
+        value = self.signer.sign(payload).decode("ascii")
         header = self._set_cookie(value)
         if len(header[1]) > MAX_COOKIE_BYTES:
             raise SessionTooLarge(

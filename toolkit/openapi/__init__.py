@@ -1,0 +1,6 @@
+"""OpenAPI 3.1 document and interactive docs (Swagger UI, ReDoc)."""
+
+from ._builder import build_openapi
+from ._docs import REDOC_JS, SWAGGER_CSS, SWAGGER_JS, redoc_html, swagger_ui_html
+
+__all__ = ["REDOC_JS", "SWAGGER_CSS", "SWAGGER_JS", "build_openapi", "redoc_html", "swagger_ui_html"]
