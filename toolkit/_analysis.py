@@ -140,6 +140,11 @@ def _split_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
+def strip_optional(tp: Any) -> Any:
+    """``Annotated[T | None, ...]`` -> ``T``."""
+    return _split_optional(_unwrap_annotated(tp)[0])[0]
+
+
 def is_scalar(tp: Any) -> bool:
     tp, _ = _split_optional(_unwrap_annotated(tp)[0])
     if typing.get_origin(tp) is typing.Literal:

@@ -21,11 +21,12 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import msgspec
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 from starlette.requests import cookie_parser
 
-from ._analysis import BodySpec, Dependant, FormSpec, ScalarSpec, analyze_dependency
+from ._analysis import BodySpec, Dependant, FormSpec, ScalarSpec, analyze_dependency, strip_optional
 from ._app_scope import AppScope
+from ._forms import FormPlan
 from ._validation import (
     ErrorEntry,
     collect_errors,
@@ -316,62 +317,11 @@ class Plan:
 
     def _compile_forms(self) -> None:
         self.has_forms = bool(self._forms)
-        if not self.has_forms:
-            return
-        import importlib.util
-
-        if importlib.util.find_spec("python_multipart") is None:  # pragma: no cover - environment
-            raise RouteConfigError(
-                f"{self.owner}: form and file parameters need python-multipart: pip install 'toolkit[forms]'"
-            ) from None
-        plain = [s for s in self._forms.values() if s.file_kind is None and not s.whole_form]
-        self.form_type = _struct("Form", [(s.key, s.annotation, s.default) for s in plain]) if plain else None
-        self.form_sequences = {
-            s.key for s in plain if typing.get_origin(_strip(s.annotation)) in (list, set, frozenset, tuple)
-        }
-        self.form_files = [s for s in self._forms.values() if s.file_kind is not None]
-        self.form_models = [s for s in self._forms.values() if s.whole_form]
+        self.form_plan = FormPlan(self._forms, self.owner) if self.has_forms else None
 
     async def extract_form(self, form: FormData) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        errors: list[ErrorEntry] = []
-        fields = {k: (form.getlist(k) if k in self.form_sequences else v) for k, v in form.multi_items()}
-        if self.form_type is not None:
-            raw = {k: v for k, v in fields.items() if not isinstance(v, UploadFile)}
-            try:
-                parsed = msgspec.convert(raw, self.form_type, strict=False)
-                values.update(msgspec.structs.asdict(parsed))
-            except msgspec.ValidationError:
-                errors.extend(
-                    collect_errors(
-                        raw, self.form_type, ("body",), lambda v, t: msgspec.convert(v, t, strict=False)
-                    )
-                )
-        for spec in self.form_models:
-            raw = {k: v for k, v in fields.items() if not isinstance(v, UploadFile)}
-            try:
-                values[spec.key] = msgspec.convert(raw, spec.annotation, strict=False)
-            except msgspec.ValidationError as exc:
-                errors.append(entry_from_exception(exc, ("body",), raw))
-        for spec in self.form_files:
-            items = [v for v in form.getlist(spec.key) if isinstance(v, UploadFile)]
-            if not items:
-                if spec.default is UNSET:
-                    errors.append(missing_entry(("body", spec.key)))
-                else:
-                    values[spec.key] = spec.default
-                continue
-            if spec.file_kind == "upload":
-                values[spec.key] = items[0]
-            elif spec.file_kind == "uploads":
-                values[spec.key] = items
-            elif spec.file_kind == "bytes":
-                values[spec.key] = await items[0].read()
-            else:
-                values[spec.key] = [await item.read() for item in items]
-        if errors:
-            raise RequestValidationError(errors)
-        return values
+        assert self.form_plan is not None
+        return await self.form_plan.extract(form)
 
     # --- scalars at request time ---------------------------------------------------------------
 
@@ -494,22 +444,16 @@ def _normalize_bool(value: Any) -> Any:
 
 
 def _is_bool(annotation: Any) -> bool:
-    bare = _strip(annotation)
+    bare = strip_optional(annotation)
     if typing.get_origin(bare) in (list, set, frozenset, tuple):
         args = typing.get_args(bare)
-        bare = _strip(args[0]) if args else None
+        bare = strip_optional(args[0]) if args else None
     return bare is bool
 
 
 def strip_type(tp: Any) -> Any:
     """``Annotated[T | None, ...]`` -> ``T``."""
-    return _strip(tp)
-
-
-def _strip(tp: Any) -> Any:
-    from ._analysis import _split_optional, _unwrap_annotated
-
-    return _split_optional(_unwrap_annotated(tp)[0])[0]
+    return strip_optional(tp)
 
 
 def _header(scope: MutableMapping[str, Any], name: bytes) -> str | None:
