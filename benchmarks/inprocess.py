@@ -7,7 +7,9 @@ Two ways to run it. Alone, it times the scenarios one after the other and prints
 
 With ``--serve`` it is a worker driven by ``python -m benchmarks``: one JSON command per stdin
 line, one JSON reply per stdout line. The runner keeps one worker per peer and alternates
-batches between them, so a change in machine load hits every peer alike.
+batches between them, so a change in machine load hits every peer alike. With ``--routes N``
+the worker serves an app of ``N`` routes instead (``peers/many_routes.py``, the routing growth
+benchmark), with one scenario, ``route``.
 
 Every peer runs on a plain asyncio event loop (no uvloop): nothing here waits on I/O, so the
 loop only matters through its per-task costs, and one loop for all peers keeps those equal.
@@ -27,12 +29,13 @@ import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from .machine import package_versions
 from .peers import PEERS
-from .spec import CASES, SCENARIOS, Case
+from .peers.many_routes import BUILDERS, last_route_case
+from .spec import CASES, SCENARIOS, Case, cookie_pair
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -134,25 +137,57 @@ async def run_batch(app: ASGIApp, scope: dict[str, Any], receive: Any, send: Any
 
 
 class Bench:
-    """One app, its lifespan state, and per scenario a prebuilt request and a calibrated batch size."""
+    """A peer's apps, their lifespan states, and per scenario a prebuilt request and a batch size.
 
-    def __init__(self, app: ASGIApp, state: dict[str, Any]) -> None:
-        self.app = app
-        self.state = state
+    A case runs on the app its ``app`` field names. A case with ``cookie_from`` carries the
+    cookie that an earlier case's response set, sent once (untimed) when not yet known.
+    """
+
+    def __init__(
+        self,
+        apps: Mapping[str, ASGIApp],
+        states: Mapping[str, dict[str, Any]],
+        cases: Sequence[Case] = CASES,
+    ) -> None:
+        self.apps = apps
+        self.states = states
+        self.cases = {case.name: case for case in cases}
         self.batches: dict[str, int] = {}
+        self.cookies: dict[str, str] = {}  # case name -> the cookie its response set
 
     def _scope(self, case: Case) -> dict[str, Any]:
         scope = build_scope(case)
-        if self.state:  # lifespan state, as uvicorn passes it (shared: the peers never mutate it)
-            scope["state"] = self.state
+        state = self.states.get(case.app)
+        if state:  # lifespan state, as uvicorn passes it (shared: the peers never mutate it)
+            scope["state"] = state
         return scope
 
+    async def _request(self, case: Case) -> tuple[Case, dict[str, Any], Any]:
+        """``case`` with its cookie, its scope and its ``receive``."""
+        if case.cookie_from is not None:
+            if case.cookie_from not in self.cookies:
+                await self._send(self.cases[case.cookie_from])
+            cookie = self.cookies.get(case.cookie_from)  # none from the null app
+            if cookie is not None:
+                case = case.with_cookie(cookie)
+        return case, self._scope(case), make_receive(case)
+
+    async def _send(self, case: Case) -> Capture:
+        """Send ``case`` once; keep the cookie it sets for the cases that need it."""
+        case, scope, receive = await self._request(case)
+        capture = Capture()
+        await self.apps[case.app](scope, receive, capture)
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in capture.headers]
+        cookie = cookie_pair(headers)
+        if cookie is not None:
+            self.cookies[case.name] = cookie
+        return capture
+
     async def check(self) -> list[dict[str, Any]]:
-        """Every case of the spec, sent once, with the full response."""
+        """Every case, sent once in order, with the full response."""
         responses = []
-        for case in CASES:
-            capture = Capture()
-            await self.app(self._scope(case), make_receive(case), capture)
+        for case in self.cases.values():
+            capture = await self._send(case)
             responses.append(
                 {
                     "case": case.name,
@@ -166,14 +201,13 @@ class Bench:
 
     async def warmup(self, name: str, seconds: float, batch_seconds: float) -> dict[str, Any]:
         """Run ``name`` for ``seconds`` in growing batches; size its timed batch from the last one."""
-        case = SCENARIOS[name]
-        sink = StatusSink()
-        scope, receive = self._scope(case), make_receive(case)
+        case, scope, receive = await self._request(self.cases[name])
+        app, sink = self.apps[case.app], StatusSink()
         gc.collect()
         calls, total, spent = 8, 0, 0
         deadline = time.perf_counter() + seconds
         while True:
-            spent = await run_batch(self.app, scope, receive, sink, calls)
+            spent = await run_batch(app, scope, receive, sink, calls)
             total += calls
             if time.perf_counter() >= deadline:
                 break
@@ -184,12 +218,11 @@ class Bench:
 
     async def time(self, name: str) -> float:
         """µs per request over one batch of ``name``, after a full collection."""
-        case = SCENARIOS[name]
-        sink = StatusSink()
-        scope, receive = self._scope(case), make_receive(case)
+        case, scope, receive = await self._request(self.cases[name])
+        app, sink = self.apps[case.app], StatusSink()
         calls = self.batches[name]
         gc.collect()
-        elapsed = await run_batch(self.app, scope, receive, sink, calls)
+        elapsed = await run_batch(app, scope, receive, sink, calls)
         self._expect(case, sink)
         return elapsed / calls / 1000
 
@@ -220,29 +253,52 @@ async def serve(bench: Bench) -> None:
             raise ValueError(f"unknown command {command!r}")
 
 
+def load_peer(peer: str | None, routes: int | None) -> tuple[dict[str, ASGIApp], list[Case], dict[str, Any]]:
+    """The apps to serve, their cases, and the ``peer`` line describing them."""
+    if peer is None:  # the harness: a null app answering every request
+        info = {"kind": "peer", "peer": "harness", "label": "null ASGI app", "versions": {}}
+        return dict.fromkeys((case.app for case in CASES), null_app), list(CASES), info
+    if routes is not None:
+        app = BUILDERS[peer](routes)
+        info = {"kind": "peer", "peer": peer, "label": peer, "routes": routes, "versions": {}}
+        return {"app": app}, [last_route_case(routes)], info
+    module = importlib.import_module(PEERS[peer])
+    apps = {case.app: getattr(module, case.app) for case in CASES}
+    info = {
+        "kind": "peer",
+        "peer": peer,
+        "label": module.LABEL,
+        "versions": package_versions(module.PACKAGES),
+    }
+    return apps, list(CASES), info
+
+
+@contextlib.asynccontextmanager
+async def started(apps: Mapping[str, ASGIApp]) -> AsyncIterator[dict[str, dict[str, Any]]]:
+    """Every app's lifespan running (the null app has none); yield their states by name."""
+    async with contextlib.AsyncExitStack() as stack:
+        states = {}
+        for name, app in apps.items():
+            states[name] = {} if app is null_app else await stack.enter_async_context(lifespan(app))
+        yield states
+
+
 async def main_async(args: argparse.Namespace) -> None:
-    if args.harness:
-        app: ASGIApp = null_app
-        emit({"kind": "peer", "peer": "harness", "label": "null ASGI app", "versions": {}})
-    else:
-        module = importlib.import_module(PEERS[args.peer])
-        app = module.app
-        versions = package_versions(module.PACKAGES)
-        emit({"kind": "peer", "peer": args.peer, "label": module.LABEL, "versions": versions})
-    peer = args.peer or "harness"
-    # The null app has no lifespan; every peer's runs, as under a server.
-    async with contextlib.nullcontext({}) if args.harness else lifespan(app) as state:
-        bench = Bench(app, state)
+    apps, cases, info = load_peer(args.peer, args.routes)
+    emit(info)
+    async with started(apps) as states:
+        bench = Bench(apps, states, cases)
         if args.serve:
             await serve(bench)
         elif args.check:
             for response in await bench.check():
-                emit({"kind": "response", "peer": peer, **response})
+                emit({"kind": "response", "peer": info["peer"], **response})
         else:
-            for name in args.scenario or list(SCENARIOS):
-                info = await bench.warmup(name, args.warmup_seconds, args.batch_seconds)
+            timed = [case.name for case in cases if case.timed]
+            for name in args.scenario or timed:
+                warm = await bench.warmup(name, args.warmup_seconds, args.batch_seconds)
                 samples = [await bench.time(name) for _ in range(args.repeat)]
-                emit({"kind": "timing", "peer": peer, "scenario": name, **info, "us_per_request": samples})
+                emit({"kind": "timing", "peer": info["peer"], "scenario": name, **warm, "us_per_request": samples})
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -255,7 +311,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="print every case's response instead of timing")
     mode.add_argument("--serve", action="store_true", help="take commands on stdin (used by the runner)")
-    parser.add_argument("--scenario", action="append", choices=list(SCENARIOS), help="default: all")
+    parser.add_argument("--routes", type=int, help="serve an app of this many routes (the routing benchmark)")
+    parser.add_argument("--scenario", action="append", help="default: every timed case served")
     parser.add_argument("--repeat", type=int, default=10, help="timed batches per scenario")
     parser.add_argument("--batch-seconds", type=float, default=0.05, help="target duration of one batch")
     parser.add_argument("--warmup-seconds", type=float, default=0.2)

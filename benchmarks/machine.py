@@ -8,7 +8,17 @@ import platform
 import sys
 from typing import Any
 
-PACKAGES = ("toolkit", "starlette", "fastapi", "pydantic", "pydantic-core", "msgspec")
+PACKAGES = (
+    "toolkit",
+    "starlette",
+    "fastapi",
+    "pydantic",
+    "pydantic-core",
+    "msgspec",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+)
 
 
 def cpu_model() -> str:

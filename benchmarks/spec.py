@@ -13,12 +13,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["CASES", "SCENARIOS", "Case", "ErrorLoc"]
+__all__ = ["ANY", "CASES", "SCENARIOS", "Case", "ErrorLoc", "cookie_pair"]
 
 ErrorLoc = tuple[str | int, ...]
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
 _ABSENT: Any = object()
+ANY: None = None  # as a ``response_headers`` value: the header must be there (once), any value
 # Headers a real client sends; every peer receives the same list.
 BASE_HEADERS: tuple[tuple[str, str], ...] = (
     ("host", "127.0.0.1:8000"),
@@ -42,7 +43,9 @@ class Case:
     json: Any = _ABSENT  # the expected JSON body, compared after parsing
     text: str | None = None  # the expected text body, compared exactly
     error_locs: tuple[ErrorLoc, ...] | None = None  # for 422s: the ``loc`` of each ``detail`` entry
-    response_headers: tuple[tuple[str, str], ...] = ()  # (name, value) pairs the response must have
+    response_headers: tuple[tuple[str, str | None], ...] = ()  # (name, value or ANY) it must have
+    app: str = "app"  # the peer module's attribute serving this case (apps with middleware differ)
+    cookie_from: str | None = None  # send the cookie set by this earlier case's response
     timed: bool = False
     description: str = ""
 
@@ -50,6 +53,10 @@ class Case:
     def target(self) -> str:
         """The request target as it goes on the wire: path and query string."""
         return f"{self.path}?{self.query}" if self.query else self.path
+
+    def with_cookie(self, cookie: str) -> Case:
+        """This request carrying ``cookie`` (``name=value``, from ``cookie_pair``)."""
+        return dataclasses.replace(self, headers=(*self.headers, ("cookie", cookie)))
 
     def problems(
         self,
@@ -66,7 +73,9 @@ class Case:
             found.append(f"content-type {content_type!r}, expected {self.content_type!r}")
         for name, value in self.response_headers:
             got = [v for k, v in headers if k.lower() == name.lower()]
-            if got != [value]:
+            if value is ANY and len(got) != 1:
+                found.append(f"header {name}: {got!r}, expected exactly one (any value)")
+            elif value is not ANY and got != [value]:
                 found.append(f"header {name}: {got!r}, expected [{value!r}]")
         if self.text is not None and body != self.text.encode():
             found.append(f"body {body!r}, expected {self.text!r}")
@@ -82,6 +91,14 @@ class Case:
                 if locs != self.error_locs:
                     found.append(f"error locs {locs!r}, expected {self.error_locs!r}")
         return found
+
+
+def cookie_pair(headers: Sequence[tuple[str, str]]) -> str | None:
+    """The ``name=value`` a client sends back for the response's (first) ``Set-Cookie``."""
+    for name, value in headers:
+        if name.lower() == "set-cookie":
+            return value.split(";", 1)[0].strip()
+    return None
 
 
 def _error_locs(parsed: Any) -> tuple[ErrorLoc, ...] | None:
@@ -110,6 +127,10 @@ NOT_AUTHENTICATED: dict[str, Any] = {
     "json": {"detail": "Not authenticated"},
     "response_headers": (("www-authenticate", "Bearer"),),
 }
+
+# The ``session`` and ``stack`` apps sign their cookies with this key; a forged cookie for checks.
+SESSION_SECRET = "benchmarks-session-secret"
+FORGED_COOKIE = "eyJjb3VudCI6IDQxfQ==.Zm9yZ2Vk.bm90LXNpZ25lZA"
 
 ITEM = {
     "name": "Widget",
@@ -158,6 +179,35 @@ _CASES: tuple[Case, ...] = (
         timed=True,
         description="three chained dependencies (settings -> generator db -> user from a query token)",
     ),
+    # session: a counter in the signed-cookie session (no store): the timed request carries the
+    # cookie a first request made (count 1), so every timed request reads 1 and writes 2.
+    _get(
+        "session_new",
+        "/session",
+        json={"count": 1},
+        response_headers=(("set-cookie", ANY), ("vary", "Cookie")),
+        app="session_app",
+    ),
+    _get(
+        "session",
+        "/session",
+        json={"count": 2},
+        response_headers=(("set-cookie", ANY), ("vary", "Cookie")),
+        app="session_app",
+        cookie_from="session_new",
+        timed=True,
+        description="a signed-cookie session read, incremented and written back (Set-Cookie)",
+    ),
+    _get(
+        "stack",
+        "/stack",
+        json={"message": "Hello, World!"},
+        # Per-request values: present, any value.
+        response_headers=(("x-request-id", ANY), ("x-process-time", ANY)),
+        app="stack_app",
+        timed=True,
+        description="JSON behind error guard + request id, timing and (unused) session middleware",
+    ),
     # --- behaviour checks (not timed) ------------------------------------------------------
     _get("params_defaults", "/items/42", json={"item_id": 42, "q": None, "limit": 10}),
     _get("params_bad_id", "/items/abc", status=422, error_locs=(("path", "item_id"),)),
@@ -190,6 +240,21 @@ _CASES: tuple[Case, ...] = (
     _get("deps_bad_token", "/deps?token=wrong", **NOT_AUTHENTICATED),
     _get("greet", "/greet?name=Bob", json={"message": "Hello, Bob!"}),
     _get("greet_no_name", "/greet", status=422, error_locs=(("query", "name"),)),
+    _get(
+        "session_forged",
+        "/session",
+        headers=(*BASE_HEADERS, ("cookie", f"session={FORGED_COOKIE}")),
+        json={"count": 1},  # a bad signature: a new, empty session
+        app="session_app",
+    ),
+    _get(
+        "stack_request_id",
+        "/stack",
+        headers=(*BASE_HEADERS, ("x-request-id", "bench-42")),
+        json={"message": "Hello, World!"},
+        response_headers=(("x-request-id", "bench-42"), ("x-process-time", ANY)),  # echoed
+        app="stack_app",
+    ),
 )
 
 # Last: every ``/deps`` request above opened one connection, and its cleanup closed it, on the

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from redis_server import RedisServer, redis_binary, unavailable
 from starlette.types import ASGIApp
 
 from toolkit.testing import TestClient
@@ -18,3 +22,53 @@ def client_factory() -> ClientFactory:
         return TestClient(app, **kwargs)  # type: ignore[arg-type]
 
     return factory
+
+
+# --- a real Redis (DESIGN.md, "Real services in tests") --------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``REDIS_URL`` if set; otherwise a ``redis-server`` of our own; otherwise a loud skip
+    (a failure when ``REQUIRE_REDIS=1``)."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    binary = redis_binary()
+    if binary is None:
+        unavailable("REDIS_URL is not set and no redis-server binary is on PATH")
+    assert binary is not None
+    server = RedisServer(binary, tmp_path_factory.mktemp("redis"))
+    try:
+        server.start()
+    except RuntimeError as exc:
+        unavailable(str(exc))
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key prefix of each test's own, so tests sharing one Redis never see each other's data."""
+    return f"toolkit-test:{uuid.uuid4().hex}:"
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A ``redis-server`` of this test's own, which it may stop, pause and restart (same port)."""
+    binary = redis_binary()
+    if binary is None:
+        unavailable("no redis-server binary on PATH to start a private server (stop/restart tests)")
+    assert binary is not None
+    server = RedisServer(binary, tmp_path)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        unavailable(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -113,6 +113,7 @@ class App:
         self.endpoints: list[Endpoint] = []
         self.middleware_stack: ASGIApp | None = None
         self.openapi_url = openapi_url
+        self._internal = False
         self.openapi_tags = openapi_tags or []
         self.openapi_schema: dict[str, Any] | None = None
         self._openapi_json: bytes | None = None
@@ -143,6 +144,8 @@ class App:
         if isinstance(endpoint, WebSocketEndpoint):
             check_websocket_options(item, endpoint)
         self.dispatcher.add(item, compiled, endpoint)
+        if self._internal:
+            return
         self.endpoints.append(endpoint)
         self.openapi_schema = self._openapi_json = None  # the document changes with the routes
 
@@ -166,6 +169,32 @@ class App:
         openapi_url = self.openapi_url
         if openapi_url is None:
             return
+        # The documentation's own routes are served, but are not the app's routes or endpoints.
+        self._internal = True
+        try:
+            self._add_docs_routes_now(
+                openapi_url,
+                docs_url,
+                redoc_url,
+                swagger_js_url,
+                swagger_css_url,
+                redoc_js_url,
+                swagger_ui_parameters,
+            )
+        finally:
+            self._internal = False
+            self.router.routes.clear()
+
+    def _add_docs_routes_now(
+        self,
+        openapi_url: str,
+        docs_url: str | None,
+        redoc_url: str | None,
+        swagger_js_url: str,
+        swagger_css_url: str,
+        redoc_js_url: str,
+        swagger_ui_parameters: dict[str, Any],
+    ) -> None:
 
         async def openapi_document(request: Request) -> Response:
             if self._openapi_json is None:

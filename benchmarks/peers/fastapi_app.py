@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
+import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
+from starlette.middleware.sessions import SessionMiddleware
 
+from ..spec import SESSION_SECRET
 from ._fakes import POOL, SETTINGS, Connection, Settings
 
 LABEL = "FastAPI"
@@ -99,3 +104,40 @@ async def pool_stats():
 @app.get("/greet")
 async def greet(name: str):
     return {"message": f"Hello, {name}!"}
+
+
+# --- session: a counter in Starlette's signed-cookie session, as FastAPI's docs use it ---------
+
+session_app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+session_app.add_middleware(SessionMiddleware, secret_key=SESSION_SECRET)
+
+
+@session_app.get("/session")
+async def count_visits(request: Request):
+    count = request.session.get("count", 0) + 1
+    request.session["count"] = count
+    return {"count": count}
+
+
+# --- stack: sessions, plus request id and timing in one function middleware (FastAPI's docs) ---
+
+stack_app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+stack_app.add_middleware(SessionMiddleware, secret_key=SESSION_SECRET)
+_WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+
+@stack_app.middleware("http")  # added last: outermost, around the sessions
+async def request_id_and_process_time(request: Request, call_next):
+    start = time.perf_counter()
+    request_id = request.headers.get("x-request-id")
+    if request_id is None or not _WELL_FORMED_ID.fullmatch(request_id):
+        request_id = uuid.uuid4().hex
+    response = await call_next(request)
+    response.headers["X-Process-Time"] = f"{time.perf_counter() - start:.6f}"
+    response.headers["X-Request-ID"] = request_id
+    return response
+
+
+@stack_app.get("/stack")
+async def stack():
+    return {"message": "Hello, World!"}

@@ -10,14 +10,20 @@ calls, made in the order the frameworks resolve them, with the cleanup in a ``fi
 from __future__ import annotations
 
 import re
+import time
+import uuid
 from typing import Annotated, Any
 
 import msgspec
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..spec import SESSION_SECRET
 from ._fakes import POOL, SETTINGS, Connection, Settings
 
 LABEL = "Starlette"
@@ -165,4 +171,70 @@ app = Starlette(
         Route("/deps/pool", pool_stats),
         Route("/greet", greet),
     ]
+)
+
+
+# --- session: a counter in Starlette's signed-cookie session ------------------------------------
+
+
+async def count_visits(request: Request) -> Response:
+    count = request.session.get("count", 0) + 1
+    request.session["count"] = count
+    return JSONResponse({"count": count})
+
+
+session_app = Starlette(
+    routes=[Route("/session", count_visits)],
+    middleware=[Middleware(SessionMiddleware, secret_key=SESSION_SECRET)],
+)
+
+
+# --- stack: sessions, plus request id and timing in a pure-ASGI middleware written by hand -----
+
+_WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+
+class RequestIdTimingMiddleware:
+    """Echo a well-formed ``X-Request-ID`` or make one; stamp ``X-Process-Time`` at response start."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        request_id = None
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                text = value.decode("latin-1")
+                request_id = text if _WELL_FORMED_ID.fullmatch(text) else None
+        if request_id is None:
+            request_id = uuid.uuid4().hex
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                elapsed = f"{time.perf_counter() - start:.6f}"
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (b"x-process-time", elapsed.encode("latin-1")),
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+
+async def stack(request: Request) -> Response:
+    return JSONResponse({"message": "Hello, World!"})
+
+
+# Starlette's ServerErrorMiddleware is always outermost: the error guard.
+stack_app = Starlette(
+    routes=[Route("/stack", stack)],
+    middleware=[
+        Middleware(RequestIdTimingMiddleware),
+        Middleware(SessionMiddleware, secret_key=SESSION_SECRET),
+    ],
 )

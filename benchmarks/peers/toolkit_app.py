@@ -7,8 +7,12 @@ from typing import Annotated, Any
 
 import msgspec
 
-from toolkit import App, Depends, HTTPException, PlainTextResponse, Query
+from toolkit import App, Depends, HTTPException, Middleware, PlainTextResponse, Query
+from toolkit.middleware.sessions import SessionMiddleware
+from toolkit.middleware.timing import TimingMiddleware
+from toolkit.sessions import Session
 
+from ..spec import SESSION_SECRET
 from ._fakes import POOL, SETTINGS, Connection, Settings
 
 LABEL = "toolkit"
@@ -98,3 +102,32 @@ async def pool_stats():
 @app.get("/greet")
 async def greet(name: str):
     return {"message": f"Hello, {name}!"}
+
+
+# --- session: a counter in the signed-cookie session (no store) --------------------------------
+
+session_app = App(middleware=[Middleware(SessionMiddleware, secret_key=SESSION_SECRET)])
+
+
+@session_app.get("/session")
+async def count_visits(session: Session):
+    count = session.get("count", 0) + 1
+    session["count"] = count
+    return {"count": count}
+
+
+# --- stack: the middleware a production app runs, around a JSON endpoint -----------------------
+
+# The error guard is always there; ``request_id_header`` makes it issue (or echo) request ids.
+stack_app = App(
+    request_id_header="X-Request-ID",
+    middleware=[
+        Middleware(TimingMiddleware),  # Server-Timing and X-Process-Time (its defaults)
+        Middleware(SessionMiddleware, secret_key=SESSION_SECRET),
+    ],
+)
+
+
+@stack_app.get("/stack")
+async def stack():
+    return {"message": "Hello, World!"}

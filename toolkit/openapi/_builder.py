@@ -101,7 +101,10 @@ class _Operation:
         self.forms = [
             (spec, None if spec.file_kind is not None else schemas.add(spec.annotation))
             for spec in plan._forms.values()
+            if spec.marker.include_in_schema
         ]
+        # A parameter left out of the schema still fails validation with a 422.
+        self.validates = bool(plan._scalars) or plan.body_decoder is not None or bool(plan._forms)
         self.response: int | None = (
             schemas.add(endpoint.response_model) if endpoint.response_model is not None else None
         )
@@ -113,7 +116,7 @@ class _Operation:
         self.security: list[tuple[str, dict[str, Any]]] = []
         for step in plan.steps:
             scheme = getattr(step.call, "openapi_security", None)
-            if scheme is not None:
+            if scheme is not None and scheme[0] not in {name for name, _ in self.security}:
                 self.security.append(scheme)
 
     def render(self, schemas: list[dict[str, Any]]) -> dict[str, Any]:
@@ -126,7 +129,7 @@ class _Operation:
         if options.description or doc:
             operation["description"] = options.description or doc
         if options.tags:
-            operation["tags"] = list(options.tags)
+            operation["tags"] = list(dict.fromkeys(options.tags))  # a router's and its include's
         if options.deprecated:
             operation["deprecated"] = True
         parameters = [self._parameter(spec, schemas[index]) for spec, index in self.params]
@@ -209,7 +212,7 @@ class _Operation:
             schema = schemas[self.response] if self.response is not None else {}
             success["content"] = {media: {"schema": schema}}
         responses: dict[str, Any] = {status: success}
-        if self.params or self.body is not None or self.forms:
+        if self.validates:
             responses["422"] = {
                 "description": "Validation Error",
                 "content": {"application/json": {"schema": {"$ref": REF.format(name="HTTPValidationError")}}},
@@ -217,7 +220,10 @@ class _Operation:
         for code, (spec, index) in self.extra_responses.items():
             entry = dict(spec)
             if "description" not in entry:
-                phrase = HTTPStatus(int(code)).phrase if code.isdigit() else "Response"
+                phrase = "Response"
+                if code.isdigit():
+                    with contextlib.suppress(ValueError):  # a code http.HTTPStatus lacks (499)
+                        phrase = HTTPStatus(int(code)).phrase
                 entry["description"] = phrase
             if index is not None:
                 entry["content"] = {"application/json": {"schema": schemas[index]}}

@@ -1,0 +1,270 @@
+"""HTTP mode: each peer behind uvicorn on one CPU, loaded by ``wrk`` on the other.
+
+Per app (the plain one, the session app, the middleware-stack app) the runner starts one
+uvicorn process per peer (one worker, uvloop, httptools, no access log, lifespan on), pinned to
+CPU 0. Each server first answers every spec case of its app over real HTTP (httpx), which
+also yields the session cookie the timed requests carry; then a few hundred warm-up requests;
+then the timed ``wrk`` runs (pinned to CPU 1), interleaved: every repetition runs each scenario
+once per peer, the peer order rotating between repetitions. Only one wrk runs at a time, so
+the idle servers cost nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .console import BenchmarkError, Progress
+from .inprocess_runner import ROOT
+from .peers import PEERS
+from .spec import CASES, SCENARIOS, Case, cookie_pair
+from .wrk import cpu_prefix, lua_script, run_wrk, wrk_version
+
+DEFAULT = {"repeat": 3, "seconds": 1, "connections": 32, "warmup_requests": 300}
+QUICK = {"repeat": 1, "seconds": 1, "connections": 16, "warmup_requests": 50}
+FULL = {"repeat": 5, "seconds": 3, "connections": 32, "warmup_requests": 1000}
+SERVER_CPU, LOAD_CPU = 0, 1
+
+
+def unavailable() -> str | None:
+    """Why HTTP mode cannot run here, or None."""
+    if shutil.which("wrk") is None:
+        return "wrk is not installed (Debian/Ubuntu: apt-get install -y wrk)"
+    for module in ("uvloop", "httptools"):
+        try:
+            __import__(module)
+        except ImportError:
+            return f"{module} is not installed (pip install -e '.[bench]')"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """``uvicorn benchmarks.peers.<peer>:<app>`` in a subprocess, pinned to one CPU."""
+
+    def __init__(self, peer: str, app: str, cpu: int | None) -> None:
+        self.peer = peer
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by stop()
+        command = [
+            *cpu_prefix(cpu),
+            sys.executable,
+            "-m",
+            "uvicorn",
+            f"{PEERS[peer]}:{app}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--lifespan",
+            "on",
+            "--log-level",
+            "warning",
+        ]
+        self.command = command
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        if cpu is not None and not command[0] == "taskset" and hasattr(os, "sched_setaffinity"):
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(self.process.pid, {cpu})
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().strip()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchmarkError(f"the {self.peer} server exited:\n{self.output()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise BenchmarkError(f"the {self.peer} server did not start in {timeout:.0f} s:\n{self.output()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+@contextlib.contextmanager
+def serving(peers: list[str], app: str, cpu: int | None) -> Iterator[dict[str, Server]]:
+    servers: dict[str, Server] = {}
+    try:
+        for peer in peers:
+            servers[peer] = Server(peer, app, cpu)
+        for server in servers.values():
+            server.wait_ready()
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def _send(client: httpx.Client, case: Case) -> httpx.Response:
+    client.cookies.clear()  # only the cookies a case names are sent
+    headers = [(k, v) for k, v in case.headers if k.lower() not in ("host", "content-length")]
+    return client.request(case.method, case.target, headers=headers, content=case.body or None)
+
+
+def check_server(server: Server, cases: list[Case]) -> dict[str, str]:
+    """Send every case once, in order, over HTTP; fail on any difference. Return the cookies set."""
+    cookies: dict[str, str] = {}
+    failures = []
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for case in cases:
+            if case.cookie_from is not None and case.cookie_from in cookies:
+                case = case.with_cookie(cookies[case.cookie_from])
+            response = _send(client, case)
+            headers = list(response.headers.multi_items())
+            cookie = cookie_pair(headers)
+            if cookie is not None:
+                cookies[case.name] = cookie
+            content_type = response.headers.get("content-type")
+            for problem in case.problems(response.status_code, content_type, response.content, headers):
+                failures.append(f"{server.peer} / {case.name} ({case.method} {case.target}): {problem}")
+    if failures:
+        raise BenchmarkError("over HTTP, peers do not answer as benchmarks/spec.py says:\n  " + "\n  ".join(failures))
+    return cookies
+
+
+def warm_up(server: Server, cases: list[Case], requests: int) -> None:
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for case in cases:
+            for _ in range(requests):
+                response = _send(client, case)
+                if response.status_code != case.status:
+                    raise BenchmarkError(f"{server.peer} / {case.name}: {response.status_code} while warming up")
+
+
+def _summary(peer: str, scenario: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "peer": peer,
+        "scenario": scenario,
+        "rps_median": statistics.median(r["rps"] for r in runs),
+        "p50_ms_median": statistics.median(r["latency_us"]["p50"] for r in runs) / 1000,
+        "p99_ms_median": statistics.median(r["latency_us"]["p99"] for r in runs) / 1000,
+        "errors": sum(r["error_count"] for r in runs),
+        "requests": sum(r["requests"] for r in runs),
+        "runs": runs,
+    }
+
+
+def _paired(runs: dict[tuple[str, str], list[dict[str, Any]]], peers: list[str], scenarios: list[str]) -> list:
+    """The toolkit's RPS over each peer's, run by run (same repetition), then the median."""
+    if "toolkit" not in peers:
+        return []
+    ratios = []
+    for scenario in scenarios:
+        ours = [r["rps"] for r in runs[("toolkit", scenario)]]
+        for peer in peers:
+            if peer != "toolkit":
+                theirs = [r["rps"] for r in runs[(peer, scenario)]]
+                paired = [a / b for a, b in zip(ours, theirs, strict=True) if b]
+                ratios.append(
+                    {
+                        "scenario": scenario,
+                        "peer": peer,
+                        "median": statistics.median(paired) if paired else None,
+                        "of_medians": statistics.median(ours) / statistics.median(theirs),
+                    }
+                )
+    return ratios
+
+
+def run(peers: list[str], scenarios: list[str], settings: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """The ``http`` section of the results (``skipped`` says why when it cannot run)."""
+    reason = unavailable()
+    if reason is not None:
+        progress.done(f"HTTP mode skipped: {reason}; the other modes still run")
+        return {"skipped": reason, "settings": settings}
+    started = time.perf_counter()
+    pin = (os.cpu_count() or 1) >= 2
+    server_cpu, load_cpu = (SERVER_CPU, LOAD_CPU) if pin else (None, None)
+    wrk = shutil.which("wrk")
+    assert wrk is not None
+    apps = list(dict.fromkeys(SCENARIOS[s].app for s in scenarios))
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    total = len(scenarios) * len(peers) * settings["repeat"]
+    done = 0
+    with tempfile.TemporaryDirectory(prefix="benchmarks-wrk-") as scripts:
+        for app in apps:
+            group = [s for s in scenarios if SCENARIOS[s].app == app]
+            app_cases = [c for c in CASES if c.app == app]
+            progress.update(f"HTTP: starting uvicorn for {', '.join(peers)} ({app})")
+            with serving(peers, app, server_cpu) as servers:
+                script_paths: dict[tuple[str, str], Path] = {}
+                for peer, server in servers.items():
+                    progress.update(f"HTTP: checking {peer} ({app}) over HTTP")
+                    cookies = check_server(server, app_cases)
+                    timed = []
+                    for name in group:
+                        case = SCENARIOS[name]
+                        if case.cookie_from is not None:
+                            case = case.with_cookie(cookies[case.cookie_from])
+                        timed.append(case)
+                        path = Path(scripts) / f"{peer}-{name}.lua"
+                        path.write_text(lua_script(case), encoding="utf-8")
+                        script_paths[(peer, name)] = path
+                    progress.update(f"HTTP: warming up {peer} ({app})")
+                    warm_up(server, timed, settings["warmup_requests"])
+                for index in range(settings["repeat"]):
+                    shift = index % len(peers)
+                    order = peers[shift:] + peers[:shift]
+                    for name in group:
+                        for peer in order:
+                            done += 1
+                            progress.update(
+                                f"HTTP {done}/{total}: {peer} / {name}, repetition {index + 1}/{settings['repeat']}"
+                            )
+                            stats = run_wrk(
+                                wrk,
+                                servers[peer].url + SCENARIOS[name].target,
+                                script_paths[(peer, name)],
+                                seconds=settings["seconds"],
+                                connections=settings["connections"],
+                                cpu=load_cpu,
+                            )
+                            runs.setdefault((peer, name), []).append(stats)
+    results = [_summary(p, s, runs[(p, s)]) for s in scenarios for p in peers]
+    errors = sum(r["errors"] for r in results)
+    progress.done(f"HTTP done: every peer checked over HTTP; {errors} wrk error(s)")
+    return {
+        "settings": {**settings, "server_cpu": server_cpu, "load_cpu": load_cpu, "wrk_threads": 1},
+        "elapsed_seconds": round(time.perf_counter() - started, 1),
+        "wrk": wrk_version(wrk),
+        "server": "uvicorn --loop uvloop --http httptools --no-access-log --lifespan on (1 worker)",
+        "results": results,
+        "ratios": _paired(runs, peers, scenarios),
+    }

@@ -1,0 +1,251 @@
+"""In-process mode, the runner's side: check every peer, then time them in interleaved batches.
+
+Each peer runs in its own fresh worker process (``benchmarks.inprocess --serve``). The runner
+alternates short timed batches between the workers, rotating the order every repetition, so
+drifts in machine load (the main noise on a shared box) hit every peer alike; only one worker
+runs at a time. ``sessions`` repeats the whole thing with new processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .console import BenchmarkError, Progress, log
+from .spec import CASES, SCENARIOS
+
+ROOT = Path(__file__).resolve().parent.parent
+HARNESS = "harness"  # pseudo-peer: a null ASGI app, timed on the first scenario
+
+DEFAULT = {"sessions": 2, "repeat": 12, "batch_seconds": 0.05, "warmup_seconds": 0.25}
+QUICK = {"sessions": 1, "repeat": 5, "batch_seconds": 0.02, "warmup_seconds": 0.1}
+FULL = {"sessions": 3, "repeat": 30, "batch_seconds": 0.05, "warmup_seconds": 0.3}
+
+
+class Worker:
+    """A ``benchmarks.inprocess --serve`` process for one peer, driven one JSON line at a time."""
+
+    def __init__(self, peer: str, cpu: int | None = None, routes: int | None = None) -> None:
+        self.peer = peer
+        self.info: dict[str, Any] = {}
+        args = ["--harness"] if peer == HARNESS else ["--peer", peer]
+        if routes is not None:
+            args += ["--routes", str(routes)]
+        if cpu is not None:
+            args += ["--cpu", str(cpu)]
+        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by close()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.inprocess", "--serve", *args],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+        )
+
+    def read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait()
+            self.stderr.seek(0)
+            raise BenchmarkError(f"the {self.peer} worker died:\n{self.stderr.read().strip()}")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def send(self, op: str, **fields: Any) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"op": op, **fields}) + "\n")
+        self.process.stdin.flush()
+
+    def ask(self, op: str, **fields: Any) -> dict[str, Any]:
+        self.send(op, **fields)
+        return self.read()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # already gone: nothing to tell it
+            if self.process.poll() is None:
+                self.send("quit")
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout, self.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@contextlib.contextmanager
+def running(workers: dict[str, Worker]) -> Any:
+    """Wait until every worker is ready (their imports overlap, untimed); close them all after."""
+    try:
+        for worker in workers.values():
+            worker.info = worker.read()  # the "peer" line: imported, lifespan started
+        yield workers
+    finally:
+        for worker in workers.values():
+            worker.close()
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+
+def check_peers(workers: dict[str, Worker]) -> list[str]:
+    """Every peer must answer every case as the spec says; return toolkit-vs-FastAPI notes."""
+    responses = {peer: {r["case"]: r for r in w.ask("check")["responses"]} for peer, w in workers.items()}
+    failures = []
+    for peer, answers in responses.items():
+        for case in CASES:
+            got = answers[case.name]
+            headers = [(name, value) for name, value in got["headers"]]
+            for problem in case.problems(got["status"], got["content_type"], got["body"].encode(), headers):
+                failures.append(f"{peer} / {case.name} ({case.method} {case.target}): {problem}")
+    if failures:
+        raise BenchmarkError("peers do not answer as benchmarks/spec.py says:\n  " + "\n  ".join(failures))
+    for name in SCENARIOS:
+        bodies = {peer: answers[name]["body"] for peer, answers in responses.items()}
+        if len(set(bodies.values())) > 1:  # equal once parsed (checked above), not byte for byte
+            log(f"note: {name}: the bodies differ byte-wise: {bodies}")
+    if "toolkit" not in responses or "fastapi" not in responses:
+        return []
+    notes = []
+    for case in CASES:
+        ours, theirs = responses["toolkit"][case.name], responses["fastapi"][case.name]
+        if _comparable(ours) != _comparable(theirs):
+            notes.append(
+                f"`{case.name}` ({case.method} {case.target}): toolkit `{ours['body']}`"
+                f" vs FastAPI `{theirs['body']}`"
+            )
+    return notes
+
+
+def _comparable(response: dict[str, Any]) -> tuple[Any, ...]:
+    body = response["body"]
+    if response["content_type"] == "application/json":
+        body = json.loads(body)
+    return response["status"], response["content_type"], body
+
+
+# --- timing ------------------------------------------------------------------------------------
+
+
+def interleave(
+    workers: dict[str, Worker],
+    scenarios: list[str],
+    settings: dict[str, Any],
+    samples: dict[tuple[str, str], list[float]],
+    progress: Progress,
+    label: str,
+) -> None:
+    """Warm every (worker, scenario) up, then time ``repeat`` rounds of one batch each.
+
+    The harness worker, if any, only runs the first scenario.
+    """
+    names = list(workers)
+    for scenario in scenarios:
+        for name in names:
+            if name != HARNESS or scenario == scenarios[0]:
+                progress.update(f"{label}: warming up {name} / {scenario}")
+                workers[name].ask(
+                    "warmup",
+                    scenario=scenario,
+                    seconds=settings["warmup_seconds"],
+                    batch_seconds=settings["batch_seconds"],
+                )
+    repeat = settings["repeat"]
+    for index in range(repeat):
+        progress.update(f"{label}: repetition {index + 1}/{repeat}")
+        shift = index % len(names)
+        order = names[shift:] + names[:shift]
+        for scenario in scenarios:
+            for name in order:
+                if name != HARNESS or scenario == scenarios[0]:
+                    reply = workers[name].ask("time", scenario=scenario)
+                    samples.setdefault((name, scenario), []).append(reply["us_per_request"])
+
+
+def summarize(peer: str, scenario: str, values: list[float]) -> dict[str, Any]:
+    quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+    return {
+        "peer": peer,
+        "scenario": scenario,
+        "median_us": statistics.median(values),
+        "min_us": min(values),
+        "p25_us": quartiles[0],
+        "p75_us": quartiles[2],
+        "samples": len(values),
+        "us_per_request": values,
+    }
+
+
+def paired_ratios(
+    samples: dict[tuple[str, str], list[float]], peers: list[str], scenarios: list[str]
+) -> list[dict[str, Any]]:
+    """Each peer's time over the toolkit's, batch by batch, for batches run side by side.
+
+    The median of these paired ratios is what the report shows: load on a shared machine comes
+    and goes in spells longer than a batch, and a paired ratio cancels it where a ratio of two
+    medians does not (they can fall in different spells).
+    """
+    if "toolkit" not in peers:
+        return []
+    ratios = []
+    for scenario in scenarios:
+        base = samples[("toolkit", scenario)]
+        for peer in peers:
+            if peer == "toolkit":
+                continue
+            other = samples[(peer, scenario)]
+            paired = [theirs / ours for ours, theirs in zip(base, other, strict=True)]
+            quartiles = statistics.quantiles(paired, n=4) if len(paired) > 1 else [paired[0]] * 3
+            ratios.append(
+                {
+                    "scenario": scenario,
+                    "peer": peer,
+                    "median": statistics.median(paired),
+                    "p25": quartiles[0],
+                    "p75": quartiles[2],
+                    "of_medians": statistics.median(other) / statistics.median(base),
+                }
+            )
+    return ratios
+
+
+def run(
+    peers: list[str], scenarios: list[str], settings: dict[str, Any], progress: Progress
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The ``inprocess`` section of the results, and each peer's label."""
+    started = time.perf_counter()
+    samples: dict[tuple[str, str], list[float]] = {}
+    notes: list[str] = []
+    labels: dict[str, str] = {}
+    for session in range(settings["sessions"]):
+        label = f"in-process, session {session + 1}/{settings['sessions']}"
+        progress.update(f"{label}: starting workers for {', '.join(peers)}")
+        workers = {peer: Worker(peer, settings.get("cpu")) for peer in [*peers, HARNESS]}
+        with running(workers):
+            labels.update({peer: workers[peer].info["label"] for peer in peers})
+            if session == 0:
+                progress.update(f"{label}: checking every peer against benchmarks/spec.py")
+                notes = check_peers({p: w for p, w in workers.items() if p != HARNESS})
+                progress.done(f"in-process: every peer answers the {len(CASES)} cases of benchmarks/spec.py")
+            interleave(workers, scenarios, settings, samples, progress, label)
+    medians = ", ".join(f"{p} {statistics.median(samples[(p, scenarios[0])]):.1f}" for p in peers)
+    progress.done(f"in-process done; {scenarios[0]} µs/request: {medians}")
+    section = {
+        "settings": settings,
+        "elapsed_seconds": round(time.perf_counter() - started, 1),
+        "harness_us": statistics.median(samples[(HARNESS, scenarios[0])]),
+        "results": [summarize(p, s, samples[(p, s)]) for s in scenarios for p in peers],
+        "ratios": paired_ratios(samples, peers, scenarios),
+        "parity_notes": notes,
+    }
+    return section, labels

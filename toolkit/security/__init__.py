@@ -1,0 +1,46 @@
+"""Security helpers: authentication schemes as dependencies, passwords, roles, CSRF and CORS.
+
+JWT helpers live in ``toolkit.security.jwt`` (they need PyJWT: ``pip install 'toolkit[jwt]'``).
+"""
+
+from ._schemes import (
+    APIKeyCookie,
+    APIKeyHeader,
+    APIKeyQuery,
+    HTTPAuthorizationCredentials,
+    HTTPBasic,
+    HTTPBasicCredentials,
+    HTTPBearer,
+    OAuth2PasswordBearer,
+    OAuth2PasswordRequestForm,
+    OAuth2PasswordRequestFormStrict,
+    SecurityScheme,
+    compare_secret,
+)
+from .cors import cors_middleware
+from .csrf import CSRFMiddleware
+from .passwords import PasswordHasher, hash_password, needs_rehash, verify_password
+from .roles import RoleChecker, require_roles
+
+__all__ = [
+    "APIKeyCookie",
+    "APIKeyHeader",
+    "APIKeyQuery",
+    "CSRFMiddleware",
+    "HTTPAuthorizationCredentials",
+    "HTTPBasic",
+    "HTTPBasicCredentials",
+    "HTTPBearer",
+    "OAuth2PasswordBearer",
+    "OAuth2PasswordRequestForm",
+    "OAuth2PasswordRequestFormStrict",
+    "PasswordHasher",
+    "RoleChecker",
+    "SecurityScheme",
+    "compare_secret",
+    "cors_middleware",
+    "hash_password",
+    "needs_rehash",
+    "require_roles",
+    "verify_password",
+]

@@ -1,0 +1,165 @@
+"""JSON Web Tokens on PyJWT (``pip install 'toolkit[jwt]'``), with the unsafe choices taken away.
+
+- Decoding always checks the signature against an explicit algorithm allow-list: ``"none"`` is
+  refused, and so is a list that mixes HMAC (``HS*``) with public-key algorithms, the setting
+  behind algorithm-confusion attacks (a token signed with HS256 using the public key as secret).
+- Tokens always expire: ``create_token`` sets ``exp`` and ``iat`` (and ``nbf`` if asked) and
+  ``decode_token`` requires ``exp``.
+- HMAC keys shorter than the hash (32 bytes for HS256) are refused (RFC 7518 §3.2).
+- Every rejected token is a 401 with ``WWW-Authenticate: Bearer error="invalid_token"`` and a
+  detail that says why (expired, not yet valid, bad signature, malformed...)::
+
+    oauth2 = OAuth2PasswordBearer(tokenUrl="token")
+
+    async def current_user(token: Annotated[str, Depends(oauth2)]) -> User:
+        claims = decode_token(token, SECRET_KEY)
+        ...
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+try:
+    import jwt
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("toolkit.security.jwt needs PyJWT: pip install 'toolkit[jwt]'") from exc
+
+from ..exceptions import HTTPException
+
+__all__ = ["INVALID_TOKEN_CHALLENGE", "create_token", "decode_token", "invalid_token"]
+
+INVALID_TOKEN_CHALLENGE = 'Bearer error="invalid_token"'
+
+_HMAC_KEY_SIZES = {"HS256": 32, "HS384": 48, "HS512": 64}
+_RESERVED_CLAIMS = ("exp", "iat", "nbf")
+
+
+def invalid_token(detail: str) -> HTTPException:
+    """The 401 for a rejected bearer token (RFC 6750 §3.1)."""
+    return HTTPException(401, detail, headers={"WWW-Authenticate": INVALID_TOKEN_CHALLENGE})
+
+
+def _check_algorithm(algorithm: str) -> None:
+    if algorithm.lower() == "none":
+        raise ValueError('the "none" algorithm signs nothing; it is never allowed')
+
+
+def _check_hmac_key(algorithm: str, key: Any) -> None:
+    size = _HMAC_KEY_SIZES.get(algorithm.upper())
+    if size is None or not isinstance(key, (str, bytes)):
+        return
+    length = len(key.encode("utf-8") if isinstance(key, str) else key)
+    if length < size:
+        raise ValueError(
+            f"{algorithm} needs a key of at least {size} bytes, got {length}; "
+            "generate one with secrets.token_urlsafe(64)"
+        )
+
+
+def _seconds(value: datetime.timedelta | float) -> datetime.timedelta:
+    return value if isinstance(value, datetime.timedelta) else datetime.timedelta(seconds=value)
+
+
+def create_token(
+    claims: Mapping[str, Any],
+    key: Any,
+    *,
+    algorithm: str = "HS256",
+    expires_in: datetime.timedelta | float = datetime.timedelta(minutes=15),
+    not_before: datetime.timedelta | float | datetime.datetime | None = None,
+    headers: Mapping[str, Any] | None = None,
+) -> str:
+    """Sign ``claims`` into a compact JWT that expires ``expires_in`` (seconds or timedelta) from now.
+
+    ``iat`` is now; ``not_before`` (a delay from now, or an absolute aware datetime) sets ``nbf``.
+    ``key`` is the HMAC secret (str/bytes, at least the hash size) or, for RS*/ES*/PS*/EdDSA, a
+    private key (needs ``cryptography``). Pass ``exp``/``iat``/``nbf`` through the keyword
+    arguments, not in ``claims``.
+    """
+    _check_algorithm(algorithm)
+    _check_hmac_key(algorithm, key)
+    reserved = [name for name in _RESERVED_CLAIMS if name in claims]
+    if reserved:
+        raise ValueError(f"set {reserved} through expires_in= / not_before=, not in the claims")
+    now = datetime.datetime.now(datetime.UTC)
+    payload = dict(claims)
+    payload["iat"] = now
+    payload["exp"] = now + _seconds(expires_in)
+    if not_before is not None:
+        payload["nbf"] = (
+            not_before if isinstance(not_before, datetime.datetime) else now + _seconds(not_before)
+        )
+    return jwt.encode(payload, key, algorithm=algorithm, headers=dict(headers) if headers else None)
+
+
+def _check_allow_list(algorithms: Sequence[str]) -> list[str]:
+    if isinstance(algorithms, str):
+        raise TypeError(f"algorithms must be a list of names, like [{algorithms!r}], not a string")
+    allowed = list(algorithms)
+    if not allowed:
+        raise ValueError("algorithms must name at least one algorithm")
+    for name in allowed:
+        _check_algorithm(name)
+    hmac_names = [name for name in allowed if name.upper() in _HMAC_KEY_SIZES]
+    if hmac_names and len(hmac_names) < len(allowed):
+        raise ValueError(
+            f"algorithms mixes HMAC ({hmac_names}) with public-key algorithms: "
+            "that is what algorithm-confusion attacks exploit; decode each kind with its own key"
+        )
+    return allowed
+
+
+def decode_token(
+    token: str | bytes,
+    key: Any,
+    *,
+    algorithms: Sequence[str] = ("HS256",),
+    audience: str | Iterable[str] | None = None,
+    issuer: str | Sequence[str] | None = None,
+    leeway: datetime.timedelta | float = 0,
+    require: Sequence[str] = ("exp",),
+) -> dict[str, Any]:
+    """Verify ``token`` and return its claims, or raise a 401 ``HTTPException`` saying why.
+
+    The token's ``alg`` header must be one of ``algorithms`` (``"none"`` never is). ``exp``,
+    ``nbf`` and ``iat`` are checked with ``leeway`` seconds of clock skew; ``audience`` and
+    ``issuer``, when given, must match (a token carrying an ``aud`` is refused without them).
+    ``require`` lists the claims that must be present. A bad allow-list or a too-short HMAC key
+    is a ``ValueError``: a configuration bug, not a bad token.
+    """
+    allowed = _check_allow_list(algorithms)
+    for name in allowed:
+        _check_hmac_key(name, key)
+    try:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=allowed,
+            audience=audience,
+            issuer=issuer,
+            leeway=leeway,
+            options={"require": list(require), "verify_signature": True},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise invalid_token("Token has expired") from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise invalid_token("Token is not yet valid") from exc
+    except jwt.InvalidSignatureError as exc:
+        raise invalid_token("Token signature is invalid") from exc
+    except jwt.InvalidAlgorithmError as exc:
+        raise invalid_token("Token algorithm is not allowed") from exc
+    except jwt.InvalidAudienceError as exc:
+        raise invalid_token("Token audience is invalid") from exc
+    except jwt.InvalidIssuerError as exc:
+        raise invalid_token("Token issuer is invalid") from exc
+    except jwt.InvalidIssuedAtError as exc:
+        raise invalid_token("Token issue time is invalid") from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise invalid_token(f"Token has no {exc.claim!r} claim") from exc
+    except jwt.DecodeError as exc:
+        raise invalid_token("Token is malformed") from exc
+    except jwt.InvalidTokenError as exc:
+        raise invalid_token("Token is invalid") from exc
