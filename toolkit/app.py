@@ -77,6 +77,7 @@ class App:
         redirect_slashes: bool = True,
         max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
         request_id_header: str | None = None,
+        problem_details: bool = False,
         title: str = "toolkit",
         version: str = "0.1.0",
         description: str | None = None,
@@ -98,6 +99,7 @@ class App:
         self.servers = servers or []
         self.max_body_size = max_body_size
         self.request_id_header = request_id_header
+        self.problem_details = problem_details
         self.lifespan_context = lifespan
         self.user_middleware: list[Middleware] = list(middleware or [])
         self.exception_handlers: dict[Any, ExceptionHandler] = {
@@ -300,7 +302,11 @@ class App:
         for cls, args, kwargs in reversed(self.user_middleware):
             app = cls(app, *args, **kwargs)
         return ErrorMiddleware(
-            app, handler=error_handler, debug=self.debug, request_id_header=self.request_id_header
+            app,
+            handler=error_handler,
+            debug=self.debug,
+            request_id_header=self.request_id_header,
+            problem_json=self.problem_details,
         )
 
     def _lookup_handler(self, exc: Exception) -> ExceptionHandler | None:

@@ -19,12 +19,13 @@ from starlette.responses import PlainTextResponse as StarlettePlainText
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from toolkit import App, BackgroundTasks, Middleware, Request, StreamingResponse, WebSocket
+from toolkit import App, BackgroundTasks, Middleware, Request, Response, StreamingResponse
 from toolkit.middleware.errors import ErrorMiddleware, get_request_id, request_id_var
 from toolkit.testing import TestClient
 
 WELL_FORMED = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 Headers = Iterable[tuple[bytes, bytes]]
+BASE_SCOPE = {"type": "http", "http_version": "1.1", "scheme": "http", "root_path": "", "query_string": b""}
 
 
 @pytest.fixture
@@ -36,20 +37,9 @@ def anyio_backend() -> str:
 
 
 def http_scope(path: str = "/", method: str = "GET", headers: Headers = (), spec: str = "2.4") -> Scope:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": spec},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "server": ("testserver", 80),
-        "client": ("127.0.0.1", 50000),
-        "root_path": "",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "headers": [(b"host", b"testserver"), *headers],
-    }
+    scope = {**BASE_SCOPE, "asgi": {"version": "3.0", "spec_version": spec}, "method": method}
+    scope |= {"path": path, "raw_path": path.encode(), "headers": [(b"host", b"testserver"), *headers]}
+    return scope | {"server": ("testserver", 80), "client": ("127.0.0.1", 50000)}
 
 
 async def drive(app: ASGIApp, scope: Scope, chunks: Iterable[bytes] = (b"",)) -> tuple[list[Message], Any]:
@@ -110,10 +100,6 @@ def ids_client(**options: Any) -> TestClient:
 def toolkit_app(**options: Any) -> App:
     app = App(**options)
 
-    @app.get("/ok")
-    async def ok() -> dict[str, str]:
-        return {"hello": "world"}
-
     @app.get("/boom")
     async def boom() -> None:
         raise RuntimeError("kaboom: secret detail")
@@ -142,12 +128,6 @@ def toolkit_app(**options: Any) -> App:
             raise RuntimeError("failed mid-stream")
 
         return StreamingResponse(chunks(), media_type="text/plain")
-
-    @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
-        await websocket.accept()
-        await websocket.send_json({"var": get_request_id(), "scope": websocket.scope.get("request_id")})
-        await websocket.close()
 
     return app
 
@@ -324,7 +304,7 @@ def test_an_id_is_generated_when_absent_and_differs_per_request() -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "status"), [("/ok", 200), ("/no", 404), ("/items?q=x", 422), ("/boom", 500)]
+    ("path", "status"), [("/rid", 200), ("/no", 404), ("/items?q=x", 422), ("/boom", 500)]
 )
 def test_id_is_echoed_on_every_response(path: str, status: int) -> None:
     response = ids_client().get(path, headers={"X-Request-ID": "req-42"})
@@ -539,12 +519,7 @@ async def test_websocket_and_lifespan_scopes_pass_through_untouched(kind: str) -
         seen.append((dict(scope), receive, send))
         raise LookupError("not an http error")
 
-    async def receive() -> Message:
-        raise AssertionError("not called")
-
-    async def send(message: Message) -> None:
-        raise AssertionError("not called")
-
+    receive, send = object(), object()  # passed along as they are, never called
     original = {"type": kind, "asgi": {"version": "3.0"}, "path": "/", "headers": [(b"x-request-id", b"a")]}
     scope = dict(original)
     with pytest.raises(LookupError):  # not turned into an HTTP 500
@@ -554,7 +529,26 @@ async def test_websocket_and_lifespan_scopes_pass_through_untouched(kind: str) -
     assert (seen_receive, seen_send) == (receive, send)
 
 
-def test_websocket_and_lifespan_work_through_an_app_with_ids() -> None:
-    client = ids_client()
-    with client, client.websocket_connect("/ws", headers={"X-Request-ID": "ws-1"}) as websocket:
-        assert websocket.receive_json() == {"var": None, "scope": None}
+def test_an_id_the_app_sets_itself_is_not_doubled() -> None:
+    app = App(request_id_header="X-Request-ID")
+
+    @app.get("/own")
+    async def own(response: Response) -> str:
+        response.headers["X-Request-ID"] = "set-by-the-app"
+        return "ok"
+
+    response = TestClient(app).get("/own")
+    assert response.headers.get_list("x-request-id") == ["set-by-the-app"]
+
+
+def test_app_problem_details_option() -> None:
+    app = App(problem_details=True)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("boom")
+
+    response = TestClient(app).get("/boom")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 500

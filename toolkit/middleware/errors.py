@@ -114,7 +114,10 @@ class ErrorMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 if extra_headers:
-                    message["headers"] = [*message.get("headers", ()), *extra_headers]
+                    headers = list(message.get("headers", ()))
+                    if all(key.lower() != header_name for key, _ in headers):  # the app may set its own
+                        headers.extend(extra_headers)
+                    message["headers"] = headers
             await send(message)
 
         try:

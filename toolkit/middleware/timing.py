@@ -77,6 +77,10 @@ class TimingMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception:
+            if state["status"] is None:
+                state["status"] = 500  # what the error guard outside will answer
+            raise
         finally:
             if self.access_log and state["last"] is None:
                 self._log(scope, state, start)  # no complete response: log what happened
