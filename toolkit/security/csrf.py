@@ -145,9 +145,9 @@ class CSRFMiddleware:
         if self.double_submit:
             sent = headers.get(self.header_name)
             if not token or not sent:
-                return "CSRF token missing"
+                return "token missing"
             if not compare_secret(sent, token):
-                return "CSRF token mismatch"
+                return "token mismatch"
         return None
 
     def _is_trusted(self, origin: str, scope: Scope, headers: Headers) -> bool:
