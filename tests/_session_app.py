@@ -1,18 +1,24 @@
 """The app behind the session tests: in-process (``session_app``) and, for scale-out, in real uvicorn
 processes sharing one Redis (``uvicorn --factory _session_app:create_app``, configured by
-``REDIS_URL``, ``SESSION_PREFIX`` and ``SESSION_SECRET``)."""
+``REDIS_URL``, ``SESSION_PREFIX`` and ``SESSION_SECRET``); and the helpers that talk to it."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import os
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from toolkit import App, HTTPException, Middleware, Request
 from toolkit.middleware.sessions import SessionMiddleware
 from toolkit.sessions import RedisStore, Session, Store
+
+if TYPE_CHECKING:
+    from toolkit.testing import TestClient
 
 SECRET = "test-secret"
 
@@ -46,8 +52,10 @@ def session_app(store: Store | None, secret_key: Any = SECRET, **options: Any) -
         return dict(session)
 
     @app.post("/logout")
-    async def logout(session: Session) -> dict[str, Any]:
+    async def logout(session: Session, flash: str | None = None) -> dict[str, Any]:
         session.clear()
+        if flash is not None:  # written after the logout: a new session
+            session["flash"] = flash
         return {}
 
     @app.get("/untouched")
@@ -122,3 +130,50 @@ def create_app() -> App:
         return {"pid": os.getpid(), "user": session.get("user")}
 
     return app
+
+
+# --- the client's side: one exact cookie per request, Set-Cookie headers parsed ---------------
+
+
+@dataclasses.dataclass
+class SetCookie:
+    name: str
+    value: str
+    attrs: dict[str, str]
+
+    @property
+    def expired(self) -> bool:
+        return self.attrs.get("max-age") == "0"
+
+
+def set_cookies(response: httpx.Response) -> list[SetCookie]:
+    cookies = []
+    for header in response.headers.get_list("set-cookie"):
+        first, *rest = header.split("; ")
+        name, _, value = first.partition("=")
+        attrs = {}
+        for part in rest:
+            key, _, attr = part.partition("=")
+            attrs[key.lower()] = attr
+        cookies.append(SetCookie(name, value, attrs))
+    return cookies
+
+
+def issued(response: httpx.Response, name: str = "session") -> str:
+    """The value of the one live session cookie the response sets."""
+    [cookie] = [c for c in set_cookies(response) if c.name == name]
+    assert not cookie.expired, cookie
+    return cookie.value
+
+
+def call(
+    client: TestClient, method: str, path: str, cookie: str | None = None, name: str = "session", **kw: Any
+) -> httpx.Response:
+    """One request carrying exactly ``cookie`` (the client's own jar is never used)."""
+    client.cookies.clear()
+    headers = {"cookie": f"{name}={cookie}"} if cookie is not None else {}
+    return client.request(method, path, headers=headers, **kw)
+
+
+def session_id(cookie: str) -> str:
+    return cookie.rsplit(".", 2)[0]  # itsdangerous: value.timestamp.signature

@@ -38,7 +38,6 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     binary = redis_binary()
     if binary is None:
         unavailable("REDIS_URL is not set and no redis-server binary is on PATH")
-    assert binary is not None
     server = RedisServer(binary, tmp_path_factory.mktemp("redis"))
     try:
         server.start()
@@ -51,9 +50,21 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def redis_prefix() -> str:
-    """A key prefix of each test's own, so tests sharing one Redis never see each other's data."""
-    return f"toolkit-test:{uuid.uuid4().hex}:"
+def redis_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A key prefix of each test's own, so tests sharing one Redis never see each other's data.
+
+    On a Redis given by ``REDIS_URL`` (which outlives the run), the test's keys are deleted after it.
+    """
+    prefix = f"toolkit-test:{uuid.uuid4().hex}:"
+    yield prefix
+    url = os.environ.get("REDIS_URL")
+    if url and "redis_url" in request.fixturenames:
+        import redis
+
+        with redis.Redis.from_url(url, socket_timeout=5) as client:
+            keys = list(client.scan_iter(match=prefix + "*"))
+            if keys:
+                client.delete(*keys)
 
 
 @pytest.fixture
@@ -62,7 +73,6 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     binary = redis_binary()
     if binary is None:
         unavailable("no redis-server binary on PATH to start a private server (stop/restart tests)")
-    assert binary is not None
     server = RedisServer(binary, tmp_path)
     try:
         server.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -26,7 +28,7 @@ def redis_binary() -> str | None:
     return shutil.which("redis-server")
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
     """Skip loudly, or fail when ``REQUIRE_REDIS=1`` (CI must exercise the real store)."""
     message = f"REDIS NOT AVAILABLE, Redis session tests NOT RUN: {reason}"
     if os.environ.get("REQUIRE_REDIS") == "1":
@@ -99,7 +101,10 @@ class RedisServer:
             return
         process.send_signal(signal.SIGCONT)  # in case a test paused it
         if save:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            with (
+                socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock,
+                contextlib.suppress(ConnectionResetError),
+            ):
                 sock.sendall(b"*2\r\n$8\r\nSHUTDOWN\r\n$4\r\nSAVE\r\n")
                 sock.recv(64)  # the server closes the connection once it has saved
         else:

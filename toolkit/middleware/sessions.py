@@ -244,28 +244,43 @@ class SessionMiddleware:
         return [header]
 
     async def _commit_store(self, session: Session) -> list[tuple[bytes, bytes]]:
-        assert self.store is not None
+        store = self.store
+        assert store is not None
         data = session.data()
         now = time.time()
         old_id = session.id
-        if (session.invalidated or session.regenerate_id) and old_id is not None:
-            await self.store.delete(old_id)
+        # Login (regenerate), logout-then-write and a first save all need a fresh id.
+        new_id = session.invalidated or session.regenerate_id or old_id is None
+        ends_old = old_id is not None and (session.invalidated or session.regenerate_id)
+        if not data and new_id:
+            # Nothing to keep: end the old record and expire a cookie the client still holds.
+            if ends_old:
+                assert old_id is not None
+                await store.delete(old_id)
             session.id = None
-        if not data and session.id is None:
-            # Nothing to keep: expire a cookie the client still holds.
             return [self._expire()] if session.cookie is not None else []
-        touch = self._needs_touch(session, now)
-        if not (session.modified or touch or session.id is None):
+        if not new_id and not (session.modified or self._needs_touch(session, now)):
             return []
-        new_session = session.id is None
-        session_id = secrets.token_urlsafe(32) if new_session else session.id
-        assert session_id is not None
-        # A new id is a new session (login, logout-then-write): its absolute lifetime restarts.
-        created = now if new_session else session.created
+        # A new id is a new session: its absolute lifetime restarts.
+        created = now if new_id else session.created
         ttl = self._ttl(created, now)
         if ttl <= 0:
             return [self._expire()] if session.cookie is not None else []
-        await self.store.set(session_id, _encode(_Record(data, created, now)), ttl)
+        record = _encode(_Record(data, created, now))
+        if new_id:
+            session_id = secrets.token_urlsafe(32)
+            await store.set(session_id, record, ttl)
+            if ends_old:
+                # Only once the new record exists: a failed write leaves the old session intact.
+                assert old_id is not None
+                await store.delete(old_id)
+        else:
+            assert old_id is not None
+            session_id = old_id
+            if not await store.set(session_id, record, ttl, only_if_exists=True):
+                # Ended meanwhile by another request (a logout): never bring it back.
+                session.id = None
+                return [self._expire()] if session.cookie is not None else []
         session.id = session_id
         return [self._set_cookie(self.signer.sign(session_id).decode("utf-8"))]
 

@@ -31,11 +31,21 @@ class MemoryStore:
         self._data.move_to_end(key)
         return value
 
-    async def set(self, key: str, value: bytes, ttl: float) -> None:
-        self._data[key] = (value, time.monotonic() + ttl)
+    async def set(self, key: str, value: bytes, ttl: float, *, only_if_exists: bool = False) -> bool:
+        now = time.monotonic()
+        if only_if_exists:
+            entry = self._data.get(key)
+            if entry is None or entry[1] <= now:
+                return False
+        self._data[key] = (value, now + ttl)
         self._data.move_to_end(key)
-        while len(self._data) > self.max_entries:
-            self._data.popitem(last=False)
+        if len(self._data) > self.max_entries:
+            # Expired entries go first, then the least recently used live ones.
+            for stale in [k for k, (_, expires) in self._data.items() if expires <= now]:
+                del self._data[stale]
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+        return True
 
     async def delete(self, key: str) -> None:
         self._data.pop(key, None)

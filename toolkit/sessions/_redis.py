@@ -53,8 +53,11 @@ class RedisStore:
         value = await self._run("get", self.prefix + key)
         return None if value is None else bytes(value)
 
-    async def set(self, key: str, value: bytes, ttl: float) -> None:
-        await self._run("set", self.prefix + key, value, px=max(1, int(ttl * 1000)))
+    async def set(self, key: str, value: bytes, ttl: float, *, only_if_exists: bool = False) -> bool:
+        result = await self._run(
+            "set", self.prefix + key, value, px=max(1, int(ttl * 1000)), xx=only_if_exists
+        )
+        return bool(result)
 
     async def delete(self, key: str) -> None:
         await self._run("delete", self.prefix + key)

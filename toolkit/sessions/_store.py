@@ -30,8 +30,12 @@ class Store(Protocol):
 
     async def get(self, key: str) -> bytes | None: ...
 
-    async def set(self, key: str, value: bytes, ttl: float) -> None:
-        """Write ``value`` and its time to live (seconds) in one atomic step."""
+    async def set(self, key: str, value: bytes, ttl: float, *, only_if_exists: bool = False) -> bool:
+        """Write ``value`` and its time to live (seconds) in one atomic step; return whether it was written.
+
+        With ``only_if_exists=True`` a key that is gone (deleted or expired) is not recreated, so a
+        request finishing after a concurrent logout cannot resurrect the session.
+        """
         ...
 
     async def delete(self, key: str) -> None: ...
