@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import re
 import time
 import types
 import typing
@@ -153,7 +154,15 @@ class Endpoint:
             set(self.path_params),
             app_scope=self.app_scope,
             overrides=overrides,
+            body_name=self._body_name(),
         )
+
+    def _body_name(self) -> str:
+        """``Body_<operation>`` as FastAPI names it: unique per route in an app, and stable."""
+        options = self.options
+        path = re.sub(r"\{([^}:]+)(:[^}]*)?\}", r"{\1}", options.path)
+        method = min(options.methods).lower()
+        return "Body_" + re.sub(r"\W", "_", f"{options.name}{path}_{method}")
 
     def current_plan(self) -> Plan:
         """The plan for the current ``dependency_overrides`` (re-compiled only when they changed)."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import re
 import types
 import typing
 from collections.abc import Callable, Mapping, MutableMapping
@@ -56,20 +55,6 @@ class Step:
     scope: str = "request"
 
 
-_schema_names: set[str] = set()
-
-
-def _schema_name(prefix: str, owner: str) -> str:
-    """A unique, readable name for a generated Struct (it names its OpenAPI component)."""
-    base = re.sub(r"\W", "_", f"{prefix}_{owner.rsplit('.', 1)[-1]}")
-    name, n = base, 1
-    while name in _schema_names:
-        n += 1
-        name = f"{base}_{n}"
-    _schema_names.add(name)
-    return name
-
-
 def _struct(name: str, fields: list[tuple[str, Any, Any]], rename: dict[str, str] | None = None) -> Any:
     spec = [(f, t) if d is UNSET else (f, t, d) for f, t, d in fields]
     return msgspec.defstruct(name, spec, kw_only=True, rename=rename)
@@ -87,9 +72,11 @@ class Plan:
         *,
         app_scope: AppScope | None = None,
         overrides: Mapping[Callable[..., Any], Callable[..., Any]] | None = None,
+        body_name: str = "Body",
     ) -> None:
         self.owner = owner
         self.app_scope = app_scope
+        self.body_name = body_name  # names the embedded-body Struct, hence its OpenAPI component
         self.steps: list[Step] = []
         self._scalars: list[tuple[ScalarSpec, str]] = []  # (spec, field name)
         self._scalar_index: dict[tuple[str, str], tuple[ScalarSpec, str]] = {}
@@ -255,7 +242,7 @@ class Plan:
         else:
             self.body_embedded = True
             self.body_type = _struct(
-                _schema_name("Body", self.owner),
+                self.body_name,
                 [(field, spec.annotation, spec.default) for spec, field in specs],
                 rename={field: spec.key for spec, field in specs},
             )

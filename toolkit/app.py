@@ -199,6 +199,11 @@ class App:
     ) -> None:
 
         async def openapi_document(request: Request) -> Response:
+            root_path = request.scope.get("root_path", "")
+            if root_path and not self.servers:
+                # Mounted under a prefix (or behind a proxy): "Try it out" must call the prefix.
+                document = {**self.openapi(), "servers": [{"url": root_path}]}
+                return Response(json_encoder.encode(document), media_type="application/json")
             if self._openapi_json is None:
                 self._openapi_json = json_encoder.encode(self.openapi())
             return Response(self._openapi_json, media_type="application/json")

@@ -116,7 +116,9 @@ class _Operation:
         self.security: list[tuple[str, dict[str, Any]]] = []
         for step in plan.steps:
             scheme = getattr(step.call, "openapi_security", None)
-            if scheme is not None and scheme[0] not in {name for name, _ in self.security}:
+            if not isinstance(scheme, tuple):  # none, or a class's property (Depends(SomeScheme))
+                continue
+            if scheme[0] not in {name for name, _ in self.security}:
                 self.security.append(scheme)
 
     def render(self, schemas: list[dict[str, Any]]) -> dict[str, Any]:
