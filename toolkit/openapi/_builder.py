@@ -49,6 +49,12 @@ VALIDATION_ERROR_SCHEMAS: dict[str, Any] = {
 }
 
 
+def _any_schema(tp: Any) -> dict[str, Any]:
+    """Types msgspec has no schema for (``object``, custom classes) are documented as "any value"."""
+    name = getattr(tp, "__name__", str(tp))
+    return {"description": "Any value" if tp is object else f"A {name} (no JSON Schema)"}
+
+
 class _Schemas:
     """Collects types, then renders all their schemas with one ``schema_components`` call."""
 
@@ -65,7 +71,9 @@ class _Schemas:
 
     def render(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         try:
-            schemas, components = msgspec.json.schema_components(self.types, ref_template=REF)
+            schemas, components = msgspec.json.schema_components(
+                self.types, ref_template=REF, schema_hook=_any_schema
+            )
         except KeyError as exc:  # msgspec cannot tell apart two types of the same name
             raise RuntimeError(
                 f"OpenAPI: two different types are both named {getattr(exc.args[0], '__name__', exc)!r}; "
