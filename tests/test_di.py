@@ -784,3 +784,24 @@ def test_overriding_an_app_scoped_dependency_never_creates_the_real_one() -> Non
         assert client.get("/").json() == "fake"
         assert client.get("/").json() == "fake"
     assert calls == ["fake", "fake closed"]
+
+
+def test_overriding_a_sub_dependency_of_an_app_scoped_dependency_applies_at_start_up() -> None:
+    def settings() -> str:
+        return "real-settings"
+
+    def fake_settings() -> str:
+        return "test-settings"
+
+    async def pool(config: Annotated[str, Depends(settings)]) -> AsyncIterator[str]:
+        yield f"pool({config})"
+
+    app = App()
+
+    @app.get("/")
+    async def handler(p: Annotated[str, Depends(pool, scope="app")]) -> str:
+        return p
+
+    app.dependency_overrides[settings] = fake_settings
+    with TestClient(app) as client:
+        assert client.get("/").json() == "pool(test-settings)"

@@ -78,9 +78,14 @@ class AppScope:
         self._stack: contextlib.AsyncExitStack | None = None
         self._lock: anyio.Lock | None = None
 
-    def register(self, dependant: Dependant) -> None:
+    def register(self, dependant: Dependant, *, replace: bool = False) -> None:
+        """Register an app-scoped dependency; ``replace`` when compiled under overrides (its
+        sub-dependencies may be replaced), so start-up builds it the way the overrides say."""
         self._check(dependant, dependant.name)
-        self.dependants.setdefault(dependant.call, dependant)
+        if replace and dependant.call not in self.values:
+            self.dependants[dependant.call] = dependant
+        else:
+            self.dependants.setdefault(dependant.call, dependant)
 
     def _check(self, dependant: Dependant, root: str) -> None:
         needs = [s.name for s in dependant.scalars] + [b.name for b in dependant.bodies]

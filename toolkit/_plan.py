@@ -76,6 +76,7 @@ class Plan:
     ) -> None:
         self.owner = owner
         self.app_scope = app_scope
+        self.overridden = bool(overrides)
         self.body_name = body_name  # names the embedded-body Struct, hence its OpenAPI component
         self.steps: list[Step] = []
         self._scalars: list[tuple[ScalarSpec, str]] = []  # (spec, field name)
@@ -166,7 +167,7 @@ class Plan:
     def _add_app_scoped(self, dependant: Dependant) -> int:
         if self.app_scope is None:
             raise RouteConfigError(f"{dependant.name}: scope='app' needs an App")
-        self.app_scope.register(dependant)
+        self.app_scope.register(dependant, replace=self.overridden)
         # The step just fetches the shared value: an async call with no arguments.
         fetch = functools.partial(self.app_scope.get, dependant.call)
         self.steps.append(Step(fetch, dependant.name, ASYNC, (), (), (), (), (), "app"))

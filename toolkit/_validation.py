@@ -66,8 +66,9 @@ def _describe(message: str) -> tuple[str, str, Loc, dict[str, Any] | None]:
         return "missing", "Field required", (m[1],), None
     if m := re.fullmatch(r"Object contains unknown field `(.+)`", message):
         return "extra_forbidden", "Extra inputs are not permitted", (m[1],), None
-    if m := re.fullmatch(r"Expected `(\w+)`, got `(\w+)`", message):
-        name, article = _TYPE_NAMES.get(m[1], (m[1], f"a valid {m[1]}"))
+    if m := re.fullmatch(r"Expected `([^`]+)`, got `(\w+)`", message):
+        expected = m[1].split(" | ")[0]  # "int | null": the parameter was optional
+        name, article = _TYPE_NAMES.get(expected, (expected, f"a valid {expected}"))
         if m[2] == "str" and name in ("int", "float", "bool"):
             what = {"int": "an integer", "float": "a number", "bool": "a boolean"}[name]
             return f"{name}_parsing", f"Input should be {article}, unable to parse string as {what}", (), None
