@@ -7,20 +7,16 @@
 - **Start-up**: import the framework, build an app of 50 routes, run its lifespan start-up and
   answer one request, in a fresh process each time; the median of several runs, peers taking
   turns. A first run per peer is discarded (it writes bytecode caches and warms the OS cache).
-- **Memory**: peak RSS (``getrusage``'s ``ru_maxrss``) of a fresh process that imported the
-  benchmark peer and started it, then after it answered N requests across the timed scenarios
-  of its plain app.
+- **Memory**: peak RSS of a fresh process that imported the benchmark peer and started it,
+  then after it answered N requests across the timed scenarios of its plain app.
 
-The start-up and memory children are this module run as ``python -m benchmarks.growth``.
+The start-up and memory processes run ``benchmarks.growth_child``.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -28,10 +24,8 @@ import time
 from typing import Any
 
 from .console import BenchmarkError, Progress
-from .inprocess import Bench, StatusSink, build_scope, lifespan, load_peer, make_receive, run_batch, started
 from .inprocess_runner import ROOT, Worker, interleave, running
-from .peers.many_routes import BUILDERS, last_route_case
-from .spec import SCENARIOS
+from .peers.many_routes import last_route_case
 
 DEFAULT = {
     "routes": [10, 100, 1000],
@@ -47,56 +41,11 @@ QUICK["memory_requests"] = 2_000
 FULL = {**DEFAULT, "repeat": 30, "startup_runs": 15, "memory_requests": 100_000}
 
 
-def _maxrss_mb() -> float:
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
-
-
-# --- children (fresh processes) ----------------------------------------------------------------
-
-
-async def _first_response(app: Any, routes: int) -> int:
-    case = last_route_case(routes)
-    sink = StatusSink()
-    async with lifespan(app):
-        await app(build_scope(case), make_receive(case), sink)
-    return sink.status
-
-
-def startup_child(peer: str, routes: int) -> dict[str, Any]:
-    """Import + build + lifespan start-up + one response, timed from before the import."""
-    start = time.perf_counter()
-    app = BUILDERS[peer](routes)  # the framework is imported here
-    built = time.perf_counter()
-    status = asyncio.run(_first_response(app, routes))
-    end = time.perf_counter()
-    return {"peer": peer, "status": status, "build_s": built - start, "total_s": end - start}
-
-
-async def _memory(peer: str | None, requests: int) -> dict[str, Any]:
-    apps, cases, info = load_peer(peer, None)
-    async with started(apps) as states:
-        bench = Bench(apps, states, cases)
-        after_start = _maxrss_mb()
-        scenarios = [name for name, case in SCENARIOS.items() if case.app == "app"]
-        for name in scenarios:
-            case, scope, receive = await bench._request(bench.cases[name])
-            sink = StatusSink()
-            await run_batch(apps[case.app], scope, receive, sink, requests // len(scenarios))
-            if peer is not None and sink.status != case.status:
-                raise RuntimeError(f"{peer} / {name}: answered {sink.status}, expected {case.status}")
-    return {"peer": info["peer"], "rss_started_mb": after_start, "rss_peak_mb": _maxrss_mb(), "requests": requests}
-
-
-def memory_child(peer: str | None, requests: int) -> dict[str, Any]:
-    return asyncio.run(_memory(peer, requests))
-
-
 # --- the runner's side -------------------------------------------------------------------------
 
 
 def _child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
-    command = [sys.executable, "-m", "benchmarks.growth", *args]
+    command = [sys.executable, "-m", "benchmarks.growth_child", *args]
     started_at = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, check=False)
     wall = time.perf_counter() - started_at
@@ -137,7 +86,9 @@ def run_routing(peers: list[str], settings: dict[str, Any], progress: Progress) 
             )
         smallest = str(settings["routes"][0])
         for size in workers:  # paired: batches of two sizes run back to back
-            paired = [b / a for a, b in zip(samples[(smallest, "route")], samples[(size, "route")], strict=True)]
+            paired = [
+                b / a for a, b in zip(samples[(smallest, "route")], samples[(size, "route")], strict=True)
+            ]
             next(r for r in results if r["peer"] == peer and r["routes"] == int(size))["vs_smallest"] = (
                 statistics.median(paired)
             )
@@ -155,7 +106,9 @@ def run(peers: list[str], settings: dict[str, Any], progress: Progress) -> dict[
     for index in range(runs + 1):
         shift = index % len(peers)
         for peer in peers[shift:] + peers[:shift]:
-            progress.update(f"growth, start-up: {peer}, run {index}/{runs}" + (" (discarded)" if not index else ""))
+            progress.update(
+                f"growth, start-up: {peer}, run {index}/{runs}" + (" (discarded)" if not index else "")
+            )
             reply = _child(["--startup", peer, "--routes", str(settings["startup_routes"])], env)
             if reply["status"] != 200:
                 raise BenchmarkError(f"start-up of {peer}: the first request answered {reply['status']}")
@@ -182,22 +135,3 @@ def run(peers: list[str], settings: dict[str, Any], progress: Progress) -> dict[
         ],
         "memory": memory,
     }
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.growth", description=__doc__.split("\n")[0])
-    child = parser.add_mutually_exclusive_group(required=True)
-    child.add_argument("--startup", metavar="PEER", choices=list(BUILDERS), help="time one start-up")
-    child.add_argument("--memory", metavar="PEER", help="peak RSS of PEER ('' for a null app)")
-    parser.add_argument("--routes", type=int, default=DEFAULT["startup_routes"])
-    parser.add_argument("--requests", type=int, default=DEFAULT["memory_requests"])
-    args = parser.parse_args(argv)
-    if args.startup:
-        reply = startup_child(args.startup, args.routes)
-    else:
-        reply = memory_child(args.memory or None, args.requests)
-    print(json.dumps(reply), flush=True)
-
-
-if __name__ == "__main__":
-    main()

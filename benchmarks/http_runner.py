@@ -32,10 +32,13 @@ from .peers import PEERS
 from .spec import CASES, SCENARIOS, Case, cookie_pair
 from .wrk import cpu_prefix, lua_script, run_wrk, wrk_version
 
-DEFAULT = {"repeat": 3, "seconds": 1, "connections": 32, "warmup_requests": 300}
+DEFAULT = {"repeat": 3, "seconds": 1, "connections": 32, "warmup_requests": 200}
 QUICK = {"repeat": 1, "seconds": 1, "connections": 16, "warmup_requests": 50}
 FULL = {"repeat": 5, "seconds": 3, "connections": 32, "warmup_requests": 1000}
 SERVER_CPU, LOAD_CPU = 0, 1
+# Pseudo-peer: uvicorn serving a null ASGI app, loaded with the first scenario's request. Its
+# req/s is the ceiling any framework can reach on this server, machine and wrk setting.
+CEILING, CEILING_APP = "ceiling", "benchmarks.inprocess:null_server_app"
 
 
 def unavailable() -> str | None:
@@ -62,6 +65,7 @@ class Server:
 
     def __init__(self, peer: str, app: str, cpu: int | None) -> None:
         self.peer = peer
+        target = CEILING_APP if peer == CEILING else f"{PEERS[peer]}:{app}"
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by stop()
@@ -70,7 +74,7 @@ class Server:
             sys.executable,
             "-m",
             "uvicorn",
-            f"{PEERS[peer]}:{app}",
+            target,
             "--host",
             "127.0.0.1",
             "--port",
@@ -87,7 +91,7 @@ class Server:
         ]
         self.command = command
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
-        if cpu is not None and not command[0] == "taskset" and hasattr(os, "sched_setaffinity"):
+        if cpu is not None and command[0] != "taskset" and hasattr(os, "sched_setaffinity"):
             with contextlib.suppress(OSError):
                 os.sched_setaffinity(self.process.pid, {cpu})
 
@@ -155,7 +159,9 @@ def check_server(server: Server, cases: list[Case]) -> dict[str, str]:
             for problem in case.problems(response.status_code, content_type, response.content, headers):
                 failures.append(f"{server.peer} / {case.name} ({case.method} {case.target}): {problem}")
     if failures:
-        raise BenchmarkError("over HTTP, peers do not answer as benchmarks/spec.py says:\n  " + "\n  ".join(failures))
+        raise BenchmarkError(
+            "over HTTP, peers do not answer as benchmarks/spec.py says:\n  " + "\n  ".join(failures)
+        )
     return cookies
 
 
@@ -165,7 +171,9 @@ def warm_up(server: Server, cases: list[Case], requests: int) -> None:
             for _ in range(requests):
                 response = _send(client, case)
                 if response.status_code != case.status:
-                    raise BenchmarkError(f"{server.peer} / {case.name}: {response.status_code} while warming up")
+                    raise BenchmarkError(
+                        f"{server.peer} / {case.name}: {response.status_code} while warming up"
+                    )
 
 
 def _summary(peer: str, scenario: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -181,7 +189,9 @@ def _summary(peer: str, scenario: str, runs: list[dict[str, Any]]) -> dict[str, 
     }
 
 
-def _paired(runs: dict[tuple[str, str], list[dict[str, Any]]], peers: list[str], scenarios: list[str]) -> list:
+def _paired(
+    runs: dict[tuple[str, str], list[dict[str, Any]]], peers: list[str], scenarios: list[str]
+) -> list:
     """The toolkit's RPS over each peer's, run by run (same repetition), then the median."""
     if "toolkit" not in peers:
         return []
@@ -203,7 +213,52 @@ def _paired(runs: dict[tuple[str, str], list[dict[str, Any]]], peers: list[str],
     return ratios
 
 
-def run(peers: list[str], scenarios: list[str], settings: dict[str, Any], progress: Progress) -> dict[str, Any]:
+def prepare(server: Server, group: list[str], scripts: Path, warmup_requests: int) -> dict[str, Path]:
+    """Check the server, write one wrk script per scenario (with its cookie), warm it up."""
+    cookies = check_server(server, [c for c in CASES if c.app == SCENARIOS[group[0]].app])
+    paths, timed = {}, []
+    for name in group:
+        case = SCENARIOS[name]
+        if case.cookie_from is not None:
+            case = case.with_cookie(cookies[case.cookie_from])
+        timed.append(case)
+        paths[name] = scripts / f"{server.peer}-{name}.lua"
+        paths[name].write_text(lua_script(case), encoding="utf-8")
+    warm_up(server, timed, warmup_requests)
+    return paths
+
+
+class Load:
+    """Runs wrk against one server and scenario at a time, counting the runs for the progress line."""
+
+    def __init__(self, settings: dict[str, Any], total: int, cpu: int | None, progress: Progress) -> None:
+        wrk = shutil.which("wrk")
+        assert wrk is not None
+        self.wrk, self.settings, self.total, self.cpu, self.progress = wrk, settings, total, cpu, progress
+        self.done = 0
+
+    def __call__(self, server: Server, name: str, script: Path, repetition: int) -> dict[str, Any]:
+        self.done += 1
+        self.progress.update(
+            f"HTTP {self.done}/{self.total}: {server.peer} / {name},"
+            f" repetition {repetition + 1}/{self.settings['repeat']}"
+        )
+        try:
+            return run_wrk(
+                self.wrk,
+                server.url + SCENARIOS[name].target,
+                script,
+                seconds=self.settings["seconds"],
+                connections=self.settings["connections"],
+                cpu=self.cpu,
+            )
+        except RuntimeError as exc:
+            raise BenchmarkError(f"{server.peer} / {name}: {exc}") from exc
+
+
+def run(
+    peers: list[str], scenarios: list[str], settings: dict[str, Any], progress: Progress
+) -> dict[str, Any]:
     """The ``http`` section of the results (``skipped`` says why when it cannot run)."""
     reason = unavailable()
     if reason is not None:
@@ -212,59 +267,37 @@ def run(peers: list[str], scenarios: list[str], settings: dict[str, Any], progre
     started = time.perf_counter()
     pin = (os.cpu_count() or 1) >= 2
     server_cpu, load_cpu = (SERVER_CPU, LOAD_CPU) if pin else (None, None)
-    wrk = shutil.which("wrk")
-    assert wrk is not None
-    apps = list(dict.fromkeys(SCENARIOS[s].app for s in scenarios))
+    load = Load(settings, (len(scenarios) * len(peers) + 1) * settings["repeat"], load_cpu, progress)
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    total = len(scenarios) * len(peers) * settings["repeat"]
-    done = 0
     with tempfile.TemporaryDirectory(prefix="benchmarks-wrk-") as scripts:
-        for app in apps:
+        for app in dict.fromkeys(SCENARIOS[s].app for s in scenarios):
             group = [s for s in scenarios if SCENARIOS[s].app == app]
-            app_cases = [c for c in CASES if c.app == app]
-            progress.update(f"HTTP: starting uvicorn for {', '.join(peers)} ({app})")
-            with serving(peers, app, server_cpu) as servers:
-                script_paths: dict[tuple[str, str], Path] = {}
-                for peer, server in servers.items():
-                    progress.update(f"HTTP: checking {peer} ({app}) over HTTP")
-                    cookies = check_server(server, app_cases)
-                    timed = []
-                    for name in group:
-                        case = SCENARIOS[name]
-                        if case.cookie_from is not None:
-                            case = case.with_cookie(cookies[case.cookie_from])
-                        timed.append(case)
-                        path = Path(scripts) / f"{peer}-{name}.lua"
-                        path.write_text(lua_script(case), encoding="utf-8")
-                        script_paths[(peer, name)] = path
-                    progress.update(f"HTTP: warming up {peer} ({app})")
-                    warm_up(server, timed, settings["warmup_requests"])
+            first = not runs
+            names = [*peers, CEILING] if first else peers
+            progress.update(f"HTTP: starting uvicorn for {', '.join(names)} ({app})")
+            with serving(names, app, server_cpu) as servers:
+                paths = {}
+                for peer in peers:
+                    progress.update(f"HTTP: checking {peer} ({app}) over HTTP, warming it up")
+                    paths[peer] = prepare(servers[peer], group, Path(scripts), settings["warmup_requests"])
+                if first:  # the null app answers anything; nothing to check or warm up
+                    paths[CEILING] = {group[0]: paths[peers[0]][group[0]]}
                 for index in range(settings["repeat"]):
-                    shift = index % len(peers)
-                    order = peers[shift:] + peers[:shift]
+                    shift = index % len(names)
                     for name in group:
-                        for peer in order:
-                            done += 1
-                            progress.update(
-                                f"HTTP {done}/{total}: {peer} / {name}, repetition {index + 1}/{settings['repeat']}"
-                            )
-                            stats = run_wrk(
-                                wrk,
-                                servers[peer].url + SCENARIOS[name].target,
-                                script_paths[(peer, name)],
-                                seconds=settings["seconds"],
-                                connections=settings["connections"],
-                                cpu=load_cpu,
-                            )
-                            runs.setdefault((peer, name), []).append(stats)
+                        for peer in names[shift:] + names[:shift]:
+                            if name in paths[peer]:
+                                stats = load(servers[peer], name, paths[peer][name], index)
+                                runs.setdefault((peer, name), []).append(stats)
     results = [_summary(p, s, runs[(p, s)]) for s in scenarios for p in peers]
     errors = sum(r["errors"] for r in results)
     progress.done(f"HTTP done: every peer checked over HTTP; {errors} wrk error(s)")
     return {
         "settings": {**settings, "server_cpu": server_cpu, "load_cpu": load_cpu, "wrk_threads": 1},
         "elapsed_seconds": round(time.perf_counter() - started, 1),
-        "wrk": wrk_version(wrk),
+        "wrk": wrk_version(load.wrk),
         "server": "uvicorn --loop uvloop --http httptools --no-access-log --lifespan on (1 worker)",
         "results": results,
         "ratios": _paired(runs, peers, scenarios),
+        "ceiling": _summary(CEILING, scenarios[0], runs[(CEILING, scenarios[0])]),
     }

@@ -35,7 +35,7 @@ from typing import Any
 from .machine import package_versions
 from .peers import PEERS
 from .peers.many_routes import BUILDERS, last_route_case
-from .spec import CASES, SCENARIOS, Case, cookie_pair
+from .spec import CASES, Case, cookie_pair
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -127,6 +127,19 @@ async def null_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"Hello, World!"})
 
 
+async def null_server_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The null app with a lifespan, as uvicorn ``--lifespan on`` wants (the HTTP ceiling)."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    await receive()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"Hello, World!"})
+
+
 async def run_batch(app: ASGIApp, scope: dict[str, Any], receive: Any, send: Any, calls: int) -> int:
     """Nanoseconds for ``calls`` requests, each with its own shallow copy of ``scope``."""
     copy = scope.copy
@@ -162,7 +175,7 @@ class Bench:
             scope["state"] = state
         return scope
 
-    async def _request(self, case: Case) -> tuple[Case, dict[str, Any], Any]:
+    async def request(self, case: Case) -> tuple[Case, dict[str, Any], Any]:
         """``case`` with its cookie, its scope and its ``receive``."""
         if case.cookie_from is not None:
             if case.cookie_from not in self.cookies:
@@ -174,7 +187,7 @@ class Bench:
 
     async def _send(self, case: Case) -> Capture:
         """Send ``case`` once; keep the cookie it sets for the cases that need it."""
-        case, scope, receive = await self._request(case)
+        case, scope, receive = await self.request(case)
         capture = Capture()
         await self.apps[case.app](scope, receive, capture)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in capture.headers]
@@ -201,7 +214,7 @@ class Bench:
 
     async def warmup(self, name: str, seconds: float, batch_seconds: float) -> dict[str, Any]:
         """Run ``name`` for ``seconds`` in growing batches; size its timed batch from the last one."""
-        case, scope, receive = await self._request(self.cases[name])
+        case, scope, receive = await self.request(self.cases[name])
         app, sink = self.apps[case.app], StatusSink()
         gc.collect()
         calls, total, spent = 8, 0, 0
@@ -218,7 +231,7 @@ class Bench:
 
     async def time(self, name: str) -> float:
         """µs per request over one batch of ``name``, after a full collection."""
-        case, scope, receive = await self._request(self.cases[name])
+        case, scope, receive = await self.request(self.cases[name])
         app, sink = self.apps[case.app], StatusSink()
         calls = self.batches[name]
         gc.collect()
@@ -298,7 +311,15 @@ async def main_async(args: argparse.Namespace) -> None:
             for name in args.scenario or timed:
                 warm = await bench.warmup(name, args.warmup_seconds, args.batch_seconds)
                 samples = [await bench.time(name) for _ in range(args.repeat)]
-                emit({"kind": "timing", "peer": info["peer"], "scenario": name, **warm, "us_per_request": samples})
+                emit(
+                    {
+                        "kind": "timing",
+                        "peer": info["peer"],
+                        "scenario": name,
+                        **warm,
+                        "us_per_request": samples,
+                    }
+                )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -24,7 +24,7 @@ from .spec import CASES, SCENARIOS
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = "harness"  # pseudo-peer: a null ASGI app, timed on the first scenario
 
-DEFAULT = {"sessions": 2, "repeat": 12, "batch_seconds": 0.05, "warmup_seconds": 0.25}
+DEFAULT = {"sessions": 2, "repeat": 10, "batch_seconds": 0.05, "warmup_seconds": 0.2}
 QUICK = {"sessions": 1, "repeat": 5, "batch_seconds": 0.02, "warmup_seconds": 0.1}
 FULL = {"sessions": 3, "repeat": 30, "batch_seconds": 0.05, "warmup_seconds": 0.3}
 

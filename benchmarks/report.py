@@ -1,16 +1,22 @@
 """Render a results file as Markdown: ``python -m benchmarks.report benchmarks/results/latest.json``.
 
-Numbers in docs come from here, never typed by hand.
+``--readme`` rewrites the README's generated section instead (and copies the chart to
+``docs/benchmarks.png`` so the README can show it). Numbers in docs come from here, never typed
+by hand.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 BASELINE = "toolkit"
+# Targets of issue 4: HTTP requests/s against each peer, routing growth from 10 to 1,000 routes.
+HTTP_TARGETS = {"fastapi": 3.0, "starlette": 1.0}
+ROUTING_TARGET = 1.2
 
 
 def _us(value: float | None) -> str:
@@ -23,49 +29,220 @@ def _ratio(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-def table(results: dict[str, Any]) -> str:
-    """The µs/request table, one row per scenario, with ratios against the toolkit."""
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _header(cells: list[str]) -> list[str]:
+    return [_row(cells), "|---" + "|---:" * (len(cells) - 1) + "|"]
+
+
+def _others(results: dict[str, Any]) -> list[str]:
     peers: list[str] = results["peers"]
-    labels: dict[str, str] = results.get("labels", {})
-    others = [p for p in peers if p != BASELINE] if BASELINE in peers else []
-    medians = {(r["peer"], r["scenario"]): r["median_us"] for r in results["results"]}
-    ratios = {(r["peer"], r["scenario"]): r["median"] for r in results.get("ratios", [])}
-    header = [
-        "scenario",
-        *(f"{labels.get(p, p)} µs" for p in peers),
-        *(f"x {labels.get(p, p)}" for p in others),
-    ]
-    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    return [p for p in peers if p != BASELINE] if BASELINE in peers else []
+
+
+def inprocess_table(results: dict[str, Any]) -> str:
+    """µs/request, one row per scenario, with ratios against the toolkit."""
+    section, peers, labels = results["inprocess"], results["peers"], results["labels"]
+    others = _others(results)
+    medians = {(r["peer"], r["scenario"]): r["median_us"] for r in section["results"]}
+    ratios = {(r["peer"], r["scenario"]): r["median"] for r in section.get("ratios", [])}
+    lines = _header(["scenario", *(f"{labels[p]} µs" for p in peers), *(f"x {labels[p]}" for p in others)])
     for scenario in results["scenarios"]:
         row = [scenario, *(_us(medians.get((p, scenario))) for p in peers)]
         row += [_ratio(ratios.get((peer, scenario))) for peer in others]
-        lines.append("| " + " | ".join(row) + " |")
+        lines.append(_row(row))
     return "\n".join(lines)
 
 
-def markdown(results: dict[str, Any]) -> str:
-    settings = results["settings"]
+def http_table(results: dict[str, Any]) -> str:
+    """Requests/s, ratios, latency percentiles and errors, one row per scenario."""
+    section, peers, labels = results["http"], results["peers"], results["labels"]
+    others = _others(results)
+    rows = {(r["peer"], r["scenario"]): r for r in section["results"]}
+    ratios = {(r["peer"], r["scenario"]): r["median"] for r in section.get("ratios", [])}
+    lines = _header(
+        [
+            "scenario",
+            *(f"{labels[p]} req/s" for p in peers),
+            *(f"x {labels[p]}" for p in others),
+            *(f"{labels[p]} p50 / p99 ms" for p in peers),
+            "errors",
+        ]
+    )
+    for scenario in results["scenarios"]:
+        found = [rows[(p, scenario)] for p in peers]
+        row = [scenario, *(f"{r['rps_median']:,.0f}" for r in found)]
+        row += [_ratio(ratios.get((peer, scenario))) for peer in others]
+        row += [f"{r['p50_ms_median']:.2f} / {r['p99_ms_median']:.2f}" for r in found]
+        row.append(str(sum(r["errors"] for r in found)))
+        lines.append(_row(row))
+    return "\n".join(lines)
+
+
+def routing_table(results: dict[str, Any]) -> str:
+    routing, peers, labels = results["growth"]["routing"], results["peers"], results["labels"]
+    cells = {(r["peer"], r["routes"]): r for r in routing}
+    sizes = sorted({r["routes"] for r in routing})
+    lines = _header(["routes", *(f"{labels[p]} µs" for p in peers)])
+    for size in sizes:
+        lines.append(_row([f"{size:,}", *(_us(cells[(p, size)]["median_us"]) for p in peers)]))
+    largest, smallest = sizes[-1], sizes[0]
+    growth = [f"{cells[(p, largest)]['vs_smallest']:.2f}x" for p in peers]
+    lines.append(_row([f"**{largest:,} vs {smallest:,}**", *growth]))
+    return "\n".join(lines)
+
+
+def startup_table(results: dict[str, Any]) -> str:
+    section, labels = results["growth"], results["labels"]
+    settings = section["settings"]
+    memory = {m["peer"]: m for m in section["memory"]}
+    lines = _header(
+        [
+            "peer",
+            f"start-up ms ({settings['startup_routes']} routes)",
+            "process ms",
+            "RSS started MB",
+            f"peak RSS MB ({settings['memory_requests']:,} requests)",
+        ]
+    )
+    for entry in section["startup"]:
+        peer = entry["peer"]
+        mem = memory[peer]
+        lines.append(
+            _row(
+                [
+                    labels[peer],
+                    f"{entry['median_ms']:.0f}",
+                    f"{entry['process_median_ms']:.0f}",
+                    f"{mem['rss_started_mb']:.1f}",
+                    f"{mem['rss_peak_mb']:.1f}",
+                ]
+            )
+        )
+    if "harness" in memory:
+        base = memory["harness"]
+        lines.append(
+            _row(
+                [
+                    "(Python + harness, null app)",
+                    "—",
+                    "—",
+                    f"{base['rss_started_mb']:.1f}",
+                    f"{base['rss_peak_mb']:.1f}",
+                ]
+            )
+        )
+    return "\n".join(lines)
+
+
+def targets(results: dict[str, Any]) -> list[str]:
+    """Issue 4's targets, met or missed, from these numbers."""
+    lines = []
+    ratios = results.get("http", {}).get("ratios", [])
+    for peer, target in HTTP_TARGETS.items():
+        mine = [r for r in ratios if r["peer"] == peer and r["median"] is not None]
+        if mine:
+            missed = [f"{r['scenario']} {r['median']:.2f}x" for r in mine if r["median"] < target]
+            verdict = "met on every scenario" if not missed else "missed: " + ", ".join(missed)
+            lines.append(f"- HTTP, toolkit >= {target:g}x {results['labels'][peer]} req/s: {verdict}")
+    routing = [r for r in results.get("growth", {}).get("routing", []) if r["peer"] == BASELINE]
+    if routing:
+        largest = max(routing, key=lambda r: r["routes"])
+        verdict = "met" if largest["vs_smallest"] <= ROUTING_TARGET else "missed"
+        lines.append(
+            f"- Routing, toolkit at {largest['routes']:,} routes <= {ROUTING_TARGET}x its cost at"
+            f" {min(r['routes'] for r in routing)}: {largest['vs_smallest']:.2f}x, {verdict}"
+        )
+    return lines
+
+
+def markdown(results: dict[str, Any], chart: str | None = None) -> str:
+    """The whole report; ``chart`` overrides where the chart image is linked from."""
     machine = results["machine"]
     versions = ", ".join(f"{name} {version}" for name, version in results["versions"].items())
     parts = [
-        "# In-process benchmark",
+        "# Benchmarks",
         "",
-        "Median µs per request (lower is better). `x Peer` = that peer's time / the toolkit's time"
-        " (above 1: the toolkit is faster), as the median of the ratios of batches run side by side.",
-        "",
-        table(results),
-        "",
-        f"- Machine: {machine['cpu']}, {machine['cpus']} CPUs, {machine['os']}",
-        f"- Load average at start: {machine.get('load_average', 'unknown')}",
+        f"- Machine: {machine['cpu']}, {machine['cpus']} CPUs, {machine['os']};"
+        f" load average at start {machine.get('load_average', 'unknown')}",
         f"- Python: {machine['python']}",
         f"- Versions: {versions}",
-        f"- Method: {settings['sessions']} session(s) of fresh worker processes, one per peer;"
-        f" per session, {settings['repeat']} repetitions of one ~{settings['batch_seconds'] * 1000:.0f} ms"
-        " batch per peer and scenario, peers alternating; median of all batches. Harness cost"
-        f" {_us(results.get('harness_us'))} µs/request (a null ASGI app), included in every number.",
         f"- Command: `{results['command']}` ({results['created']}, {results['elapsed_seconds']:.0f} s)",
     ]
-    notes = results.get("parity_notes") or []
+    goals = targets(results)
+    if goals:
+        parts += ["", "Targets (issue 4):", "", *goals]
+    if "inprocess" in results:
+        section = results["inprocess"]
+        settings = section["settings"]
+        parts += [
+            "",
+            "## In-process",
+            "",
+            "Median µs per request (lower is better); the ASGI app is called directly, no server."
+            " `x Peer` = that peer's time / the toolkit's (above 1: the toolkit is faster), as the"
+            " median of the ratios of batches run side by side.",
+            "",
+            inprocess_table(results),
+            "",
+            f"{settings['sessions']} session(s) of fresh worker processes, one per peer; per session,"
+            f" {settings['repeat']} repetitions of one ~{settings['batch_seconds'] * 1000:.0f} ms batch"
+            " per peer and scenario, peers alternating. Harness cost"
+            f" {_us(section.get('harness_us'))} µs/request (a null ASGI app), included in every number.",
+        ]
+    if "http" in results:
+        section = results["http"]
+        parts += ["", "## HTTP", ""]
+        if "skipped" in section:
+            parts.append(f"Skipped: {section['skipped']}.")
+        else:
+            s = section["settings"]
+            parts += [
+                "Median requests/s over real HTTP (higher is better). `x Peer` = the toolkit's"
+                " req/s / that peer's, as the median of the ratios of runs made in the same repetition.",
+                "",
+                http_table(results),
+                "",
+                f"One `{section['server']}` per peer, pinned to CPU {s['server_cpu']}; `{section['wrk']}`"
+                f" pinned to CPU {s['load_cpu']}, {s['wrk_threads']} thread, {s['connections']} connections,"
+                f" {s['repeat']} run(s) of {s['seconds']} s per peer and scenario, peers rotating;"
+                f" {s['warmup_requests']} warm-up requests per scenario. Errors: connect, read, write,"
+                " timeouts and responses outside 2xx/3xx, over all runs.",
+            ]
+            ceiling = section.get("ceiling")
+            if ceiling:
+                parts += [
+                    "",
+                    f"Ceiling: the same uvicorn serving a null ASGI app answers {ceiling['rps_median']:,.0f}"
+                    f" req/s (p50 / p99 {ceiling['p50_ms_median']:.2f} / {ceiling['p99_ms_median']:.2f} ms)"
+                    f" to the `{ceiling['scenario']}` request: no framework can go faster here, and the"
+                    " server's own cost bounds every ratio above.",
+                ]
+    if "growth" in results:
+        settings = results["growth"]["settings"]
+        parts += [
+            "",
+            "## Growth",
+            "",
+            "Routing: in-process µs per request to the *last*-registered of N routes `/r{i}/{id}`"
+            " (an `int` parameter, a tiny text handler), one fresh process per peer and size;"
+            f" median of {settings['repeat']} batches. The last row is the paired ratio to the smallest app.",
+            "",
+            routing_table(results),
+            "",
+            f"Start-up: import + build an app of {settings['startup_routes']} routes + lifespan start +"
+            f" first response, timed inside a fresh process; median of {settings['startup_runs']} runs"
+            ' ("process ms": the whole process, interpreter start to exit). Memory: peak RSS of a'
+            " fresh process serving the benchmark app, after start-up and after the requests.",
+            "",
+            startup_table(results),
+        ]
+    link = chart if chart is not None else results.get("chart")
+    if link:
+        parts += ["", f"![benchmark chart]({link})"]
+    notes = results.get("inprocess", {}).get("parity_notes") or []
     if notes:
         parts += ["", "## Parity notes (toolkit vs FastAPI; not failures)", ""]
         parts += [f"- {note}" for note in notes]
@@ -74,14 +251,22 @@ def markdown(results: dict[str, Any]) -> str:
 
 README_START = "<!-- benchmark:start (generated by python -m benchmarks.report --readme) -->"
 README_END = "<!-- benchmark:end -->"
+README_CHART = Path("docs/benchmarks.png")
 
 
-def update_readme(results: dict[str, Any], readme: Path) -> None:
-    """Replace the README's generated benchmark section with this results file's Markdown."""
+def update_readme(results: dict[str, Any], readme: Path, results_dir: Path) -> None:
+    """Replace the README's generated section; copy the chart next to it, under ``docs/``."""
     text = readme.read_text(encoding="utf-8")
     if README_START not in text or README_END not in text:
         raise SystemExit(f"{readme}: the benchmark markers are missing")
-    body = markdown(results).replace("# In-process benchmark", "### In-process benchmark", 1)
+    chart = None
+    if results.get("chart") and (results_dir / results["chart"]).exists():
+        target = readme.parent / README_CHART
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(results_dir / results["chart"], target)
+        chart = README_CHART.as_posix()
+    body = markdown(results, chart=chart or "")
+    body = body.replace("\n## ", "\n#### ").replace("# Benchmarks\n", "### Latest results\n", 1)
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
     readme.write_text(f"{head}{README_START}\n{body}{README_END}{tail}", encoding="utf-8")
@@ -89,13 +274,12 @@ def update_readme(results: dict[str, Any], readme: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n")[0])
-    parser.add_argument("results", nargs="?", default="benchmarks/results/latest.json")
+    parser.add_argument("results", nargs="?", type=Path, default=Path("benchmarks/results/latest.json"))
     parser.add_argument("--readme", type=Path, nargs="?", const=Path("README.md"), help="rewrite its section")
     args = parser.parse_args(argv)
-    with open(args.results, encoding="utf-8") as file:
-        results = json.load(file)
+    results = json.loads(args.results.read_text(encoding="utf-8"))
     if args.readme is not None:
-        update_readme(results, args.readme)
+        update_readme(results, args.readme, args.results.parent)
         print(f"updated {args.readme}")
     else:
         print(markdown(results), end="")

@@ -49,7 +49,7 @@ def lua_script(case: Case) -> str:
     lines = [f"wrk.method = {_lua_string(case.method)}"]
     for name, value in case.headers:
         if name.lower() not in _WRK_SETS:
-            lines.append(f"wrk.headers[{_lua_string(name)}] = {_lua_string(value)}")
+            lines.append(f"wrk.headers[ {_lua_string(name)} ] = {_lua_string(value)}")
     if case.body:
         lines.append(f"wrk.body = {_lua_string(case.body.decode('utf-8'))}")
     return "\n".join(lines) + "\n" + _DONE
@@ -64,7 +64,8 @@ def cpu_prefix(cpu: int | None) -> list[str]:
 
 def wrk_version(wrk: str) -> str:
     result = subprocess.run([wrk, "--version"], capture_output=True, text=True, check=False)
-    return (result.stdout or result.stderr).splitlines()[0].strip() if (result.stdout or result.stderr) else "?"
+    text = (result.stdout or result.stderr).strip()
+    return text.splitlines()[0].split(" Copyright")[0].strip() if text else "wrk"
 
 
 def run_wrk(

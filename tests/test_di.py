@@ -805,3 +805,17 @@ def test_overriding_a_sub_dependency_of_an_app_scoped_dependency_applies_at_star
     app.dependency_overrides[settings] = fake_settings
     with TestClient(app) as client:
         assert client.get("/").json() == "pool(test-settings)"
+
+
+def test_an_override_set_before_the_route_is_registered_applies() -> None:
+    def get_name() -> str:
+        return "real"
+
+    app = App()
+    app.dependency_overrides[get_name] = lambda: "fake"
+
+    @app.get("/")
+    async def index(name: Annotated[str, Depends(get_name)]) -> dict[str, str]:
+        return {"name": name}
+
+    assert TestClient(app).get("/").json() == {"name": "fake"}

@@ -1392,3 +1392,21 @@ def test_a_mounted_app_documents_its_prefix_as_the_server() -> None:
     assert client.get("/v1/openapi.json").json()["servers"] == [{"url": "/v1"}]
     assert client.get("/v1/items").status_code == 200
     assert "servers" not in TestClient(sub).get("/openapi.json").json()
+
+
+def test_a_streaming_route_documents_its_media_type() -> None:
+    from toolkit import EventSourceResponse
+
+    app = App()
+
+    @app.get("/events")
+    async def events() -> EventSourceResponse:
+        return EventSourceResponse(iter(()))
+
+    @app.get("/raw", response_class=EventSourceResponse)
+    async def raw() -> EventSourceResponse:
+        return EventSourceResponse(iter(()))
+
+    paths = app.openapi()["paths"]
+    for path in ("/events", "/raw"):
+        assert list(paths[path]["get"]["responses"]["200"]["content"]) == ["text/event-stream"]

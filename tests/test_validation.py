@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import msgspec
 import pytest
 
-from toolkit import App, Body, Cookie, Header, Query
+from toolkit import App, Body, Cookie, Header, Query, UploadFile
 from toolkit.testing import TestClient
 
 ClientFactory = Callable[..., TestClient]
@@ -404,3 +404,27 @@ def test_validation_error_bodies_have_no_traceback(client: TestClient) -> None:
     for response in responses:
         assert 400 <= response.status_code < 500
         assert_no_traceback(response.text)
+
+
+def test_a_form_upload_over_max_body_size_is_a_413(client_factory: ClientFactory) -> None:
+    app = App(max_body_size=1024)
+
+    @app.post("/upload")
+    async def upload(file: UploadFile) -> dict[str, int | None]:
+        return {"size": file.size}
+
+    client = client_factory(app)
+    assert client.post("/upload", files={"file": ("a", b"a" * 100)}).status_code == 200
+    response = client.post("/upload", files={"file": ("a", b"a" * 50_000)})
+    assert response.status_code == 413
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit holds while reading
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\n'
+        for _ in range(50):
+            yield b"a" * 1000
+        yield b"\r\n--b--\r\n"
+
+    response = client.post(
+        "/upload", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"}
+    )
+    assert response.status_code == 413

@@ -116,6 +116,8 @@ class EventSourceResponse(StreamingResponse):
     Sets the headers proxies need to stream (``Cache-Control: no-cache``, ``X-Accel-Buffering: no``).
     """
 
+    media_type = "text/event-stream"
+
     def __init__(
         self,
         content: AsyncIterable[Any] | Iterable[Any],

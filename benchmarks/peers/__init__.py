@@ -2,8 +2,9 @@
 
 Every peer module defines:
 
-- ``app``: the ASGI app serving every timed case of ``benchmarks.spec``;
-- ``LABEL``: the name shown in reports;
+- ``app``: the ASGI app serving the plain cases of ``benchmarks.spec``;
+- ``session_app`` and ``stack_app``: the apps with middleware, for the cases naming them;
+- ``LABEL``: the name shown in reports (also in ``LABELS`` below, for the runner);
 - ``PACKAGES``: the distributions whose versions describe the peer.
 
 Peer modules are only imported in the subprocess that measures them, never by the runner,
@@ -18,3 +19,5 @@ PEERS: dict[str, str] = {
     "fastapi": "benchmarks.peers.fastapi_app",
     "starlette": "benchmarks.peers.starlette_app",
 }
+
+LABELS: dict[str, str] = {"toolkit": "toolkit", "fastapi": "FastAPI", "starlette": "Starlette"}

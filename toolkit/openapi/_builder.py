@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import inspect
 import re
+import typing
 from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from starlette.responses import Response
 
 from .._analysis import ScalarSpec
 from .._endpoint import Endpoint
@@ -92,6 +94,18 @@ def _operation_id(endpoint: Endpoint, method: str) -> str:
     if options.operation_id:
         return options.operation_id
     return re.sub(r"\W", "_", f"{options.name}{_path_format(options.path)}") + f"_{method.lower()}"
+
+
+def _media_type(handler: Any, response_class: type[Response]) -> str | None:
+    """The success media type: a returned Response subclass's (``-> EventSourceResponse``), else the
+    route's ``response_class``'s; ``None`` when unknown (a bare ``StreamingResponse``)."""
+    try:
+        returned = typing.get_type_hints(handler).get("return")
+    except (NameError, TypeError):
+        returned = None
+    if isinstance(returned, type) and issubclass(returned, Response) and returned is not Response:
+        return returned.media_type
+    return response_class.media_type or "application/json"
 
 
 class _Operation:
@@ -218,9 +232,10 @@ class _Operation:
         status = str(endpoint.status_code)
         success: dict[str, Any] = {"description": options.response_description}
         if endpoint.status_code not in (204, 304) and endpoint.status_code >= 200:
-            media = getattr(options.response_class, "media_type", None) or "application/json"
+            media = _media_type(options.endpoint, options.response_class)
             schema = schemas[self.response] if self.response is not None else {}
-            success["content"] = {media: {"schema": schema}}
+            if media is not None:
+                success["content"] = {media: {"schema": schema}}
         responses: dict[str, Any] = {status: success}
         if self.validates:
             responses["422"] = {

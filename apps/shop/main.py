@@ -1,0 +1,65 @@
+"""The application: ``create_app(settings)``, and ``app`` for ``uvicorn apps.shop.main:app``."""
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from apps.common.db import DatabaseUnavailable
+from apps.common.settings import Settings, load_settings
+from toolkit import App, JSONResponse, Middleware, Request, Response
+from toolkit.middleware.sessions import SessionMiddleware
+from toolkit.middleware.timing import TimingMiddleware
+from toolkit.sessions import MemoryStore, RedisStore, Store
+
+from .deps import get_settings
+from .routes import admin, auth, health, items, live, users
+
+__all__ = ["app", "create_app"]
+
+SESSION_IDLE_TIMEOUT = 30 * 60  # seconds between requests before a session ends
+SESSION_MAX_AGE = 7 * 24 * 3600
+
+
+def database_unavailable(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"detail": "Database unavailable"}, status_code=503, headers={"Retry-After": "1"})
+
+
+def create_app(settings: Settings | None = None) -> App:
+    """The shop service configured by ``settings`` (default: from the environment)."""
+    settings = settings if settings is not None else load_settings()
+    store: Store = RedisStore(url=settings.redis_url) if settings.redis_url else MemoryStore()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: App) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if isinstance(store, RedisStore):
+                await store.close()  # its connections belong to this event loop
+
+    app = App(
+        title="shop",
+        description="Users and items on the toolkit: the service of apps/SPEC.md.",
+        lifespan=lifespan,
+        request_id_header="X-Request-ID",
+        middleware=[
+            Middleware(TimingMiddleware),
+            Middleware(
+                SessionMiddleware,
+                secret_key=settings.secret_key,
+                store=store,
+                idle_timeout=SESSION_IDLE_TIMEOUT,
+                max_age=SESSION_MAX_AGE,
+            ),
+        ],
+        exception_handlers={DatabaseUnavailable: database_unavailable},
+    )
+    app.state.session_store = store
+    for module in (health, users, auth, admin, items, live):
+        app.include_router(module.router)
+    # Dependencies ask for `get_settings` (the database is made from it); this app answers with its
+    # own. Set after the routes: the toolkit ignores overrides set before a route is registered.
+    app.dependency_overrides[get_settings] = lambda: settings
+    return app
+
+
+app = create_app()
