@@ -13,7 +13,7 @@ import time
 import types
 import typing
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio.to_thread
@@ -29,6 +29,7 @@ from ._analysis import analyze, describe
 from ._app_scope import AppScope, DependencyOverrides
 from ._cleanup import CleanupStack
 from ._plan import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, Plan, Step, is_json_content_type, strip_type
+from .cache import Cache, CachePolicy, cached_response
 from .di import Depends
 from .exceptions import HTTPException, RequestValidationError, ResponseValidationError, RouteConfigError
 from .middleware.timing import TIMING_SCOPE_KEY
@@ -76,6 +77,7 @@ class RouteOptions:
     response_description: str = "Successful Response"
     max_body_size: int | None = None
     is_websocket: bool = False
+    cache: CachePolicy | int | None = None
 
 
 def _response_model(options: RouteOptions) -> Any:
@@ -113,6 +115,7 @@ class Endpoint:
         max_body_size: int | None,
         app_scope: AppScope | None = None,
         overrides: DependencyOverrides | None = None,
+        response_cache: Cache | None = None,
     ) -> None:
         self.options = options
         self.name = describe(options.endpoint)
@@ -145,6 +148,8 @@ class Endpoint:
                     f"{self.name}: response model {model!r} is not supported: {exc}"
                 ) from exc
         self.exact_model = model if isinstance(model, type) else None
+        self.response_cache = response_cache
+        self.cache_policy = _cache_policy(options, self.name, response_cache)
 
     def _compile(self, overrides: DependencyOverrides | None) -> Plan:
         root = analyze(self.options.endpoint, self.path_params, owner=self.name, overrides=overrides)
@@ -235,9 +240,10 @@ class Endpoint:
     ) -> Response:
         # Stage timings for Server-Timing, only when TimingMiddleware asked for them.
         timing: dict[str, float] | None = scope.get(TIMING_SCOPE_KEY)
+        last = len(plan.steps) - 1
         if timing is not None:
             solve_started = time.perf_counter()
-            last = len(plan.steps) - 1
+        use_cache = self.cache_policy is not None and scope["method"] in ("GET", "HEAD")
         params: Any = None
         # Errors are collected across parameters, body and form, so one 422 lists every
         # failing field of the request.
@@ -320,6 +326,12 @@ class Endpoint:
             if timing is not None and index == last:
                 handler_started = time.perf_counter()
                 timing["deps"] = handler_started - solve_started
+            if use_cache and index == last:
+                # After the dependencies (an auth check still runs), before the handler.
+                cache_key = self.cache_key(params, scope)
+                hit = await self._cached_response(cache_key, scope)
+                if hit is not None:
+                    return hit
             if step.kind == ASYNC:  # PERF: the common case without a call to _call
                 values[index] = await step.call(**kwargs)
             else:
@@ -328,12 +340,40 @@ class Endpoint:
             raise RequestValidationError(errors)
 
         if timing is None:
-            return self._build_response(values[-1], background, sub_response)
-        encode_started = time.perf_counter()
-        timing["handler"] = encode_started - handler_started
-        response = self._build_response(values[-1], background, sub_response)
-        timing["encode"] = time.perf_counter() - encode_started
+            response = self._build_response(values[-1], background, sub_response)
+        else:
+            encode_started = time.perf_counter()
+            timing["handler"] = encode_started - handler_started
+            response = self._build_response(values[-1], background, sub_response)
+            timing["encode"] = time.perf_counter() - encode_started
+        if use_cache:
+            assert self.response_cache is not None
+            assert self.cache_policy is not None
+            response = await self.response_cache.save(cache_key, response, self.cache_policy)
         return response
+
+    # --- response cache ------------------------------------------------------------------
+
+    def cache_key(self, params: Any, scope: Scope) -> str:
+        assert self.response_cache is not None
+        assert self.cache_policy is not None
+        vary = self.cache_policy.vary
+        values = [_header_value(scope, name.encode("latin-1")) or "" for name in vary] if vary else []
+        return self.response_cache.response_key(self.options.name, params, values)
+
+    def cache_key_for(self, kwargs: dict[str, Any], vary_values: Sequence[str]) -> str:
+        """The cache key of a request whose parameters had these values (for invalidation)."""
+        assert self.response_cache is not None
+        params = self.base_plan.params_from(kwargs)
+        return self.response_cache.response_key(self.options.name, params, list(vary_values))
+
+    async def _cached_response(self, key: str, scope: Scope) -> Response | None:
+        assert self.response_cache is not None
+        assert self.cache_policy is not None
+        entry = await self.response_cache.lookup(key)
+        if entry is None:
+            return None
+        return cached_response(entry, _header_value(scope, b"if-none-match"), self.cache_policy.vary)
 
     async def _read_body(
         self, receive: Receive, request: Request | None, content_length: str | None
@@ -456,6 +496,28 @@ def _body_headers(scope: Scope) -> tuple[str | None, str | None]:
         elif key == b"content-type":
             kind = value.decode("latin-1")
     return length, kind
+
+
+def _cache_policy(options: RouteOptions, owner: str, cache: Cache | None) -> CachePolicy | None:
+    policy = (
+        options.cache if options.cache is not None else getattr(options.endpoint, "__toolkit_cache__", None)
+    )
+    if policy is None:
+        return None
+    if isinstance(policy, int):
+        policy = CachePolicy(policy)
+    if not options.methods <= {"GET", "HEAD"}:
+        raise RouteConfigError(f"{owner}: only GET routes can cache their responses")
+    if cache is None:
+        raise RouteConfigError(f"{owner}: response caching needs a cache: App(cache=Cache(store))")
+    return policy
+
+
+def _header_value(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 def _declared_size_check(content_length: str | None, limit: int) -> None:

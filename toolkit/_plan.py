@@ -364,6 +364,13 @@ class Plan:
             exc.valid_params = types.SimpleNamespace(**valid)
             raise exc from None
 
+    def params_from(self, kwargs: dict[str, Any]) -> Any:
+        """The parameters struct for the given values (by parameter name); for cache keys."""
+        if self.params_type is None:
+            return None
+        raw = {field: kwargs[spec.name] for spec, field in self._scalars if spec.name in kwargs}
+        return msgspec.convert(raw, self.params_type, strict=False)
+
     def path_specs(self) -> list[ScalarSpec]:
         return [spec for spec, _ in self._scalars if spec.source == "path"]
 

@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket
 from ._app_scope import AppScope, DependencyOverrides
 from ._endpoint import Endpoint, RouteOptions, WebSocketEndpoint, check_websocket_options
 from ._trie import compile_path
+from .cache import Cache
 from .di import Depends
 from .exceptions import RequestValidationError, RouteConfigError
 from .middleware.errors import ErrorMiddleware
@@ -78,6 +79,7 @@ class App:
         max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
         request_id_header: str | None = None,
         problem_details: bool = False,
+        cache: Cache | None = None,
         title: str = "toolkit",
         version: str = "0.1.0",
         description: str | None = None,
@@ -100,6 +102,9 @@ class App:
         self.max_body_size = max_body_size
         self.request_id_header = request_id_header
         self.problem_details = problem_details
+        self.cache = cache
+        if cache is not None:
+            cache._app = self
         self.lifespan_context = lifespan
         self.user_middleware: list[Middleware] = list(middleware or [])
         self.exception_handlers: dict[Any, ExceptionHandler] = {
@@ -142,6 +147,7 @@ class App:
             max_body_size=self.max_body_size,
             app_scope=self.app_scope,
             overrides=self.dependency_overrides,
+            response_cache=self.cache,
         )
         if isinstance(endpoint, WebSocketEndpoint):
             check_websocket_options(item, endpoint)

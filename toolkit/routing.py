@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._endpoint import INFER, Endpoint, RouteOptions
 from ._trie import DEFAULT_CONVERTERS, CompiledPath, PathTrie, compile_path
+from .cache import CachePolicy
 from .di import Depends
 from .exceptions import HTTPException, RouteConfigError
 from .middleware.timing import TIMING_SCOPE_KEY
@@ -123,6 +124,7 @@ class Router:
         responses: Mapping[int | str, Any] | None = None,
         response_description: str = "Successful Response",
         max_body_size: int | None = None,
+        cache: CachePolicy | int | None = None,
     ) -> None:
         if not path.startswith("/") and not (path == "" and self.prefix):
             raise RouteConfigError(f"route path {path!r} must start with '/'")
@@ -146,6 +148,7 @@ class Router:
                 responses={**self.responses, **(responses or {})},
                 response_description=response_description,
                 max_body_size=max_body_size,
+                cache=cache,
             )
         )
 

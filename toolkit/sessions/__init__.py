@@ -3,9 +3,10 @@
 from ._memory import MemoryStore
 from ._redis import RedisStore
 from ._session import Session, SessionNotLoaded
-from ._store import SessionStoreUnavailable, Store, StoreError
+from ._store import CounterStore, SessionStoreUnavailable, Store, StoreError
 
 __all__ = [
+    "CounterStore",
     "MemoryStore",
     "RedisStore",
     "Session",

@@ -47,6 +47,19 @@ class MemoryStore:
                 self._data.popitem(last=False)
         return True
 
+    async def incr(self, key: str, amount: int, ttl: float) -> int:
+        # One event loop thread: no await between the read and the write, so this is atomic.
+        now = time.monotonic()
+        entry = self._data.get(key)
+        if entry is None or entry[1] <= now:
+            value, expires = 0, now + ttl
+        else:
+            value, expires = int(entry[0]), entry[1]
+        value += amount
+        self._data[key] = (str(value).encode(), expires)
+        self._data.move_to_end(key)
+        return value
+
     async def delete(self, key: str) -> None:
         self._data.pop(key, None)
 

@@ -11,6 +11,13 @@ from ._store import StoreError
 __all__ = ["RedisStore"]
 
 
+_INCR_SCRIPT = """
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if value == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return value
+"""
+
+
 class RedisStore:
     """Keys live under ``prefix``; value and TTL are written by one ``SET ... PX``.
 
@@ -58,6 +65,11 @@ class RedisStore:
             "set", self.prefix + key, value, px=max(1, int(ttl * 1000)), xx=only_if_exists
         )
         return bool(result)
+
+    async def incr(self, key: str, amount: int, ttl: float) -> int:
+        # INCRBY and the expiry of a new counter in one server-side step.
+        result = await self._run("eval", _INCR_SCRIPT, 1, self.prefix + key, amount, max(1, int(ttl * 1000)))
+        return int(result)
 
     async def delete(self, key: str) -> None:
         await self._run("delete", self.prefix + key)

@@ -6,7 +6,7 @@ from typing import Protocol, runtime_checkable
 
 from ..exceptions import HTTPException
 
-__all__ = ["SessionStoreUnavailable", "Store", "StoreError"]
+__all__ = ["CounterStore", "SessionStoreUnavailable", "Store", "StoreError"]
 
 
 class StoreError(Exception):
@@ -39,3 +39,16 @@ class Store(Protocol):
         ...
 
     async def delete(self, key: str) -> None: ...
+
+
+@runtime_checkable
+class CounterStore(Store, Protocol):
+    """A ``Store`` that can also count atomically (rate limits share counters across processes)."""
+
+    async def incr(self, key: str, amount: int, ttl: float) -> int:
+        """Add ``amount`` to the counter at ``key`` and return the new value, in one atomic step.
+
+        A counter that did not exist starts at 0 and expires ``ttl`` seconds after its creation;
+        later increments do not extend it (a fixed window).
+        """
+        ...
