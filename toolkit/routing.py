@@ -27,10 +27,12 @@ from .exceptions import HTTPException, RouteConfigError
 from .middleware.timing import TIMING_SCOPE_KEY
 from .responses import JSONResponse
 
-__all__ = ["Mount", "NoMatchFound", "Router"]
+__all__ = ["ROUTE_SCOPE_KEY", "Mount", "NoMatchFound", "Router"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-WEBSOCKET = "WEBSOCKET"  # pseudo-method under which websocket endpoints are stored
+WEBSOCKET = "WEBSOCKET"
+#: Scope key holding the matched route's template (``/items/{item_id:int}``), never the raw path.
+ROUTE_SCOPE_KEY = "toolkit.route"  # pseudo-method under which websocket endpoints are stored
 
 
 @dataclasses.dataclass(slots=True)
@@ -367,12 +369,14 @@ class Dispatcher:
             kind = scope["type"]
             endpoint = entry.methods.get(scope["method"] if kind == "http" else WEBSOCKET)
             if endpoint is not None:
+                scope[ROUTE_SCOPE_KEY] = entry.compiled.template  # metrics/rate limits label by it
                 await endpoint(scope, receive, send, params)
                 return
             # Slow path: a less specific template may serve this method (backtracking by method).
             for entry, params in self.trie.iter_matches(path):
                 endpoint = entry.methods.get(scope["method"] if kind == "http" else WEBSOCKET)
                 if endpoint is not None:
+                    scope[ROUTE_SCOPE_KEY] = entry.compiled.template
                     await endpoint(scope, receive, send, params)
                     return
         for mount in self.mounts:
