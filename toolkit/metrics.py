@@ -1,0 +1,122 @@
+"""Prometheus metrics: pure-ASGI middleware and a ``/metrics`` endpoint (``pip install 'toolkit[metrics]'``).
+
+::
+
+    metrics = Metrics()
+    app = App(middleware=[metrics.middleware()])
+    app.add_api_route("/metrics", metrics.endpoint, include_in_schema=False)
+
+Labels are the method, the route *template* (``/items/{item_id:int}``, never the raw path, so
+cardinality stays bounded; unmatched requests are ``<unmatched>``) and the status code. The
+in-flight gauge is labelled by method only: the route is not known until routing has run.
+
+Several uvicorn workers: set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before the workers
+start (prometheus-client's multiprocess mode); ``endpoint`` then aggregates every worker's files.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .routing import ROUTE_SCOPE_KEY
+
+__all__ = ["Metrics", "MetricsMiddleware"]
+
+UNMATCHED = "<unmatched>"
+
+
+def _prometheus() -> Any:
+    try:
+        import prometheus_client
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("metrics need prometheus-client: pip install 'toolkit[metrics]'") from exc
+    return prometheus_client
+
+
+class Metrics:
+    """The metric families of one app and the endpoint that exposes them."""
+
+    def __init__(
+        self, *, registry: Any = None, namespace: str = "http", buckets: tuple[float, ...] | None = None
+    ):
+        prometheus = _prometheus()
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        # A registry of our own by default, so two apps in one process (tests) do not collide;
+        # in multiprocess mode values go to the shared files whatever the registry.
+        self.registry = registry if registry is not None else prometheus.CollectorRegistry(auto_describe=True)
+        labels = ("method", "route", "status")
+        self.requests = prometheus.Counter(
+            f"{namespace}_requests_total", "Requests answered.", labels, registry=self.registry
+        )
+        histogram_kwargs: dict[str, Any] = {"registry": self.registry}
+        if buckets is not None:
+            histogram_kwargs["buckets"] = buckets
+        self.duration = prometheus.Histogram(
+            f"{namespace}_request_duration_seconds",
+            "Time from the request to the last byte of the response.",
+            labels,
+            **histogram_kwargs,
+        )
+        self.in_flight = prometheus.Gauge(
+            f"{namespace}_requests_in_flight",
+            "Requests being handled.",
+            ("method",),
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+
+    def middleware(self) -> Middleware:
+        return Middleware(MetricsMiddleware, metrics=self)
+
+    async def endpoint(self, request: Request) -> Response:
+        """The Prometheus text exposition of every metric (all workers in multiprocess mode)."""
+        prometheus = _prometheus()
+        registry = self.registry
+        if self.multiprocess:
+            multiprocess: Any = __import__(
+                "prometheus_client.multiprocess", fromlist=["MultiProcessCollector"]
+            )
+            registry = prometheus.CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        return Response(prometheus.generate_latest(registry), media_type=prometheus.CONTENT_TYPE_LATEST)
+
+
+class MetricsMiddleware:
+    """Count, time and gauge every HTTP request (pure ASGI; other scopes pass through)."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        metrics = self.metrics
+        start = time.perf_counter()
+        status = 500  # what the client gets if the app fails before answering
+        in_flight = metrics.in_flight.labels(method)
+        in_flight.inc()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            in_flight.dec()
+            route = scope.get(ROUTE_SCOPE_KEY, UNMATCHED)
+            labels = (method, route, str(status))
+            metrics.requests.labels(*labels).inc()
+            metrics.duration.labels(*labels).observe(time.perf_counter() - start)
