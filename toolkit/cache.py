@@ -83,7 +83,11 @@ _decode_entry = msgspec.msgpack.Decoder(_Entry).decode
 _value_encoder = msgspec.msgpack.Encoder()
 
 # Headers never replayed from the cache (they are recomputed, or belong to one response only).
-_NOT_STORED = {b"content-length", b"set-cookie", b"etag", b"cache-control", b"age", b"x-request-id"}
+_NOT_STORED = {
+    *(b"content-length", b"set-cookie", b"etag", b"cache-control", b"age", b"x-request-id"),
+    # A rate limit's count belongs to the request that was counted, never to later hits.
+    *(b"ratelimit-limit", b"ratelimit-remaining", b"ratelimit-reset", b"ratelimit-policy", b"retry-after"),
+}
 
 
 class Cache:

@@ -50,7 +50,8 @@ class Health:
                     if inspect.iscoroutinefunction(check):
                         outcome = await check()
                     else:
-                        outcome = await anyio.to_thread.run_sync(check)
+                        # Abandoned at the timeout: a thread cannot be interrupted, only left behind.
+                        outcome = await anyio.to_thread.run_sync(check, abandon_on_cancel=True)
                         if inspect.isawaitable(outcome):
                             outcome = await outcome
                 results[name] = "error: check returned False" if outcome is False else "ok"

@@ -131,11 +131,13 @@ class RateLimit:
         index = int(now // self.window)
         base = f"{limiter.prefix}:{scope_name}:{client}"
         try:
-            count: float = await limiter.store.incr(f"{base}:{index}", 1, self.window * 2)
+            current = await limiter.store.incr(f"{base}:{index}", 1, self.window * 2)
+            count: float = current
+            previous = 0
             if limiter.algorithm == "sliding":
-                previous = await limiter.store.get(f"{base}:{index - 1}")
+                previous = int(await limiter.store.get(f"{base}:{index - 1}") or 0)
                 elapsed = (now % self.window) / self.window
-                count += int(previous or 0) * (1 - elapsed)
+                count += previous * (1 - elapsed)
         except StoreError as exc:
             if limiter.fail_open:
                 logger.warning("rate limit store unavailable, allowing the request: %s", exc)
@@ -150,6 +152,17 @@ class RateLimit:
             "RateLimit-Policy": self.policy.decode("latin-1"),
         }
         if count > self.limit:
-            raise HTTPException(429, "Too Many Requests", headers={**headers, "Retry-After": str(reset)})
+            sliding = limiter.algorithm == "sliding"
+            retry = self._sliding_retry(now, index, current, previous) if sliding else reset
+            raise HTTPException(429, "Too Many Requests", headers={**headers, "Retry-After": str(retry)})
         for name, value in headers.items():
             response.headers[name] = value
+
+    def _sliding_retry(self, now: float, index: int, current: int, previous: int) -> int:
+        """Seconds until one more request fits under the weighted count (refused ones count too)."""
+        limit, window = self.limit, self.window
+        if current < limit and previous:  # later in this window, as the previous one weighs less
+            at = index * window + window * (1 - (limit - current - 1) / previous)
+        else:  # in the next window, as this one weighs less
+            at = index * window + window * (2 - (limit - 1) / current)
+        return max(1, math.ceil(at - now))
