@@ -12,7 +12,7 @@ from redis_server import RedisServer
 
 import toolkit.cache as cache_module
 import toolkit.sessions._memory as memory_module
-from toolkit import App, Depends, Header, HTTPException, JSONResponse, Response, RouteConfigError
+from toolkit import App, Depends, Header, HTTPException, JSONResponse, Request, Response, RouteConfigError
 from toolkit.cache import Cache, CachePolicy, cached
 from toolkit.sessions import MemoryStore, RedisStore, Store, StoreError
 from toolkit.testing import TestClient
@@ -125,9 +125,6 @@ def test_the_key_is_built_from_the_validated_parameters(store: Store) -> None:
     assert calls == [(1, 2), (1, 0), (2, 1)]
 
 
-@pytest.mark.xfail(
-    reason="BUG (validation): msgspec rejects '01' for an int (422) where FastAPI accepts it", strict=True
-)
 def test_a_leading_zero_int_shares_the_entry() -> None:
     app, _ = cache_app(MemoryStore())
 
@@ -140,9 +137,6 @@ def test_a_leading_zero_int_shares_the_entry() -> None:
         assert client.get("/n?a=01").json() == {"a": 1}
 
 
-@pytest.mark.xfail(
-    reason="BUG (_endpoint.py): the key is made from the route *name*, which routes may share", strict=True
-)
 def test_routes_sharing_a_name_do_not_share_entries() -> None:
     app, _ = cache_app(MemoryStore())
 
@@ -556,3 +550,25 @@ def test_rate_limit_headers_are_not_replayed_from_the_cache(store: Store) -> Non
     for expected, response in zip(("1", "0"), responses[1:3], strict=True):
         # A hit carries the current count or none at all, never the first response's.
         assert response.headers.get("ratelimit-remaining") in (None, expected)
+
+
+def test_headers_set_by_dependencies_are_per_request_not_cached() -> None:
+    app, _ = cache_app(MemoryStore())
+    seen: list[str] = []
+
+    def who(response: Response, request: Request) -> None:
+        user = request.headers.get("x-user", "anonymous")
+        seen.append(user)
+        response.headers["X-User"] = user
+
+    @app.get("/page", cache=60, dependencies=[Depends(who)])
+    async def page() -> dict[str, str]:
+        return {"page": "same for everyone"}
+
+    with TestClient(app) as client:
+        first = client.get("/page", headers={"x-user": "alice"})
+        second = client.get("/page", headers={"x-user": "bob"})
+    assert first.json() == second.json()
+    assert first.headers["x-user"] == "alice"
+    assert second.headers.get_list("x-user") == ["bob"]
+    assert seen == ["alice", "bob"]

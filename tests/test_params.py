@@ -98,6 +98,8 @@ SCALAR_CASES: list[tuple[Any, str, Any, type]] = [
     (str, "hello", "hello", str),
     (int, "42", 42, int),
     (int, "-3", -3, int),
+    (int, "007", 7, int),
+    (int, "+5", 5, int),
     (float, "2.5", 2.5, float),
     (float, "3", 3.0, float),
     (bool, "true", True, bool),

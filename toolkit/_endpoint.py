@@ -150,6 +150,7 @@ class Endpoint:
         self.exact_model = model if isinstance(model, type) else None
         self.response_cache = response_cache
         self.cache_policy = _cache_policy(options, self.name, response_cache)
+        self._cache_route = f"{options.path}#{options.name}"  # route names may repeat; paths do not
 
     def _compile(self, overrides: DependencyOverrides | None) -> Plan:
         root = analyze(self.options.endpoint, self.path_params, owner=self.name, overrides=overrides)
@@ -331,6 +332,8 @@ class Endpoint:
                 cache_key = self.cache_key(params, scope)
                 hit = await self._cached_response(cache_key, scope)
                 if hit is not None:
+                    if sub_response is not None:  # what the dependencies set is per request
+                        hit.raw_headers.extend(_extra_headers(sub_response))
                     return hit
             if step.kind == ASYNC:  # PERF: the common case without a call to _call
                 values[index] = await step.call(**kwargs)
@@ -339,18 +342,28 @@ class Endpoint:
         if only is not None:
             raise RequestValidationError(errors)
 
-        if timing is None:
-            response = self._build_response(values[-1], background, sub_response)
-        else:
-            encode_started = time.perf_counter()
-            timing["handler"] = encode_started - handler_started
-            response = self._build_response(values[-1], background, sub_response)
-            timing["encode"] = time.perf_counter() - encode_started
         if use_cache:
-            assert self.response_cache is not None
-            assert self.cache_policy is not None
-            response = await self.response_cache.save(cache_key, response, self.cache_policy)
+            return await self._build_and_cache(values[-1], background, sub_response, cache_key)
+        if timing is None:
+            return self._build_response(values[-1], background, sub_response)
+        encode_started = time.perf_counter()
+        timing["handler"] = encode_started - handler_started
+        response = self._build_response(values[-1], background, sub_response)
+        timing["encode"] = time.perf_counter() - encode_started
         return response
+
+    async def _build_and_cache(
+        self, result: Any, background: BackgroundTasks | None, sub_response: Response | None, key: str
+    ) -> Response:
+        """Cache the handler's own response; headers set through an injected ``Response`` (by
+        dependencies or the handler) belong to this request only and are added after saving."""
+        assert self.response_cache is not None
+        assert self.cache_policy is not None
+        if sub_response is not None and sub_response.status_code:
+            return self._build_response(result, background, sub_response)  # a custom status: not cached
+        per_request = _extra_headers(sub_response) if sub_response is not None else None
+        own = self._build_response(result, background, None)
+        return await self.response_cache.save(key, own, self.cache_policy, per_request)
 
     # --- response cache ------------------------------------------------------------------
 
@@ -359,13 +372,13 @@ class Endpoint:
         assert self.cache_policy is not None
         vary = self.cache_policy.vary
         values = [_header_value(scope, name.encode("latin-1")) or "" for name in vary] if vary else []
-        return self.response_cache.response_key(self.options.name, params, values)
+        return self.response_cache.response_key(self._cache_route, params, values)
 
     def cache_key_for(self, kwargs: dict[str, Any], vary_values: Sequence[str]) -> str:
         """The cache key of a request whose parameters had these values (for invalidation)."""
         assert self.response_cache is not None
         params = self.base_plan.params_from(kwargs)
-        return self.response_cache.response_key(self.options.name, params, list(vary_values))
+        return self.response_cache.response_key(self._cache_route, params, list(vary_values))
 
     async def _cached_response(self, key: str, scope: Scope) -> Response | None:
         assert self.response_cache is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping, MutableMapping
@@ -360,6 +361,8 @@ class Plan:
             return msgspec.convert(raw, self.params_type, strict=False)
         except msgspec.ValidationError:
             errors, valid = self._scalar_errors(raw)
+            if not errors:  # only lenient spellings (``01``, ``+1``) failed the fast path
+                return msgspec.convert(valid, self.params_type)
             exc = RequestValidationError(errors)
             exc.valid_params = types.SimpleNamespace(**valid)
             raise exc from None
@@ -389,7 +392,11 @@ class Plan:
             try:
                 valid[field] = msgspec.convert(raw[field], spec.annotation, strict=False)
             except msgspec.ValidationError as exc:
-                errors.append(_restore_bound(entry_from_exception(exc, loc, raw[field]), spec))
+                lenient = _lenient_ints(raw[field], spec.annotation)
+                if lenient is not None:
+                    valid[field] = lenient
+                else:
+                    errors.append(_restore_bound(entry_from_exception(exc, loc, raw[field]), spec))
         return errors, valid
 
     def steps_to_run_despite(self, errors: list[ErrorEntry]) -> frozenset[int]:
@@ -418,6 +425,22 @@ def _restore_bound(entry: ErrorEntry, spec: ScalarSpec) -> ErrorEntry:
         entry["type"], entry["msg"] = "less_than", f"Input should be less than {declared['lt']}"
         entry["ctx"] = {"lt": declared["lt"]}
     return entry
+
+
+_INT_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+
+
+def _lenient_ints(value: Any, annotation: Any) -> Any:
+    """``"01"``, ``"+1"``, ``" 1 "`` as integers, as pydantic's lax mode reads them (msgspec does not);
+    ``None`` when that does not make ``value`` valid. Slow path only."""
+    texts = value if isinstance(value, list) else [value]
+    if not texts or not all(isinstance(t, str) and _INT_TEXT.fullmatch(t) for t in texts):
+        return None
+    numbers = [int(t) for t in texts]
+    try:
+        return msgspec.convert(numbers if isinstance(value, list) else numbers[0], annotation, strict=False)
+    except msgspec.ValidationError:
+        return None
 
 
 _BOOL_WORDS = {

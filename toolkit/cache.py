@@ -162,9 +162,20 @@ class Cache:
             logger.warning("discarding an unreadable cache entry")
             return None
 
-    async def save(self, key: str, response: Response, policy: CachePolicy) -> Response:
-        """Store ``response`` if it may be cached; return it with ``ETag``/``Cache-Control`` added."""
-        if not _cacheable(response, policy):
+    async def save(
+        self,
+        key: str,
+        response: Response,
+        policy: CachePolicy,
+        per_request: list[tuple[bytes, bytes]] | None = None,
+    ) -> Response:
+        """Store ``response`` if it may be cached; return it with ``ETag``/``Cache-Control`` added.
+
+        ``per_request`` headers (set through an injected ``Response``) are sent but never stored;
+        they still decide cacheability (a cookie or ``Cache-Control: private`` among them)."""
+        per_request = per_request or []
+        if not _cacheable(response, policy, per_request):
+            response.raw_headers.extend(per_request)
             return response
         body = bytes(response.body)
         etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
@@ -175,13 +186,14 @@ class Cache:
         except StoreError as exc:
             logger.warning("response cache unavailable, not stored: %s", exc)
         response.raw_headers.extend(_freshness(etag, policy.expire, 0, policy.vary))
+        response.raw_headers.extend(per_request)
         return response
 
 
-def _cacheable(response: Response, policy: CachePolicy) -> bool:
+def _cacheable(response: Response, policy: CachePolicy, per_request: list[tuple[bytes, bytes]]) -> bool:
     if response.status_code not in policy.statuses or not hasattr(response, "body"):
         return False
-    for key, value in response.raw_headers:
+    for key, value in [*response.raw_headers, *per_request]:
         if key == b"set-cookie":
             return False
         if key == b"cache-control" and (b"private" in value.lower() or b"no-store" in value.lower()):

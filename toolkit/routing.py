@@ -425,7 +425,9 @@ class Dispatcher:
             other = path[:-1] if path.endswith("/") else path + "/"
             if self.trie.match(other) is not None:
                 redirect_scope = dict(scope)
-                redirect_scope["path"] = scope.get("root_path", "") + other
+                # The scope's path is decoded: a literal "%" must stay one in the Location, or
+                # "/files/%2541/" would redirect to "/files/%41", that is to "/files/A".
+                redirect_scope["path"] = (scope.get("root_path", "") + other).replace("%", "%25")
                 response = RedirectResponse(str(URL(scope=redirect_scope)), status_code=307)
                 await response(scope, receive, send)
                 return
