@@ -72,6 +72,6 @@ def render_chart(results: dict[str, Any], path: Path) -> bool:
             axis.grid(alpha=0.3)
     figure.suptitle(f"toolkit benchmarks, {results['created'][:10]}", fontsize=11)
     figure.tight_layout()
-    figure.savefig(path, dpi=80)
+    figure.savefig(path, dpi=80, pil_kwargs={"optimize": True})
     plt.close(figure)
     return True

@@ -2,12 +2,12 @@
 
 Per app (the plain one, the session app, the middleware-stack app) the runner starts one
 uvicorn process per peer (one worker, uvloop, httptools, no access log, lifespan on), pinned to
-CPU 0. Each server first answers every spec case of its app over real HTTP (httpx), which
-also yields the session cookie the timed requests carry; then a few hundred warm-up requests;
-then the timed ``wrk`` runs (pinned to CPU 1), interleaved: every repetition runs each scenario
-once per peer, the peer order rotating between repetitions. Only one wrk runs at a time, so
-the idle servers cost nothing.
-"""
+CPU 0; with the first app, also a null ASGI app (the ceiling). Each server first answers every
+spec case of its app over real HTTP (httpx), which also yields the session cookie the timed
+requests carry; then a few hundred warm-up requests per scenario and one untimed wrk run; then
+the timed ``wrk`` runs (pinned to CPU 1), interleaved: every repetition runs each scenario once
+per server, the order rotating between repetitions. Only one wrk runs at a time, so the idle
+servers cost nothing. Around each run the server's CPU time is read from ``/proc``."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ DEFAULT = {"repeat": 3, "seconds": 1, "connections": 32, "warmup_requests": 200}
 QUICK = {"repeat": 1, "seconds": 1, "connections": 16, "warmup_requests": 50}
 FULL = {"repeat": 5, "seconds": 3, "connections": 32, "warmup_requests": 1000}
 SERVER_CPU, LOAD_CPU = 0, 1
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 # Pseudo-peer: uvicorn serving a null ASGI app, loaded with the first scenario's request. Its
 # req/s is the ceiling any framework can reach on this server, machine and wrk setting.
 CEILING, CEILING_APP = "ceiling", "benchmarks.inprocess:null_server_app"
@@ -94,6 +95,15 @@ class Server:
         if cpu is not None and command[0] != "taskset" and hasattr(os, "sched_setaffinity"):
             with contextlib.suppress(OSError):
                 os.sched_setaffinity(self.process.pid, {cpu})
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time the server has used so far (Linux), or None."""
+        try:
+            with open(f"/proc/{self.process.pid}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
     def output(self) -> str:
         self.log.seek(0)
@@ -177,10 +187,12 @@ def warm_up(server: Server, cases: list[Case], requests: int) -> None:
 
 
 def _summary(peer: str, scenario: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    cpu = [r["server_cpu_us"] for r in runs if r.get("server_cpu_us") is not None]
     return {
         "peer": peer,
         "scenario": scenario,
         "rps_median": statistics.median(r["rps"] for r in runs),
+        "server_cpu_us_median": statistics.median(cpu) if cpu else None,
         "p50_ms_median": statistics.median(r["latency_us"]["p50"] for r in runs) / 1000,
         "p99_ms_median": statistics.median(r["latency_us"]["p99"] for r in runs) / 1000,
         "errors": sum(r["error_count"] for r in runs),
@@ -191,25 +203,35 @@ def _summary(peer: str, scenario: str, runs: list[dict[str, Any]]) -> dict[str, 
 
 def _paired(
     runs: dict[tuple[str, str], list[dict[str, Any]]], peers: list[str], scenarios: list[str]
-) -> list:
-    """The toolkit's RPS over each peer's, run by run (same repetition), then the median."""
+) -> list[dict[str, Any]]:
+    """Run by run (same repetition): the toolkit's req/s over each peer's, and each peer's
+    server CPU per request over the toolkit's; the median of each."""
     if "toolkit" not in peers:
         return []
     ratios = []
     for scenario in scenarios:
-        ours = [r["rps"] for r in runs[("toolkit", scenario)]]
+        ours = runs[("toolkit", scenario)]
         for peer in peers:
-            if peer != "toolkit":
-                theirs = [r["rps"] for r in runs[(peer, scenario)]]
-                paired = [a / b for a, b in zip(ours, theirs, strict=True) if b]
-                ratios.append(
-                    {
-                        "scenario": scenario,
-                        "peer": peer,
-                        "median": statistics.median(paired) if paired else None,
-                        "of_medians": statistics.median(ours) / statistics.median(theirs),
-                    }
-                )
+            if peer == "toolkit":
+                continue
+            theirs = runs[(peer, scenario)]
+            pairs = list(zip(ours, theirs, strict=True))
+            rps = [a["rps"] / b["rps"] for a, b in pairs if b["rps"]]
+            cpu = [
+                b["server_cpu_us"] / a["server_cpu_us"]
+                for a, b in pairs
+                if a["server_cpu_us"] and b["server_cpu_us"]
+            ]
+            ratios.append(
+                {
+                    "scenario": scenario,
+                    "peer": peer,
+                    "median": statistics.median(rps) if rps else None,
+                    "of_medians": statistics.median(a["rps"] for a in ours)
+                    / statistics.median(b["rps"] for b in theirs),
+                    "cpu_median": statistics.median(cpu) if cpu else None,
+                }
+            )
     return ratios
 
 
@@ -237,23 +259,37 @@ class Load:
         self.wrk, self.settings, self.total, self.cpu, self.progress = wrk, settings, total, cpu, progress
         self.done = 0
 
+    def warm(self, server: Server, name: str, script: Path) -> None:
+        stats = self._wrk(server, name, script, seconds=1)
+        if stats["error_count"]:
+            raise BenchmarkError(f"{server.peer} / {name}: errors while warming up: {stats['errors']}")
+
+    def _wrk(self, server: Server, name: str, script: Path, seconds: int) -> dict[str, Any]:
+        try:
+            return run_wrk(
+                self.wrk,
+                server.url + SCENARIOS[name].target,
+                script,
+                seconds=seconds,
+                connections=self.settings["connections"],
+                cpu=self.cpu,
+            )
+        except RuntimeError as exc:
+            raise BenchmarkError(f"{server.peer} / {name}: {exc}") from exc
+
     def __call__(self, server: Server, name: str, script: Path, repetition: int) -> dict[str, Any]:
         self.done += 1
         self.progress.update(
             f"HTTP {self.done}/{self.total}: {server.peer} / {name},"
             f" repetition {repetition + 1}/{self.settings['repeat']}"
         )
-        try:
-            return run_wrk(
-                self.wrk,
-                server.url + SCENARIOS[name].target,
-                script,
-                seconds=self.settings["seconds"],
-                connections=self.settings["connections"],
-                cpu=self.cpu,
-            )
-        except RuntimeError as exc:
-            raise BenchmarkError(f"{server.peer} / {name}: {exc}") from exc
+        cpu_before = server.cpu_seconds()
+        stats = self._wrk(server, name, script, seconds=self.settings["seconds"])
+        cpu_after = server.cpu_seconds()
+        stats["server_cpu_us"] = None
+        if cpu_before is not None and cpu_after is not None and stats["requests"]:
+            stats["server_cpu_us"] = (cpu_after - cpu_before) / stats["requests"] * 1e6
+        return stats
 
 
 def run(
@@ -280,8 +316,11 @@ def run(
                 for peer in peers:
                     progress.update(f"HTTP: checking {peer} ({app}) over HTTP, warming it up")
                     paths[peer] = prepare(servers[peer], group, Path(scripts), settings["warmup_requests"])
-                if first:  # the null app answers anything; nothing to check or warm up
+                if first:  # the null app answers anything: nothing to check
                     paths[CEILING] = {group[0]: paths[peers[0]][group[0]]}
+                for peer in names:  # one untimed wrk run each: many connections at once, as timed
+                    progress.update(f"HTTP: warming {peer} ({app}) up under wrk")
+                    load.warm(servers[peer], group[0], paths[peer][group[0]])
                 for index in range(settings["repeat"]):
                     shift = index % len(names)
                     for name in group:

@@ -81,6 +81,22 @@ def http_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def http_cpu_table(results: dict[str, Any]) -> str | None:
+    """The server's CPU µs per request, with ratios; None when it was not measured."""
+    section, peers, labels = results["http"], results["peers"], results["labels"]
+    rows = {(r["peer"], r["scenario"]): r.get("server_cpu_us_median") for r in section["results"]}
+    if not any(rows.values()):
+        return None
+    others = _others(results)
+    ratios = {(r["peer"], r["scenario"]): r.get("cpu_median") for r in section.get("ratios", [])}
+    lines = _header(["scenario", *(f"{labels[p]} µs" for p in peers), *(f"x {labels[p]}" for p in others)])
+    for scenario in results["scenarios"]:
+        row = [scenario, *(_us(rows[(p, scenario)]) for p in peers)]
+        row += [_ratio(ratios.get((peer, scenario))) for peer in others]
+        lines.append(_row(row))
+    return "\n".join(lines)
+
+
 def routing_table(results: dict[str, Any]) -> str:
     routing, peers, labels = results["growth"]["routing"], results["peers"], results["labels"]
     cells = {(r["peer"], r["routes"]): r for r in routing}
@@ -137,6 +153,11 @@ def startup_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _verdict(ratios: list[dict[str, Any]], key: str, target: float) -> str:
+    missed = [f"{r['scenario']} {r[key]:.2f}x" for r in ratios if r.get(key) is not None and r[key] < target]
+    return "met on every scenario" if not missed else "missed on " + ", ".join(missed)
+
+
 def targets(results: dict[str, Any]) -> list[str]:
     """Issue 4's targets, met or missed, from these numbers."""
     lines = []
@@ -144,8 +165,9 @@ def targets(results: dict[str, Any]) -> list[str]:
     for peer, target in HTTP_TARGETS.items():
         mine = [r for r in ratios if r["peer"] == peer and r["median"] is not None]
         if mine:
-            missed = [f"{r['scenario']} {r['median']:.2f}x" for r in mine if r["median"] < target]
-            verdict = "met on every scenario" if not missed else "missed: " + ", ".join(missed)
+            verdict = _verdict(mine, "median", target)
+            if any(r.get("cpu_median") for r in mine):
+                verdict += f" (by server CPU per request: {_verdict(mine, 'cpu_median', target)})"
             lines.append(f"- HTTP, toolkit >= {target:g}x {results['labels'][peer]} req/s: {verdict}")
     routing = [r for r in results.get("growth", {}).get("routing", []) if r["peer"] == BASELINE]
     if routing:
@@ -156,6 +178,63 @@ def targets(results: dict[str, Any]) -> list[str]:
             f" {min(r['routes'] for r in routing)}: {largest['vs_smallest']:.2f}x, {verdict}"
         )
     return lines
+
+
+def _rates(cell: dict[str, Any]) -> list[float]:
+    return [run["rps"] for run in cell["runs"]]
+
+
+def http_section(results: dict[str, Any]) -> list[str]:
+    section = results["http"]
+    if "skipped" in section:
+        return [f"Skipped: {section['skipped']}."]
+    s = section["settings"]
+    parts = [
+        "Median requests/s over real HTTP (higher is better). `x Peer` = the toolkit's"
+        " req/s / that peer's, as the median of the ratios of runs made in the same repetition.",
+        "",
+        http_table(results),
+        "",
+        f"One `{section['server']}` per peer, pinned to CPU {s['server_cpu']}; `{section['wrk']}`"
+        f" pinned to CPU {s['load_cpu']}, {s['wrk_threads']} thread, {s['connections']} connections,"
+        f" {s['repeat']} run(s) of {s['seconds']} s per peer and scenario, peers rotating;"
+        f" {s['warmup_requests']} warm-up requests per scenario. Errors: connect, read, write,"
+        " timeouts and responses outside 2xx/3xx, over all runs.",
+    ]
+    ceiling = section.get("ceiling")
+    if ceiling:
+        cpu = ceiling.get("server_cpu_us_median")
+        parts += [
+            "",
+            f"Ceiling: the same uvicorn serving a null ASGI app answers {ceiling['rps_median']:,.0f}"
+            f" req/s (p50 / p99 {ceiling['p50_ms_median']:.2f} / {ceiling['p99_ms_median']:.2f} ms"
+            + (f", {_us(cpu)} µs of server CPU per request" if cpu else "")
+            + f") to the `{ceiling['scenario']}` request: no framework can go faster here, and the"
+            " server's own cost bounds every ratio above.",
+        ]
+    cells = [*section["results"], *([ceiling] if ceiling else [])]
+    noisy = [c for c in cells if len(c["runs"]) > 1 and max(_rates(c)) > 1.25 * min(_rates(c))]
+    if noisy:
+        worst = max(noisy, key=lambda c: max(_rates(c)) / min(_rates(c)))
+        parts += [
+            "",
+            f"**Noisy run**: in {len(noisy)} of {len(cells)} cells the req/s of the fastest repetition"
+            f" was over 1.25x the slowest's (worst: {worst['peer']} / {worst['scenario']},"
+            f" {min(_rates(worst)):,.0f} to {max(_rates(worst)):,.0f}): other work was competing for"
+            " the CPUs. Treat differences under ~25% in this section as noise; `--full` runs longer.",
+        ]
+    cpu_table = http_cpu_table(results)
+    if cpu_table:
+        parts += [
+            "",
+            "Server CPU time per request (µs, lower is better; user + system time of the uvicorn"
+            " process over a run / its requests). It leaves out time spent waiting for a CPU, but"
+            " not the slowdown of sharing one. `x Peer` = that peer's CPU per request / the"
+            " toolkit's, paired by run.",
+            "",
+            cpu_table,
+        ]
+    return parts
 
 
 def markdown(results: dict[str, Any], chart: str | None = None) -> str:
@@ -170,6 +249,8 @@ def markdown(results: dict[str, Any], chart: str | None = None) -> str:
         f"- Python: {machine['python']}",
         f"- Versions: {versions}",
         f"- Command: `{results['command']}` ({results['created']}, {results['elapsed_seconds']:.0f} s)",
+        "- Reproduce: `pip install -e '.[bench]'` (and `apt-get install -y wrk` for HTTP mode), then"
+        " `python -m benchmarks`; method, fairness choices and caveats in `benchmarks/README.md`",
     ]
     goals = targets(results)
     if goals:
@@ -193,33 +274,7 @@ def markdown(results: dict[str, Any], chart: str | None = None) -> str:
             f" {_us(section.get('harness_us'))} µs/request (a null ASGI app), included in every number.",
         ]
     if "http" in results:
-        section = results["http"]
-        parts += ["", "## HTTP", ""]
-        if "skipped" in section:
-            parts.append(f"Skipped: {section['skipped']}.")
-        else:
-            s = section["settings"]
-            parts += [
-                "Median requests/s over real HTTP (higher is better). `x Peer` = the toolkit's"
-                " req/s / that peer's, as the median of the ratios of runs made in the same repetition.",
-                "",
-                http_table(results),
-                "",
-                f"One `{section['server']}` per peer, pinned to CPU {s['server_cpu']}; `{section['wrk']}`"
-                f" pinned to CPU {s['load_cpu']}, {s['wrk_threads']} thread, {s['connections']} connections,"
-                f" {s['repeat']} run(s) of {s['seconds']} s per peer and scenario, peers rotating;"
-                f" {s['warmup_requests']} warm-up requests per scenario. Errors: connect, read, write,"
-                " timeouts and responses outside 2xx/3xx, over all runs.",
-            ]
-            ceiling = section.get("ceiling")
-            if ceiling:
-                parts += [
-                    "",
-                    f"Ceiling: the same uvicorn serving a null ASGI app answers {ceiling['rps_median']:,.0f}"
-                    f" req/s (p50 / p99 {ceiling['p50_ms_median']:.2f} / {ceiling['p99_ms_median']:.2f} ms)"
-                    f" to the `{ceiling['scenario']}` request: no framework can go faster here, and the"
-                    " server's own cost bounds every ratio above.",
-                ]
+        parts += ["", "## HTTP", "", *http_section(results)]
     if "growth" in results:
         settings = results["growth"]["settings"]
         parts += [
