@@ -436,10 +436,12 @@ def _lenient_ints(value: Any, annotation: Any) -> Any:
     texts = value if isinstance(value, list) else [value]
     if not texts or not all(isinstance(t, str) and _INT_TEXT.fullmatch(t) for t in texts):
         return None
-    numbers = [int(t) for t in texts]
     try:
+        # int() refuses some texts the regex lets through: "\x1c5" (\s matches U+001C-U+001F,
+        # int() does not strip them) and more than 4300 digits ("0" + "9" * 5000).
+        numbers = [int(t) for t in texts]
         return msgspec.convert(numbers if isinstance(value, list) else numbers[0], annotation, strict=False)
-    except msgspec.ValidationError:
+    except (ValueError, msgspec.ValidationError):
         return None
 
 
