@@ -22,3 +22,6 @@ lint: install
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+serve: install
+	$(BIN)/uvicorn apps.shop.main:app --port 8000
