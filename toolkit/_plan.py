@@ -434,12 +434,14 @@ def _lenient_ints(value: Any, annotation: Any) -> Any:
     """``"01"``, ``"+1"``, ``" 1 "`` as integers, as pydantic's lax mode reads them (msgspec does not);
     ``None`` when that does not make ``value`` valid. Slow path only."""
     texts = value if isinstance(value, list) else [value]
-    if not texts or not all(isinstance(t, str) and _INT_TEXT.fullmatch(t) for t in texts):
+    lax = [isinstance(t, str) and _INT_TEXT.fullmatch(t) is not None for t in texts]
+    if not any(lax):
         return None
     try:
+        # Only the lax texts: the others ("1e3") stay for msgspec, so a list may mix both.
         # int() refuses some texts the regex lets through: "\x1c5" (\s matches U+001C-U+001F,
         # int() does not strip them) and more than 4300 digits ("0" + "9" * 5000).
-        numbers = [int(t) for t in texts]
+        numbers = [int(t) if is_lax else t for t, is_lax in zip(texts, lax, strict=True)]
         return msgspec.convert(numbers if isinstance(value, list) else numbers[0], annotation, strict=False)
     except (ValueError, msgspec.ValidationError):
         return None
