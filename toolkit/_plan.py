@@ -427,7 +427,7 @@ def _restore_bound(entry: ErrorEntry, spec: ScalarSpec) -> ErrorEntry:
     return entry
 
 
-_INT_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+_INT_TEXT = re.compile(r"[ \t]*[+-]?[0-9]+[ \t]*", re.ASCII)  # ASCII digits only, as pydantic
 
 
 def _lenient_ints(value: Any, annotation: Any) -> Any:

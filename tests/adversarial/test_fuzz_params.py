@@ -76,9 +76,9 @@ INVALID = object()
 # msgspec's lax conversion reads a string as a JSON number; an integral value within 2**53 (exact
 # as a float) fits an int.
 JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
-# The toolkit's lax integers ("01", "+1", " 1 "), as pydantic's lax mode reads them: Python's
-# \s and \d (so Unicode digits too), converted with int().
-LAX_INT = re.compile(r"\s*[+-]?\d+\s*")
+# The toolkit's lax integers ("01", "+1", " 1 "), as pydantic's lax mode reads them: ASCII digits
+# with optional spaces/tabs around, converted with int().
+LAX_INT = re.compile(r"[ \t]*[+-]?[0-9]+[ \t]*", re.ASCII)
 BOOL_WORDS = {"true": True, "1": True, "yes": True, "y": True, "on": True, "t": True}
 BOOL_WORDS |= {"false": False, "0": False, "no": False, "n": False, "off": False, "f": False}
 

@@ -251,8 +251,9 @@ async def test_error_mid_stream_is_logged_and_reraised(spec: str, caplog: pytest
     assert (messages[0], start["status"]) == (start, 200)
     assert b"first chunk" in body_of(messages)
     (record,) = error_records(caplog)
-    assert record.exc_info is not None
-    assert record.exc_info[1] is exc
+    # One line here; the traceback is the server's to log when it aborts the connection.
+    assert record.exc_info is None
+    assert "RuntimeError: failed mid-stream" in record.getMessage()
     assert header(start, b"x-request-id")[0].decode() in record.getMessage()
 
 

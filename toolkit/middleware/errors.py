@@ -132,13 +132,14 @@ class ErrorMiddleware:
         except Exception as exc:
             if response_started:
                 logger.error(
-                    "error after the response started: %s %r (request id %s)",
+                    "error after the response started: %s %r (request id %s): %s: %s",
                     scope.get("method"),
                     scope.get("path"),
                     request_id,
-                    exc_info=exc,
+                    type(exc).__name__,
+                    exc,
                 )
-                raise
+                raise  # the server aborts the connection and logs the traceback (once)
             response = await self._error_response(scope, receive, exc, request_id)
             response.raw_headers.extend(extra_headers)
             await response(scope, receive, send)
