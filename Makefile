@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test lint bench serve
+.PHONY: install test lint bench serve soak reliability
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,3 +25,12 @@ bench: install
 
 serve: install
 	$(BIN)/uvicorn apps.shop.main:app --port 8000
+
+soak: install
+	$(BIN)/python -m benchmarks.soak
+
+# Runs the adversarial suite and the soak, then regenerates README's Reliability section.
+reliability: install
+	REQUIRE_REDIS=1 $(BIN)/python -m pytest -q tests/adversarial --junitxml=benchmarks/results/adversarial.xml
+	$(BIN)/python -m benchmarks.soak
+	$(BIN)/python tests/adversarial/summary.py benchmarks/results/adversarial.xml --readme README.md
