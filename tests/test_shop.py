@@ -20,7 +20,7 @@ import pytest
 from apps.common import repository
 from apps.common._postgres import to_dollar_placeholders
 from apps.common._sqlite import SQLiteDatabase
-from apps.common.db import Database, DatabaseUnavailable
+from apps.common.db import MAX_ID, Database, DatabaseUnavailable, ValueOutOfRange
 from apps.common.events import Broadcaster
 from apps.common.settings import Settings, load_settings
 from apps.shop import security
@@ -169,6 +169,91 @@ def test_locked_database_is_unavailable(tmp_path: Path) -> None:
             await database.close()
 
     anyio.run(main)
+
+
+def test_a_database_file_deleted_while_running_is_unavailable(app: App, client: TestClient) -> None:
+    alice = user_headers(client, "alice")  # leaves idle pooled connections to the file
+    path = Path(app_value(app, open_database).path)
+    for file in path.parent.glob(f"{path.name}*"):  # the database, its -wal and -shm
+        file.unlink()
+    response = client.get("/items")
+    assert response.status_code == 503
+    assert response.json() == {"detail": "Database unavailable"}
+    assert client.post("/items", json={"name": "Lost", "price": 1}, headers=alice).status_code == 503
+    assert client.get("/ready").json()["checks"]["database"] == "error"
+    assert not path.exists()  # not silently re-created empty
+
+
+def test_a_replaced_database_file_is_used_by_new_connections(app: App, client: TestClient) -> None:
+    alice = user_headers(client, "alice")
+    create_item(client, alice, name="Old", price=1)
+    path = Path(app_value(app, open_database).path)
+    backup = path.with_name("backup.db")
+    with sqlite3.connect(path) as source, sqlite3.connect(backup) as target:
+        source.backup(target)
+    create_item(client, alice, name="After the backup", price=2)
+    for file in path.parent.glob(f"{path.name}*"):
+        file.unlink()
+    backup.rename(path)  # restored: idle connections to the old file must not answer
+    assert [item["name"] for item in client.get("/items").json()["items"]] == ["Old"]
+
+
+async def check_out_of_range_ids(database: Database, beyond: int) -> None:
+    """``beyond`` fits no id column: lookups find nothing, listings are empty, nothing is a 500."""
+    async with database.transaction(write=True) as conn:
+        with pytest.raises(ValueOutOfRange):
+            await conn.fetchone("SELECT id FROM items WHERE id = ?", beyond)
+        assert await repository.get_item(conn, beyond) is None
+        assert await repository.get_user(conn, beyond) is None
+        assert await repository.list_items(conn, skip=0, limit=10, owner_id=beyond) == ([], 0)
+        assert (await repository.list_items(conn, skip=beyond, limit=10))[0] == []
+        assert await repository.list_users(conn, skip=beyond, limit=10) == []
+        assert await repository.delete_item(conn, beyond) is False
+        with pytest.raises(LookupError):
+            await repository.update_item(conn, beyond, {"name": "x"})
+        with pytest.raises(LookupError):
+            await repository.set_item_image(conn, beyond, content_type="image/png", size=1)
+        assert await conn.fetchone("SELECT count(*) AS n FROM items") == {"n": 0}  # still usable
+
+
+def test_sqlite_integers_beyond_64_bits_match_nothing(tmp_path: Path) -> None:
+    async def main() -> None:
+        database = await Database.connect(f"sqlite:///{tmp_path / 'shop.db'}")
+        try:
+            await check_out_of_range_ids(database, MAX_ID + 1)
+            await check_out_of_range_ids(database, -(2**70))
+        finally:
+            await database.close()
+
+    anyio.run(main)
+
+
+def test_ids_and_offsets_are_bounded_to_64_bits(client: TestClient) -> None:
+    alice = user_headers(client, "alice")
+    for url, kind, loc in [
+        (f"/items/{MAX_ID + 1}", "less_than_equal", ["path", "item_id"]),
+        ("/items/0", "greater_than_equal", ["path", "item_id"]),
+        (f"/items?owner_id={MAX_ID + 1}", "less_than_equal", ["query", "owner_id"]),
+        (f"/items?skip={10**20}", "less_than_equal", ["query", "skip"]),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 422, url
+        assert [(e["type"], e["loc"]) for e in response.json()["detail"]] == [(kind, loc)]
+    assert client.get(f"/items/{MAX_ID}").status_code == 404
+    assert client.get(f"/items?skip={MAX_ID}").json()["items"] == []
+    assert client.delete(f"/items/{MAX_ID + 1}", headers=alice).status_code == 422
+    assert client.patch(f"/items/{MAX_ID + 1}", json={}, headers=alice).status_code == 422
+
+
+def test_an_out_of_range_value_from_the_database_is_a_422(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def overflow(*args: Any, **kwargs: Any) -> None:
+        raise ValueOutOfRange("sqlite: Python int too large to convert to SQLite INTEGER")
+
+    monkeypatch.setattr(repository, "list_items", overflow)
+    response = client.get("/items")
+    assert (response.status_code, response.json()) == (422, {"detail": "Value out of range"})
 
 
 def test_docs_and_openapi(client: TestClient) -> None:
@@ -717,3 +802,21 @@ def test_postgresql_crud(postgres_schema_url: str) -> None:
         assert client.get(url).status_code == 404
         audit = client.get("/admin/audit", headers=user_headers(client, "admin")).json()
         assert [record["action"] for record in audit] == ["item.created", "item.created"]
+        # SERIAL ids are 32-bit: a larger (valid 64-bit) id is not found, not a 500 or a 503.
+        beyond = f"/items/{2**31}"
+        assert client.get(beyond).status_code == 404
+        assert client.patch(beyond, json={"price": 1}, headers=alice).status_code == 404
+        assert client.delete(beyond, headers=alice).status_code == 404
+        assert client.get(f"/items?owner_id={2**31}").json()["items"] == []
+
+
+def test_postgresql_integers_beyond_32_bits_match_nothing(postgres_schema_url: str) -> None:
+    async def main() -> None:
+        database = await Database.connect(postgres_schema_url)
+        try:
+            await check_out_of_range_ids(database, 2**31)
+            await check_out_of_range_ids(database, MAX_ID + 1)
+        finally:
+            await database.close()
+
+    anyio.run(main)

@@ -7,9 +7,22 @@ from typing import Any, ClassVar
 
 import anyio
 
-__all__ = ["Connection", "Database", "DatabaseUnavailable", "IntegrityError", "Row", "schema"]
+__all__ = [
+    "MAX_ID",
+    "Connection",
+    "Database",
+    "DatabaseUnavailable",
+    "IntegrityError",
+    "Row",
+    "ValueOutOfRange",
+    "schema",
+]
 
 Row = dict[str, Any]
+
+#: The largest id or offset the apps accept: a signed 64-bit integer (SQLite's ``INTEGER``,
+#: PostgreSQL's ``bigint``). Larger values are a 422 before they reach the database.
+MAX_ID = 2**63 - 1
 
 
 class DatabaseUnavailable(Exception):
@@ -18,6 +31,14 @@ class DatabaseUnavailable(Exception):
 
 class IntegrityError(Exception):
     """A constraint (unique, foreign key, not null) refused the statement."""
+
+
+class ValueOutOfRange(ValueError):
+    """A parameter the database cannot take (an integer beyond its column's range); nothing ran.
+
+    No stored row can hold such a value, so a lookup by it finds nothing: the repository answers
+    "not found" (an empty page, ``None``); the apps map any other occurrence to a 422.
+    """
 
 
 def schema(dialect: str) -> list[str]:

@@ -11,7 +11,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("PostgreSQL needs asyncpg: pip install 'toolkit[postgres]'") from exc
 
-from ._base import Connection, Database, DatabaseUnavailable, IntegrityError, Row, schema
+from ._base import Connection, Database, DatabaseUnavailable, IntegrityError, Row, ValueOutOfRange, schema
 
 __all__ = ["PostgresDatabase", "to_dollar_placeholders"]
 
@@ -47,7 +47,16 @@ def _translated() -> Iterator[None]:
         yield
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise IntegrityError(str(exc)) from exc
-    except _UNAVAILABLE as exc:
+    except asyncpg.NumericValueOutOfRangeError as exc:
+        raise ValueOutOfRange(f"postgresql: {exc}") from exc
+    except (*_UNAVAILABLE, asyncpg.DataError) as exc:
+        # asyncpg refuses an argument its type cannot hold before sending anything ("invalid input
+        # for query argument $1: ... (value out of int32 range)"), with the OverflowError as cause.
+        # Checked first: its client-side variant is an InterfaceError, which means "not now".
+        if isinstance(exc.__cause__, OverflowError):
+            raise ValueOutOfRange(f"postgresql: {exc}") from exc
+        if isinstance(exc, (asyncpg.DataError, ValueError)):  # other invalid input: a bug, not "not now"
+            raise
         raise DatabaseUnavailable(f"postgresql: {type(exc).__name__}: {exc}") from exc
 
 

@@ -2,9 +2,17 @@
 
 Each transaction has its own connection (pooled when idle, ``check_same_thread=False``); a
 busy database is waited for (``busy_timeout``) and then raises ``DatabaseUnavailable``.
+
+The file is created (with the schema) once, by ``open``; later connections open it read-write
+without creating it (a ``file:...?mode=rw`` URI). A database file deleted or replaced while the
+service runs is then ``DatabaseUnavailable`` (503, and ``/ready`` says so) instead of a new empty
+database whose queries fail with "no such table", and idle connections to the old file are
+dropped rather than reused (they would read, and write, a file nobody else sees).
 """
 
 import logging
+import os
+import pathlib
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -12,7 +20,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from ._base import Connection, Database, DatabaseUnavailable, IntegrityError, Row, schema
+from ._base import Connection, Database, DatabaseUnavailable, IntegrityError, Row, ValueOutOfRange, schema
 
 __all__ = ["SQLiteDatabase"]
 
@@ -55,6 +63,29 @@ def _sqlite_path(url: str) -> str:
     return rest[3:]
 
 
+def _file_uri(path: str, mode: str) -> str:
+    """``file:///absolute/path?mode=...``, percent-encoded (a ``?`` or ``#`` in a name is not a query)."""
+    return f"{pathlib.Path(path).as_uri()}?mode={mode}"
+
+
+_Identity = tuple[int, int]
+
+
+def _identity(path: str) -> _Identity | None:
+    """The file's (device, inode), or None when it is gone: tells a replaced file from the same one."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+class _Raw(sqlite3.Connection):
+    """A connection that remembers which file (device, inode) it opened."""
+
+    identity: _Identity | None = None
+
+
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
     return dict(zip([column[0] for column in cursor.description], row, strict=True))
 
@@ -72,7 +103,9 @@ class SQLiteDatabase(Database):
         self.path = path
         self.busy_timeout = busy_timeout
         self.max_idle = max_idle
-        self._idle: list[sqlite3.Connection] = []
+        self._file = os.path.abspath(path)  # the same file whatever the working directory later
+        self._uri = _file_uri(self._file, "rw")  # never creates the file: only ``open`` does
+        self._idle: list[_Raw] = []
         self._lock = threading.Lock()
         self._closed = False
 
@@ -86,7 +119,7 @@ class SQLiteDatabase(Database):
         return db
 
     def _create_schema(self) -> None:
-        raw = self._acquire()
+        raw = self._open(create=True)
         try:
             raw.execute("PRAGMA journal_mode=WAL")
             raw.execute("BEGIN IMMEDIATE")
@@ -96,11 +129,17 @@ class SQLiteDatabase(Database):
         finally:
             self._release(raw)
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self, *, create: bool = False) -> _Raw:
         raw = sqlite3.connect(
-            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            _file_uri(self._file, "rwc") if create else self._uri,
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            uri=True,
+            factory=_Raw,
         )
         try:
+            raw.identity = _identity(self._file)
             raw.execute("PRAGMA foreign_keys=ON")
             raw.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode up to the last checkpoint
             # SQLite's LOWER() only folds ASCII; PostgreSQL's folds every letter. Same results on both.
@@ -111,15 +150,22 @@ class SQLiteDatabase(Database):
         raw.row_factory = _dict_row
         return raw
 
-    def _acquire(self) -> sqlite3.Connection:
+    def _acquire(self) -> _Raw:
+        current = _identity(self._file)  # one stat() per transaction, in the worker thread
         with self._lock:
             if self._closed:
                 raise DatabaseUnavailable("the database is closed")
-            if self._idle:
-                return self._idle.pop()
-        return self._open()
+            stale = [raw for raw in self._idle if raw.identity != current]
+            if stale:
+                self._idle = [raw for raw in self._idle if raw.identity == current]
+            raw = self._idle.pop() if self._idle else None
+        for old in stale:  # connected to a file that was deleted or replaced since
+            old.close()
+        if stale:
+            logger.warning("the database file %s was deleted or replaced", self.path)
+        return raw if raw is not None else self._open()
 
-    def _release(self, raw: sqlite3.Connection) -> None:
+    def _release(self, raw: _Raw) -> None:
         if not raw.in_transaction:  # a connection stuck in a transaction is not reused
             with self._lock:
                 if not self._closed and len(self._idle) < self.max_idle:
@@ -148,7 +194,7 @@ class _SQLiteConnection(Connection):
     def __init__(self, db: SQLiteDatabase, write: bool) -> None:
         self._db = db
         self._begin = "BEGIN IMMEDIATE" if write else "BEGIN"
-        self._raw: sqlite3.Connection | None = None
+        self._raw: _Raw | None = None
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         def call() -> T:
@@ -166,6 +212,8 @@ class _SQLiteConnection(Connection):
             return await anyio.to_thread.run_sync(call)
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
+        except OverflowError as exc:  # an int beyond 64 bits: the statement did not run
+            raise ValueOutOfRange(f"sqlite: {exc}") from exc
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
         row: Row | None = await self._run(lambda raw: raw.execute(sql, args).fetchone())

@@ -12,18 +12,31 @@ is taken from the pool at the first statement of a transaction, not before, and 
 ``commit()``/``rollback()``: a request that never queries never touches the database, and a
 handler may ``commit()`` early to make its writes durable and visible before it responds (a later
 statement starts a new transaction). A locked, unreachable or closed database raises
-``DatabaseUnavailable``; a violated constraint raises ``IntegrityError``.
+``DatabaseUnavailable``; a violated constraint raises ``IntegrityError``; a parameter the database
+cannot represent (an integer beyond 64 bits, or 32 for a PostgreSQL ``integer``) raises
+``ValueOutOfRange``.
 """
 
-from ._base import Connection, Database, DatabaseUnavailable, IntegrityError, Row, schema
+from ._base import (
+    MAX_ID,
+    Connection,
+    Database,
+    DatabaseUnavailable,
+    IntegrityError,
+    Row,
+    ValueOutOfRange,
+    schema,
+)
 from ._sqlite import SQLiteDatabase
 
 __all__ = [
+    "MAX_ID",
     "Connection",
     "Database",
     "DatabaseUnavailable",
     "IntegrityError",
     "Row",
     "SQLiteDatabase",
+    "ValueOutOfRange",
     "schema",
 ]

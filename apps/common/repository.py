@@ -3,6 +3,10 @@
 Rows come back as dicts shaped like apps/SPEC.md's data: ``roles`` and ``tags`` are lists,
 ``image`` is ``{"content_type", "size"}`` or ``None``, timestamps are RFC 3339 UTC strings
 (``2024-05-06T07:08:09.123456Z``). Users include ``password_hash``: the web layer filters it out.
+
+An id or offset the database cannot represent (``db.ValueOutOfRange``: beyond 64 bits, or beyond
+32 bits for a PostgreSQL ``integer`` column) matches no row: lookups answer ``None``, listings an
+empty page, updates ``LookupError``, like any other id that is not there.
 """
 
 import datetime
@@ -10,7 +14,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .db import Connection, IntegrityError, Row
+from .db import Connection, IntegrityError, Row, ValueOutOfRange
 
 __all__ = [
     "ITEM_FIELDS",
@@ -109,7 +113,10 @@ async def create_user(
 
 
 async def get_user(conn: Connection, user_id: int) -> Row | None:
-    row = await conn.fetchone(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", user_id)
+    try:
+        row = await conn.fetchone(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", user_id)
+    except ValueOutOfRange:
+        return None
     return None if row is None else _user(row)
 
 
@@ -119,7 +126,11 @@ async def get_user_by_username(conn: Connection, username: str) -> Row | None:
 
 
 async def list_users(conn: Connection, *, skip: int, limit: int) -> list[Row]:
-    rows = await conn.fetchall(f"SELECT {_USER_COLUMNS} FROM users ORDER BY id LIMIT ? OFFSET ?", limit, skip)
+    sql = f"SELECT {_USER_COLUMNS} FROM users ORDER BY id LIMIT ? OFFSET ?"
+    try:
+        rows = await conn.fetchall(sql, limit, skip)
+    except ValueOutOfRange:  # an offset past any table
+        return []
     return [_user(row) for row in rows]
 
 
@@ -161,7 +172,10 @@ async def create_item(
 
 
 async def get_item(conn: Connection, item_id: int) -> Row | None:
-    row = await conn.fetchone(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ?", item_id)
+    try:
+        row = await conn.fetchone(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ?", item_id)
+    except ValueOutOfRange:
+        return None
     return None if row is None else _item(row)
 
 
@@ -198,11 +212,17 @@ async def list_items(
         clauses.append("owner_id = ?")
         args.append(owner_id)
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    count = await conn.fetchone(f"SELECT count(*) AS total FROM items{where}", *args)
+    try:
+        count = await conn.fetchone(f"SELECT count(*) AS total FROM items{where}", *args)
+    except ValueOutOfRange:  # an owner_id no row can hold
+        return [], 0
     total = int(count["total"]) if count is not None else 0
-    rows = await conn.fetchall(
-        f"SELECT {_ITEM_COLUMNS} FROM items{where} ORDER BY id LIMIT ? OFFSET ?", *args, limit, skip
-    )
+    try:
+        rows = await conn.fetchall(
+            f"SELECT {_ITEM_COLUMNS} FROM items{where} ORDER BY id LIMIT ? OFFSET ?", *args, limit, skip
+        )
+    except ValueOutOfRange:  # an offset past any table
+        rows = []
     return [_item(row) for row in rows], total
 
 
@@ -221,7 +241,10 @@ async def update_item(conn: Connection, item_id: int, fields: dict[str, Any]) ->
         if "price" in values:
             values["price"] = float(values["price"])
         assignments = ", ".join(f"{column} = ?" for column in values)
-        await conn.execute(f"UPDATE items SET {assignments} WHERE id = ?", *values.values(), item_id)
+        try:
+            await conn.execute(f"UPDATE items SET {assignments} WHERE id = ?", *values.values(), item_id)
+        except ValueOutOfRange:
+            raise LookupError(f"no item {item_id}") from None
     item = await get_item(conn, item_id)
     if item is None:
         raise LookupError(f"no item {item_id}")
@@ -229,17 +252,23 @@ async def update_item(conn: Connection, item_id: int, fields: dict[str, Any]) ->
 
 
 async def delete_item(conn: Connection, item_id: int) -> bool:
-    return await conn.execute("DELETE FROM items WHERE id = ?", item_id) > 0
+    try:
+        return await conn.execute("DELETE FROM items WHERE id = ?", item_id) > 0
+    except ValueOutOfRange:
+        return False
 
 
 async def set_item_image(conn: Connection, item_id: int, *, content_type: str, size: int) -> Row:
-    await conn.execute(
-        "UPDATE items SET image_content_type = ?, image_size = ?, updated_at = ? WHERE id = ?",
-        content_type,
-        size,
-        now(),
-        item_id,
-    )
+    try:
+        await conn.execute(
+            "UPDATE items SET image_content_type = ?, image_size = ?, updated_at = ? WHERE id = ?",
+            content_type,
+            size,
+            now(),
+            item_id,
+        )
+    except ValueOutOfRange:
+        raise LookupError(f"no item {item_id}") from None
     item = await get_item(conn, item_id)
     if item is None:
         raise LookupError(f"no item {item_id}")

@@ -4,11 +4,11 @@ transaction, the current user (bearer token or session) and pagination."""
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from apps.common.db import Connection, Database
+from apps.common.db import MAX_ID, Connection, Database
 from apps.common.events import Broadcaster
 from apps.common.repository import get_user
 from apps.common.settings import Settings, load_settings
-from toolkit import Depends, HTTPException, Query, Request
+from toolkit import Depends, HTTPException, Path, Query, Request
 from toolkit.security import OAuth2PasswordBearer, require_roles
 from toolkit.sessions import Session
 
@@ -20,6 +20,8 @@ __all__ = [
     "Conn",
     "CurrentUser",
     "DatabaseDep",
+    "ItemId",
+    "OwnerId",
     "Page",
     "Pagination",
     "ReadConn",
@@ -123,10 +125,16 @@ CurrentUser = Annotated[dict[str, Any], Depends(current_user)]
 AdminUser = Annotated[dict[str, Any], Depends(require_roles("admin", user=current_user))]
 
 
+# Ids and offsets are signed 64-bit integers (what SQLite and PostgreSQL's bigint hold): a larger
+# number is a 422 here rather than an OverflowError in the driver.
+ItemId = Annotated[int, Path(ge=1, le=MAX_ID)]
+OwnerId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+
+
 class Pagination:
     def __init__(
         self,
-        skip: Annotated[int, Query(ge=0)] = 0,
+        skip: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> None:
         self.skip = skip

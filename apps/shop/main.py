@@ -3,7 +3,7 @@
 import contextlib
 from collections.abc import AsyncIterator
 
-from apps.common.db import DatabaseUnavailable
+from apps.common.db import DatabaseUnavailable, ValueOutOfRange
 from apps.common.settings import Settings, load_settings
 from toolkit import App, JSONResponse, Middleware, Request, Response
 from toolkit.middleware.sessions import SessionMiddleware
@@ -21,6 +21,11 @@ SESSION_MAX_AGE = 7 * 24 * 3600
 
 def database_unavailable(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": "Database unavailable"}, status_code=503, headers={"Retry-After": "1"})
+
+
+def value_out_of_range(request: Request, exc: Exception) -> Response:
+    """A safety net: parameters are bounded before they reach the database (apps/SPEC.md)."""
+    return JSONResponse({"detail": "Value out of range"}, status_code=422)
 
 
 def create_app(settings: Settings | None = None) -> App:
@@ -51,7 +56,7 @@ def create_app(settings: Settings | None = None) -> App:
                 max_age=SESSION_MAX_AGE,
             ),
         ],
-        exception_handlers={DatabaseUnavailable: database_unavailable},
+        exception_handlers={DatabaseUnavailable: database_unavailable, ValueOutOfRange: value_out_of_range},
     )
     app.state.session_store = store
     for module in (health, users, auth, admin, items, live):

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.middleware.sessions import SessionMiddleware
 
-from apps.common.db import Database, DatabaseUnavailable
+from apps.common.db import Database, DatabaseUnavailable, ValueOutOfRange
 from apps.common.events import Broadcaster
 from apps.common.settings import Settings, load_settings
 
@@ -57,6 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(DatabaseUnavailable)
     async def database_unavailable(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
         return JSONResponse({"detail": "Database unavailable"}, status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(ValueOutOfRange)
+    async def value_out_of_range(request: Request, exc: ValueOutOfRange) -> JSONResponse:
+        return JSONResponse({"detail": "Value out of range"}, status_code=422)  # parameters are bounded
 
     app.include_router(health.router)
     app.include_router(users.router)

@@ -286,11 +286,6 @@ def test_a_database_gone_is_a_clean_503(shop: tuple[App, TestClient, dict[str, s
     assert ready.json()["checks"]["database"] == "error"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (apps/common/_sqlite.py): a deleted database file is silently re-created empty by "
-    "sqlite3.connect, so queries fail with 'no such table' (500) and /ready still says ok",
-)
 def test_a_deleted_database_file_is_a_clean_503(shop: tuple[App, TestClient, dict[str, str]]) -> None:
     app, client, _ = shop
     path = Path(database(app).path)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import schemathesis
 from adv_support import bearer, register, shop_settings
-from hypothesis import HealthCheck, assume, settings
+from hypothesis import HealthCheck, settings
 
 from apps.shop import security
 from apps.shop.main import create_app
@@ -64,24 +64,13 @@ def test_the_document_lists_the_authenticated_routes() -> None:
     assert ("GET", "/items/events") not in operations
 
 
-def beyond_int64(case: schemathesis.Case) -> bool:
-    values = [*(case.path_parameters or {}).values(), *(case.query or {}).values()]
-    return any(isinstance(v, int) and not -(2**63) <= v < 2**63 for v in values)
-
-
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_generated_request_causes_a_server_error(case: schemathesis.Case, admin: dict[str, str]) -> None:
-    assume(not beyond_int64(case))  # a known bug, tracked below
     response = case.call(headers=admin)
     assert response.status_code < 500, (case.method, case.formatted_path, response.status_code, response.text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (apps/shop, apps/common): an integer parameter beyond 64 bits reaches SQLite, whose "
-    "OverflowError ('Python int too large to convert to SQLite INTEGER') is a 500",
-)
 @pytest.mark.parametrize(
     "url",
     ["/items/9223372036854775808", "/items?owner_id=9223372036854775808", "/items?skip=99999999999999999999"],

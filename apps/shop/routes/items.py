@@ -11,7 +11,7 @@ from apps.common import repository
 from apps.common.db import Connection, Database, DatabaseUnavailable, Row
 from toolkit import BackgroundTasks, HTTPException, Query, Response, Router, UploadFile
 
-from ..deps import BroadcasterDep, Conn, CurrentUser, DatabaseDep, Page
+from ..deps import BroadcasterDep, Conn, CurrentUser, DatabaseDep, ItemId, OwnerId, Page
 from ..models import Item, ItemCreate, ItemPage, ItemUpdate
 
 logger = logging.getLogger("apps.shop")
@@ -75,7 +75,7 @@ async def list_items(
     min_price: Annotated[float | None, Query(gt=0)] = None,
     max_price: Annotated[float | None, Query(gt=0)] = None,
     tag: str | None = None,
-    owner_id: int | None = None,
+    owner_id: OwnerId = None,
 ) -> dict[str, Any]:
     """A page of items by id; ``q`` searches name and description (case-insensitive)."""
     items, total = await repository.list_items(
@@ -92,7 +92,7 @@ async def list_items(
 
 
 @router.get("/{item_id}", response_model=Item, responses=NOT_FOUND)
-async def read_item(item_id: int, conn: Conn) -> Row:
+async def read_item(item_id: ItemId, conn: Conn) -> Row:
     item = await repository.get_item(conn, item_id)
     if item is None:
         raise HTTPException(404, "Item not found")
@@ -100,7 +100,7 @@ async def read_item(item_id: int, conn: Conn) -> Row:
 
 
 @router.patch("/{item_id}", response_model=Item, responses=OWNER_ONLY)
-async def update_item(item_id: int, body: ItemUpdate, user: CurrentUser, conn: Conn) -> Row:
+async def update_item(item_id: ItemId, body: ItemUpdate, user: CurrentUser, conn: Conn) -> Row:
     """Change only the fields sent; ``"description": null`` clears the description."""
     await _owned_item(conn, item_id, user)
     item = await repository.update_item(conn, item_id, body.changes())
@@ -109,7 +109,7 @@ async def update_item(item_id: int, body: ItemUpdate, user: CurrentUser, conn: C
 
 
 @router.delete("/{item_id}", status_code=204, responses=OWNER_ONLY)
-async def delete_item(item_id: int, user: CurrentUser, conn: Conn) -> None:
+async def delete_item(item_id: ItemId, user: CurrentUser, conn: Conn) -> None:
     await _owned_item(conn, item_id, user)
     await repository.delete_item(conn, item_id)
     await conn.commit()
@@ -130,7 +130,7 @@ async def _size(upload: UploadFile, limit: int) -> int:
     response_model=Item,
     responses={**OWNER_ONLY, 413: {"description": "Image too large"}},
 )
-async def upload_image(item_id: int, file: UploadFile, user: CurrentUser, conn: Conn) -> Row:
+async def upload_image(item_id: ItemId, file: UploadFile, user: CurrentUser, conn: Conn) -> Row:
     """Attach an image (at most 1 MiB); the item records its content type and size."""
     await _owned_item(conn, item_id, user)
     size = await _size(file, MAX_IMAGE_BYTES)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from apps.common import repository
+from apps.common.db import MAX_ID
 
 from ..dependencies import Conn, require_admin
 from ..schemas import Audit, User
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(requir
 @router.get("/users", response_model=list[User])
 async def list_users(
     conn: Conn,
-    skip: Annotated[int, Query(ge=0)] = 0,
+    skip: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Any:
     return await repository.list_users(conn, skip=skip, limit=limit)

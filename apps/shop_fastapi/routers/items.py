@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, Response, UploadFile, status
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Path, Query, Response, UploadFile, status
 
 from apps.common import repository
-from apps.common.db import Connection, Database, DatabaseUnavailable
+from apps.common.db import MAX_ID, Connection, Database, DatabaseUnavailable
 
 from ..dependencies import BroadcasterDep, Conn, CurrentUser, DatabaseDep
 from ..schemas import Item, ItemCreate, ItemPage, ItemUpdate
@@ -18,6 +18,9 @@ logger = logging.getLogger("apps.shop_fastapi")
 router = APIRouter(prefix="/items", tags=["items"])
 
 MAX_IMAGE_SIZE = 1024 * 1024
+
+# Ids and offsets fit a signed 64-bit integer (SQLite's INTEGER): a larger one is a 422.
+ItemId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 async def write_audit(db: Database, user_id: int, item_id: int) -> None:
@@ -59,13 +62,13 @@ async def create_item(
 @router.get("", response_model=ItemPage)
 async def list_items(
     conn: Conn,
-    skip: Annotated[int, Query(ge=0)] = 0,
+    skip: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     q: Annotated[str | None, Query(max_length=100)] = None,
     min_price: Annotated[float | None, Query(gt=0)] = None,
     max_price: Annotated[float | None, Query(gt=0)] = None,
     tag: str | None = None,
-    owner_id: int | None = None,
+    owner_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Any:
     items, total = await repository.list_items(
         conn,
@@ -81,7 +84,7 @@ async def list_items(
 
 
 @router.get("/{item_id}", response_model=Item)
-async def read_item(item_id: int, conn: Conn) -> Any:
+async def read_item(item_id: ItemId, conn: Conn) -> Any:
     item = await repository.get_item(conn, item_id)
     if item is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Item not found")
@@ -89,19 +92,19 @@ async def read_item(item_id: int, conn: Conn) -> Any:
 
 
 @router.patch("/{item_id}", response_model=Item)
-async def update_item(item_id: int, body: ItemUpdate, user: CurrentUser, conn: Conn) -> Any:
+async def update_item(item_id: ItemId, body: ItemUpdate, user: CurrentUser, conn: Conn) -> Any:
     await get_owned_item(conn, item_id, user)
     return await repository.update_item(conn, item_id, body.model_dump(exclude_unset=True))
 
 
 @router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_item(item_id: int, user: CurrentUser, conn: Conn) -> None:
+async def delete_item(item_id: ItemId, user: CurrentUser, conn: Conn) -> None:
     await get_owned_item(conn, item_id, user)
     await repository.delete_item(conn, item_id)
 
 
 @router.put("/{item_id}/image", response_model=Item)
-async def upload_image(item_id: int, file: UploadFile, user: CurrentUser, conn: Conn) -> Any:
+async def upload_image(item_id: ItemId, file: UploadFile, user: CurrentUser, conn: Conn) -> Any:
     await get_owned_item(conn, item_id, user)
     data = await file.read(MAX_IMAGE_SIZE + 1)
     if len(data) > MAX_IMAGE_SIZE:
