@@ -22,11 +22,11 @@ from starlette.background import BackgroundTasks
 from starlette.convertors import FloatConvertor, IntegerConvertor, UUIDConvertor
 from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
-from starlette.websockets import WebSocket
+from starlette.types import Receive, Scope, Send
 
 from ._analysis import analyze, describe
 from ._app_scope import AppScope, DependencyOverrides
+from ._body import body_headers, declared_size_check, limited_receive, read_chunks
 from ._cleanup import CleanupStack
 from ._plan import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, Plan, Step, is_json_content_type, strip_type
 from .cache import Cache, CachePolicy, cached_response
@@ -260,11 +260,11 @@ class Endpoint:
         if plan.needs_request:
             if plan.has_forms and self.max_body_size is not None:
                 # Forms are read by Starlette's parser: bound what it may receive (413 past it).
-                _declared_size_check(_body_headers(scope)[0], self.max_body_size)
-                receive = _limited_receive(receive, self.max_body_size)
+                declared_size_check(body_headers(scope)[0], self.max_body_size)
+                receive = limited_receive(receive, self.max_body_size)
             request = Request(scope, receive, send)
         if plan.has_body:
-            content_length, content_type = _body_headers(scope)
+            content_length, content_type = body_headers(scope)
             raw = await self._read_body(receive, request, content_length)
             # PERF: the common exact value first; the full media-type parse only otherwise.
             if raw and content_type != "application/json" and not is_json_content_type(content_type):
@@ -319,7 +319,7 @@ class Endpoint:
                         sub_response = _sub_response()
                     kwargs[kwarg] = sub_response
                 elif kind == "session":
-                    kwargs[kwarg] = await _loaded_session(scope)
+                    kwargs[kwarg] = await loaded_session(scope)
                 elif kind == "websocket":
                     raise RouteConfigError(f"{step.name}: WebSocket can only be injected in websocket routes")
             for kwarg, dep_index in step.dep_args:
@@ -335,10 +335,10 @@ class Endpoint:
                     if sub_response is not None:  # what the dependencies set is per request
                         hit.raw_headers.extend(_extra_headers(sub_response))
                     return hit
-            if step.kind == ASYNC:  # PERF: the common case without a call to _call
+            if step.kind == ASYNC:  # PERF: the common case without a call to call_step
                 values[index] = await step.call(**kwargs)
             else:
-                values[index] = await _call(step, kwargs, stack)
+                values[index] = await call_step(step, kwargs, stack)
         if only is not None:
             raise RequestValidationError(errors)
 
@@ -393,7 +393,7 @@ class Endpoint:
     ) -> bytes:
         limit = self.max_body_size
         if limit is not None:
-            _declared_size_check(content_length, limit)
+            declared_size_check(content_length, limit)
         message = await receive()
         if message["type"] == "http.request" and not message.get("more_body", False):
             # PERF: most bodies arrive in one message.
@@ -401,7 +401,7 @@ class Endpoint:
             if limit is not None and len(body) > limit:
                 raise HTTPException(413, f"Request body is larger than {limit} bytes")
         else:
-            body = await _read_chunks(message, receive, limit)
+            body = await read_chunks(message, receive, limit)
         if request is not None:
             # Let an injected Request still read the body it shares the receive channel with.
             request._body = body
@@ -464,7 +464,7 @@ def _check_path_types(plan: Plan, convertors: dict[str, Any], owner: str) -> Non
             )
 
 
-async def _call(step: Step, kwargs: dict[str, Any], stack: CleanupStack | None) -> Any:
+async def call_step(step: Step, kwargs: dict[str, Any], stack: CleanupStack | None) -> Any:
     kind = step.kind
     if kind == ASYNC:
         return await step.call(**kwargs)
@@ -482,7 +482,7 @@ async def _call(step: Step, kwargs: dict[str, Any], stack: CleanupStack | None) 
     return result
 
 
-async def _loaded_session(scope: Scope) -> Session:
+async def loaded_session(scope: Scope) -> Session:
     session = scope.get("session")
     if not isinstance(session, Session):
         raise RuntimeError("a `Session` parameter needs toolkit.middleware.sessions.SessionMiddleware")
@@ -498,17 +498,6 @@ def _sub_response() -> Response:
 
 def _extra_headers(sub_response: Response) -> list[tuple[bytes, bytes]]:
     return [(k, v) for k, v in sub_response.raw_headers if k not in (b"content-length", b"content-type")]
-
-
-def _body_headers(scope: Scope) -> tuple[str | None, str | None]:
-    """``(content-length, content-type)`` in one pass over the headers."""
-    length = kind = None
-    for key, value in scope["headers"]:
-        if key == b"content-length":
-            length = value.decode("latin-1")
-        elif key == b"content-type":
-            kind = value.decode("latin-1")
-    return length, kind
 
 
 def _cache_policy(options: RouteOptions, owner: str, cache: Cache | None) -> CachePolicy | None:
@@ -531,82 +520,3 @@ def _header_value(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
-
-
-def _declared_size_check(content_length: str | None, limit: int) -> None:
-    """413 before reading anything when ``Content-Length`` already says the body is too large."""
-    if content_length is not None and content_length.isdigit() and int(content_length) > limit:
-        raise HTTPException(413, f"Request body is larger than {limit} bytes")
-
-
-def _limited_receive(receive: Receive, limit: int) -> Receive:
-    received = 0
-
-    async def limited() -> Message:
-        nonlocal received
-        message = await receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise HTTPException(413, f"Request body is larger than {limit} bytes")
-        return message
-
-    return limited
-
-
-async def _read_chunks(first: Message, receive: Receive, limit: int | None) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    message = first
-    while True:
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if limit is not None and size > limit:
-                raise HTTPException(413, f"Request body is larger than {limit} bytes")
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-        message = await receive()
-
-
-class WebSocketEndpoint(Endpoint):
-    """A websocket route: same parameter plan; the handler talks to the ``WebSocket`` itself."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, path_params: dict[str, Any]) -> None:
-        websocket = WebSocket(scope, receive, send)
-        plan = self.plan if self.plan_version == self.overrides.version else self.current_plan()
-        stack = CleanupStack() if plan.uses_stack else None
-        try:
-            params = plan.extract_params(scope, path_params) if plan.has_params else None
-            values: list[Any] = [None] * len(plan.steps)
-            for index, step in enumerate(plan.steps):
-                kwargs: dict[str, Any] = {kw: getattr(params, f) for kw, f in step.scalar_args}
-                for kwarg, kind in step.special_args:
-                    if kind == "session":
-                        kwargs[kwarg] = await _loaded_session(scope)
-                    else:
-                        kwargs[kwarg] = websocket if kind in ("websocket", "connection") else None
-                for kwarg, dep_index in step.dep_args:
-                    kwargs[kwarg] = values[dep_index]
-                values[index] = await _call(step, kwargs, stack)
-        except Exception as exc:
-            await self._fail(scope, receive, send, exc, stack)
-            return
-        except BaseException as exc:  # cancelled: every cleanup still runs
-            if stack is not None:
-                await stack.unwind_shielded(exc)
-            raise
-        if stack is not None:
-            await stack.close()
-
-
-def check_websocket_options(options: RouteOptions, endpoint: WebSocketEndpoint) -> None:
-    for step in endpoint.base_plan.steps:
-        if step.body_args or step.form_args:
-            raise RouteConfigError(f"{step.name}: websocket routes cannot read a body or form fields")
-        for _, kind in step.special_args:
-            if kind in ("request", "background", "response"):
-                raise RouteConfigError(f"{step.name}: {kind} cannot be injected in a websocket route")

@@ -19,8 +19,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from ._app_scope import AppScope, DependencyOverrides
-from ._endpoint import Endpoint, RouteOptions, WebSocketEndpoint, check_websocket_options
+from ._endpoint import Endpoint, RouteOptions
 from ._trie import compile_path
+from ._websocket import WebSocketEndpoint, check_websocket_options
 from .cache import Cache
 from .di import Depends
 from .exceptions import RequestValidationError, RouteConfigError

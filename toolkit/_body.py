@@ -1,0 +1,60 @@
+"""Reading request bodies: one header pass, a one-message fast path, limits while streaming."""
+
+from __future__ import annotations
+
+from starlette.requests import ClientDisconnect
+from starlette.types import Message, Receive, Scope
+
+from .exceptions import HTTPException
+
+__all__ = ["body_headers", "declared_size_check", "limited_receive", "read_chunks"]
+
+
+def body_headers(scope: Scope) -> tuple[str | None, str | None]:
+    """``(content-length, content-type)`` in one pass over the headers."""
+    length = kind = None
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            length = value.decode("latin-1")
+        elif key == b"content-type":
+            kind = value.decode("latin-1")
+    return length, kind
+
+
+def declared_size_check(content_length: str | None, limit: int) -> None:
+    """413 before reading anything when ``Content-Length`` already says the body is too large."""
+    if content_length is not None and content_length.isdigit() and int(content_length) > limit:
+        raise HTTPException(413, f"Request body is larger than {limit} bytes")
+
+
+def limited_receive(receive: Receive, limit: int) -> Receive:
+    received = 0
+
+    async def limited() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise HTTPException(413, f"Request body is larger than {limit} bytes")
+        return message
+
+    return limited
+
+
+async def read_chunks(first: Message, receive: Receive, limit: int | None) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    message = first
+    while True:
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise HTTPException(413, f"Request body is larger than {limit} bytes")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+        message = await receive()
