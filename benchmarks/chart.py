@@ -15,10 +15,12 @@ def _bars(axis: Any, results: dict[str, Any], rows: list[dict[str, Any]], key: s
     values = {(r["peer"], r["scenario"]): r[key] for r in rows}
     width = 0.8 / len(peers)
     for index, peer in enumerate(peers):
-        xs = [i + (index - (len(peers) - 1) / 2) * width for i in range(len(scenarios))]
-        ys = [values.get((peer, s), 0) for s in scenarios]
-        axis.bar(xs, ys, width, label=labels.get(peer, peer), color=COLORS.get(peer))
-    axis.set_xticks(range(len(scenarios)), scenarios, fontsize=8)
+        offset = (index - (len(peers) - 1) / 2) * width
+        cells = [(i + offset, values[(peer, s)]) for i, s in enumerate(scenarios) if (peer, s) in values]
+        if cells:  # a peer without an app for a scenario has no bar there
+            xs, ys = zip(*cells, strict=True)
+            axis.bar(xs, ys, width, label=labels.get(peer, peer), color=COLORS.get(peer))
+    axis.set_xticks(range(len(scenarios)), scenarios, fontsize=7, rotation=30, ha="right")
     axis.set_title(title, fontsize=10)
     axis.legend(fontsize=8)
     axis.grid(axis="y", alpha=0.3)

@@ -96,7 +96,7 @@ def memory(peer: str | None, requests: int) -> dict[str, Any]:
     from .spec import SCENARIOS
 
     async def serve() -> dict[str, Any]:
-        apps, cases, info = load_peer(peer, None)
+        apps, cases, info = load_peer(peer, None, only=("app",))  # the plain scenarios' app only
         async with started(apps) as states:
             bench = Bench(apps, states, cases)
             after_start = peak_rss_mb()

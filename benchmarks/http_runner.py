@@ -1,13 +1,15 @@
 """HTTP mode: each peer behind uvicorn on one CPU, loaded by ``wrk`` on the other.
 
-Per app (the plain one, the session app, the middleware-stack app) the runner starts one
-uvicorn process per peer (one worker, uvloop, httptools, no access log, lifespan on), pinned to
-CPU 0; with the first app, also a null ASGI app (the ceiling). Each server first answers every
-spec case of its app over real HTTP (httpx), which also yields the session cookie the timed
-requests carry; then a few hundred warm-up requests per scenario and one untimed wrk run; then
-the timed ``wrk`` runs (pinned to CPU 1), interleaved: every repetition runs each scenario once
-per server, the order rotating between repetitions. Only one wrk runs at a time, so the idle
-servers cost nothing. Around each run the server's CPU time is read from ``/proc``."""
+Per app (the plain one, the session app, the middleware-stack app, the store app, the shop apps)
+the runner starts one uvicorn process per peer that has that app (one worker, uvloop, httptools,
+no access log, lifespan on), pinned to CPU 0; with the first app, also a null ASGI app (the
+ceiling). Each server first answers every spec case of its app over real HTTP (httpx), which
+also yields the session cookie and the access token the timed requests carry; then a few
+hundred warm-up requests per scenario and one untimed wrk run; then the timed ``wrk`` runs
+(pinned to CPU 1), interleaved: every repetition runs each scenario once per server, the order
+rotating between repetitions. Only one wrk runs at a time, so the idle servers cost nothing.
+Around each run the server's CPU time is read from ``/proc``. A scenario may set its own number
+of wrk connections (``Case.connections``: ``shop_create``, one writer for SQLite)."""
 
 from __future__ import annotations
 
@@ -29,10 +31,11 @@ import httpx
 from .console import BenchmarkError, Progress
 from .inprocess_runner import ROOT
 from .peers import PEERS
-from .spec import CASES, SCENARIOS, Case, cookie_pair
+from .spec import CASES, SCENARIOS, Case, captured
 from .wrk import cpu_prefix, lua_script, run_wrk, wrk_version
 
-DEFAULT = {"repeat": 3, "seconds": 1, "connections": 32, "warmup_requests": 200}
+# Two runs per cell keep the default (twelve scenarios, six apps) near two minutes; --full has five.
+DEFAULT = {"repeat": 2, "seconds": 1, "connections": 32, "warmup_requests": 200}
 QUICK = {"repeat": 1, "seconds": 1, "connections": 16, "warmup_requests": 50}
 FULL = {"repeat": 5, "seconds": 3, "connections": 32, "warmup_requests": 1000}
 SERVER_CPU, LOAD_CPU = 0, 1
@@ -62,9 +65,13 @@ def _free_port() -> int:
 
 
 class Server:
-    """``uvicorn benchmarks.peers.<peer>:<app>`` in a subprocess, pinned to one CPU."""
+    """``uvicorn benchmarks.peers.<peer>:<app>`` in a subprocess, pinned to one CPU.
 
-    def __init__(self, peer: str, app: str, cpu: int | None) -> None:
+    Its temporary files (the shop's SQLite databases) go to ``tmpdir``, which the runner removes:
+    uvicorn ends on SIGTERM by re-raising it, so the server's own ``atexit`` cleanup never runs.
+    """
+
+    def __init__(self, peer: str, app: str, cpu: int | None, tmpdir: str | None = None) -> None:
         self.peer = peer
         target = CEILING_APP if peer == CEILING else f"{PEERS[peer]}:{app}"
         self.port = _free_port()
@@ -91,7 +98,8 @@ class Server:
             "warning",
         ]
         self.command = command
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        env = {**os.environ, "TMPDIR": tmpdir} if tmpdir is not None else None
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         if cpu is not None and command[0] != "taskset" and hasattr(os, "sched_setaffinity"):
             with contextlib.suppress(OSError):
                 os.sched_setaffinity(self.process.pid, {cpu})
@@ -133,11 +141,13 @@ class Server:
 
 
 @contextlib.contextmanager
-def serving(peers: list[str], app: str, cpu: int | None) -> Iterator[dict[str, Server]]:
+def serving(
+    peers: list[str], app: str, cpu: int | None, tmpdir: str | None = None
+) -> Iterator[dict[str, Server]]:
     servers: dict[str, Server] = {}
     try:
         for peer in peers:
-            servers[peer] = Server(peer, app, cpu)
+            servers[peer] = Server(peer, app, cpu, tmpdir)
         for server in servers.values():
             server.wait_ready()
         yield servers
@@ -152,19 +162,17 @@ def _send(client: httpx.Client, case: Case) -> httpx.Response:
     return client.request(case.method, case.target, headers=headers, content=case.body or None)
 
 
-def check_server(server: Server, cases: list[Case]) -> dict[str, str]:
-    """Send every case once, in order, over HTTP; fail on any difference. Return the cookies set."""
-    cookies: dict[str, str] = {}
+def check_server(server: Server, cases: list[Case]) -> dict[str, dict[str, str]]:
+    """Send every case once, in order, over HTTP; fail on any difference. Return, per case, the
+    cookie and access token its response gave (``spec.captured``)."""
+    kept: dict[str, dict[str, str]] = {}
     failures = []
     with httpx.Client(base_url=server.url, timeout=10) as client:
         for case in cases:
-            if case.cookie_from is not None and case.cookie_from in cookies:
-                case = case.with_cookie(cookies[case.cookie_from])
+            case = case.authenticated(kept)
             response = _send(client, case)
             headers = list(response.headers.multi_items())
-            cookie = cookie_pair(headers)
-            if cookie is not None:
-                cookies[case.name] = cookie
+            kept[case.name] = captured(headers, response.content)
             content_type = response.headers.get("content-type")
             for problem in case.problems(response.status_code, content_type, response.content, headers):
                 failures.append(f"{server.peer} / {case.name} ({case.method} {case.target}): {problem}")
@@ -172,7 +180,7 @@ def check_server(server: Server, cases: list[Case]) -> dict[str, str]:
         raise BenchmarkError(
             "over HTTP, peers do not answer as benchmarks/spec.py says:\n  " + "\n  ".join(failures)
         )
-    return cookies
+    return kept
 
 
 def warm_up(server: Server, cases: list[Case], requests: int) -> None:
@@ -201,6 +209,11 @@ def _summary(peer: str, scenario: str, runs: list[dict[str, Any]]) -> dict[str, 
     }
 
 
+def _ratio_of_medians(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> float | None:
+    denominator = statistics.median(b["rps"] for b in theirs)
+    return statistics.median(a["rps"] for a in ours) / denominator if denominator else None
+
+
 def _paired(
     runs: dict[tuple[str, str], list[dict[str, Any]]], peers: list[str], scenarios: list[str]
 ) -> list[dict[str, Any]]:
@@ -210,11 +223,11 @@ def _paired(
         return []
     ratios = []
     for scenario in scenarios:
-        ours = runs[("toolkit", scenario)]
+        ours = runs.get(("toolkit", scenario))
         for peer in peers:
-            if peer == "toolkit":
+            theirs = runs.get((peer, scenario))
+            if peer == "toolkit" or ours is None or theirs is None:  # a peer without the scenario
                 continue
-            theirs = runs[(peer, scenario)]
             pairs = list(zip(ours, theirs, strict=True))
             rps = [a["rps"] / b["rps"] for a, b in pairs if b["rps"]]
             cpu = [
@@ -227,8 +240,7 @@ def _paired(
                     "scenario": scenario,
                     "peer": peer,
                     "median": statistics.median(rps) if rps else None,
-                    "of_medians": statistics.median(a["rps"] for a in ours)
-                    / statistics.median(b["rps"] for b in theirs),
+                    "of_medians": _ratio_of_medians(ours, theirs),
                     "cpu_median": statistics.median(cpu) if cpu else None,
                 }
             )
@@ -236,13 +248,12 @@ def _paired(
 
 
 def prepare(server: Server, group: list[str], scripts: Path, warmup_requests: int) -> dict[str, Path]:
-    """Check the server, write one wrk script per scenario (with its cookie), warm it up."""
-    cookies = check_server(server, [c for c in CASES if c.app == SCENARIOS[group[0]].app])
+    """Check the server, write one wrk script per scenario (with its cookie, token), warm it up."""
+    app = SCENARIOS[group[0]].app
+    kept = check_server(server, [c for c in CASES if c.app == app and c.serves(server.peer)])
     paths, timed = {}, []
     for name in group:
-        case = SCENARIOS[name]
-        if case.cookie_from is not None:
-            case = case.with_cookie(cookies[case.cookie_from])
+        case = SCENARIOS[name].authenticated(kept)
         timed.append(case)
         paths[name] = scripts / f"{server.peer}-{name}.lua"
         paths[name].write_text(lua_script(case), encoding="utf-8")
@@ -271,7 +282,7 @@ class Load:
                 server.url + SCENARIOS[name].target,
                 script,
                 seconds=seconds,
-                connections=self.settings["connections"],
+                connections=SCENARIOS[name].connections or self.settings["connections"],
                 cpu=self.cpu,
             )
         except RuntimeError as exc:
@@ -303,24 +314,34 @@ def run(
     started = time.perf_counter()
     pin = (os.cpu_count() or 1) >= 2
     server_cpu, load_cpu = (SERVER_CPU, LOAD_CPU) if pin else (None, None)
-    load = Load(settings, (len(scenarios) * len(peers) + 1) * settings["repeat"], load_cpu, progress)
+    serving_peers = {s: [p for p in peers if SCENARIOS[s].serves(p)] for s in scenarios}
+    total = (sum(len(names) for names in serving_peers.values()) + 1) * settings["repeat"]
+    load = Load(settings, total, load_cpu, progress)
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    ceiling_scenario = None
+    # wrk's scripts, and the servers' temporary files
     with tempfile.TemporaryDirectory(prefix="benchmarks-wrk-") as scripts:
         for app in dict.fromkeys(SCENARIOS[s].app for s in scenarios):
             group = [s for s in scenarios if SCENARIOS[s].app == app]
-            first = not runs
-            names = [*peers, CEILING] if first else peers
+            present = [p for p in peers if any(p in serving_peers[s] for s in group)]
+            if not present:  # none of the chosen peers has this app
+                continue
+            first = ceiling_scenario is None
+            names = [*present, CEILING] if first else present
             progress.update(f"HTTP: starting uvicorn for {', '.join(names)} ({app})")
-            with serving(names, app, server_cpu) as servers:
+            with serving(names, app, server_cpu, scripts) as servers:
                 paths = {}
-                for peer in peers:
+                for peer in present:
                     progress.update(f"HTTP: checking {peer} ({app}) over HTTP, warming it up")
-                    paths[peer] = prepare(servers[peer], group, Path(scripts), settings["warmup_requests"])
+                    mine = [s for s in group if peer in serving_peers[s]]
+                    paths[peer] = prepare(servers[peer], mine, Path(scripts), settings["warmup_requests"])
                 if first:  # the null app answers anything: nothing to check
-                    paths[CEILING] = {group[0]: paths[peers[0]][group[0]]}
+                    ceiling_scenario = next(iter(paths[present[0]]))
+                    paths[CEILING] = {ceiling_scenario: paths[present[0]][ceiling_scenario]}
                 for peer in names:  # one untimed wrk run each: many connections at once, as timed
                     progress.update(f"HTTP: warming {peer} ({app}) up under wrk")
-                    load.warm(servers[peer], group[0], paths[peer][group[0]])
+                    name, script = next(iter(paths[peer].items()))
+                    load.warm(servers[peer], name, script)
                 for index in range(settings["repeat"]):
                     shift = index % len(names)
                     for name in group:
@@ -328,15 +349,23 @@ def run(
                             if name in paths[peer]:
                                 stats = load(servers[peer], name, paths[peer][name], index)
                                 runs.setdefault((peer, name), []).append(stats)
-    results = [_summary(p, s, runs[(p, s)]) for s in scenarios for p in peers]
+    results = [_summary(p, s, runs[(p, s)]) for s in scenarios for p in peers if (p, s) in runs]
     errors = sum(r["errors"] for r in results)
     progress.done(f"HTTP done: every peer checked over HTTP; {errors} wrk error(s)")
     return {
-        "settings": {**settings, "server_cpu": server_cpu, "load_cpu": load_cpu, "wrk_threads": 1},
+        "settings": {
+            **settings,
+            "server_cpu": server_cpu,
+            "load_cpu": load_cpu,
+            "wrk_threads": 1,
+            "scenario_connections": {s: c for s in scenarios if (c := SCENARIOS[s].connections)},
+        },
         "elapsed_seconds": round(time.perf_counter() - started, 1),
         "wrk": wrk_version(load.wrk),
         "server": "uvicorn --loop uvloop --http httptools --no-access-log --lifespan on (1 worker)",
         "results": results,
         "ratios": _paired(runs, peers, scenarios),
-        "ceiling": _summary(CEILING, scenarios[0], runs[(CEILING, scenarios[0])]),
+        "ceiling": _summary(CEILING, ceiling_scenario, runs[(CEILING, ceiling_scenario)])
+        if ceiling_scenario is not None
+        else None,
     }

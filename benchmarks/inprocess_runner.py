@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from .console import BenchmarkError, Progress, log
-from .spec import CASES, SCENARIOS
+from .spec import CASES, SCENARIOS, Case
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = "harness"  # pseudo-peer: a null ASGI app, timed on the first scenario
 
-DEFAULT = {"sessions": 2, "repeat": 10, "batch_seconds": 0.05, "warmup_seconds": 0.2}
+# The default fits twelve scenarios (three peers, the shop two) into about a minute.
+DEFAULT = {"sessions": 2, "repeat": 7, "batch_seconds": 0.05, "warmup_seconds": 0.15}
 QUICK = {"sessions": 1, "repeat": 5, "batch_seconds": 0.02, "warmup_seconds": 0.1}
 FULL = {"sessions": 3, "repeat": 30, "batch_seconds": 0.05, "warmup_seconds": 0.3}
 
@@ -99,27 +100,37 @@ def running(workers: dict[str, Worker]) -> Any:
 
 
 def check_peers(workers: dict[str, Worker]) -> list[str]:
-    """Every peer must answer every case as the spec says; return toolkit-vs-FastAPI notes."""
+    """Every peer must answer every case it has an app for as the spec says; return
+    toolkit-vs-FastAPI notes (where both conform but answer differently)."""
     responses = {peer: {r["case"]: r for r in w.ask("check")["responses"]} for peer, w in workers.items()}
     failures = []
     for peer, answers in responses.items():
         for case in CASES:
-            got = answers[case.name]
+            if not case.serves(peer):
+                continue
+            got = answers.get(case.name)
+            if got is None:
+                failures.append(f"{peer} / {case.name}: no answer")
+                continue
             headers = [(name, value) for name, value in got["headers"]]
             for problem in case.problems(got["status"], got["content_type"], got["body"].encode(), headers):
                 failures.append(f"{peer} / {case.name} ({case.method} {case.target}): {problem}")
     if failures:
         raise BenchmarkError("peers do not answer as benchmarks/spec.py says:\n  " + "\n  ".join(failures))
-    for name in SCENARIOS:
-        bodies = {peer: answers[name]["body"] for peer, answers in responses.items()}
+    for name, case in SCENARIOS.items():
+        if case.variable:  # tokens and timestamps: equal once normalised (checked above), never byte-wise
+            continue
+        bodies = {peer: answers[name]["body"] for peer, answers in responses.items() if name in answers}
         if len(set(bodies.values())) > 1:  # equal once parsed (checked above), not byte for byte
             log(f"note: {name}: the bodies differ byte-wise: {bodies}")
     if "toolkit" not in responses or "fastapi" not in responses:
         return []
     notes = []
     for case in CASES:
+        if not (case.serves("toolkit") and case.serves("fastapi")):
+            continue
         ours, theirs = responses["toolkit"][case.name], responses["fastapi"][case.name]
-        if _comparable(ours) != _comparable(theirs):
+        if _comparable(case, ours) != _comparable(case, theirs):
             notes.append(
                 f"`{case.name}` ({case.method} {case.target}): toolkit `{ours['body']}`"
                 f" vs FastAPI `{theirs['body']}`"
@@ -127,10 +138,10 @@ def check_peers(workers: dict[str, Worker]) -> list[str]:
     return notes
 
 
-def _comparable(response: dict[str, Any]) -> tuple[Any, ...]:
+def _comparable(case: Case, response: dict[str, Any]) -> tuple[Any, ...]:
     body = response["body"]
     if response["content_type"] == "application/json":
-        body = json.loads(body)
+        body = case.normalised(json.loads(body))
     return response["status"], response["content_type"], body
 
 
@@ -147,12 +158,20 @@ def interleave(
 ) -> None:
     """Warm every (worker, scenario) up, then time ``repeat`` rounds of one batch each.
 
-    The harness worker, if any, only runs the first scenario.
+    The harness worker, if any, only runs the first scenario; a peer without an app for a
+    scenario (``Case.peers``) skips it.
     """
     names = list(workers)
+
+    def runs(name: str, scenario: str) -> bool:
+        if name == HARNESS:
+            return scenario == scenarios[0]
+        case = SCENARIOS.get(scenario)
+        return case is None or case.serves(workers[name].peer)
+
     for scenario in scenarios:
         for name in names:
-            if name != HARNESS or scenario == scenarios[0]:
+            if runs(name, scenario):
                 progress.update(f"{label}: warming up {name} / {scenario}")
                 workers[name].ask(
                     "warmup",
@@ -167,7 +186,7 @@ def interleave(
         order = names[shift:] + names[:shift]
         for scenario in scenarios:
             for name in order:
-                if name != HARNESS or scenario == scenarios[0]:
+                if runs(name, scenario):
                     reply = workers[name].ask("time", scenario=scenario)
                     samples.setdefault((name, scenario), []).append(reply["us_per_request"])
 
@@ -193,17 +212,17 @@ def paired_ratios(
 
     The median of these paired ratios is what the report shows: load on a shared machine comes
     and goes in spells longer than a batch, and a paired ratio cancels it where a ratio of two
-    medians does not (they can fall in different spells).
+    medians does not (they can fall in different spells). A peer without the scenario has none.
     """
     if "toolkit" not in peers:
         return []
     ratios = []
     for scenario in scenarios:
-        base = samples[("toolkit", scenario)]
+        base = samples.get(("toolkit", scenario))
         for peer in peers:
-            if peer == "toolkit":
+            other = samples.get((peer, scenario))
+            if peer == "toolkit" or base is None or other is None:
                 continue
-            other = samples[(peer, scenario)]
             paired = [theirs / ours for ours, theirs in zip(base, other, strict=True)]
             quartiles = statistics.quantiles(paired, n=4) if len(paired) > 1 else [paired[0]] * 3
             ratios.append(
@@ -236,15 +255,21 @@ def run(
             if session == 0:
                 progress.update(f"{label}: checking every peer against benchmarks/spec.py")
                 notes = check_peers({p: w for p, w in workers.items() if p != HARNESS})
-                progress.done(f"in-process: every peer answers the {len(CASES)} cases of benchmarks/spec.py")
+                progress.done(
+                    f"in-process: every peer answers its cases of the {len(CASES)} in benchmarks/spec.py"
+                )
             interleave(workers, scenarios, settings, samples, progress, label)
-    medians = ", ".join(f"{p} {statistics.median(samples[(p, scenarios[0])]):.1f}" for p in peers)
+    medians = ", ".join(
+        f"{p} {statistics.median(samples[(p, scenarios[0])]):.1f}"
+        for p in peers
+        if (p, scenarios[0]) in samples
+    )
     progress.done(f"in-process done; {scenarios[0]} µs/request: {medians}")
     section = {
         "settings": settings,
         "elapsed_seconds": round(time.perf_counter() - started, 1),
         "harness_us": statistics.median(samples[(HARNESS, scenarios[0])]),
-        "results": [summarize(p, s, samples[(p, s)]) for s in scenarios for p in peers],
+        "results": [summarize(p, s, samples[(p, s)]) for s in scenarios for p in peers if (p, s) in samples],
         "ratios": paired_ratios(samples, peers, scenarios),
         "parity_notes": notes,
     }

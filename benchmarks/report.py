@@ -72,11 +72,11 @@ def http_table(results: dict[str, Any]) -> str:
         ]
     )
     for scenario in results["scenarios"]:
-        found = [rows[(p, scenario)] for p in peers]
-        row = [scenario, *(f"{r['rps_median']:,.0f}" for r in found)]
+        found = [rows.get((p, scenario)) for p in peers]
+        row = [scenario, *("—" if r is None else f"{r['rps_median']:,.0f}" for r in found)]
         row += [_ratio(ratios.get((peer, scenario))) for peer in others]
-        row += [f"{r['p50_ms_median']:.2f} / {r['p99_ms_median']:.2f}" for r in found]
-        row.append(str(sum(r["errors"] for r in found)))
+        row += ["—" if r is None else f"{r['p50_ms_median']:.2f} / {r['p99_ms_median']:.2f}" for r in found]
+        row.append(str(sum(r["errors"] for r in found if r is not None)))
         lines.append(_row(row))
     return "\n".join(lines)
 
@@ -91,10 +91,37 @@ def http_cpu_table(results: dict[str, Any]) -> str | None:
     ratios = {(r["peer"], r["scenario"]): r.get("cpu_median") for r in section.get("ratios", [])}
     lines = _header(["scenario", *(f"{labels[p]} µs" for p in peers), *(f"x {labels[p]}" for p in others)])
     for scenario in results["scenarios"]:
-        row = [scenario, *(_us(rows[(p, scenario)]) for p in peers)]
+        row = [scenario, *(_us(rows.get((p, scenario))) for p in peers)]
         row += [_ratio(ratios.get((peer, scenario))) for peer in others]
         lines.append(_row(row))
     return "\n".join(lines)
+
+
+def _connection_exceptions(settings: dict[str, Any]) -> str:
+    own = settings.get("scenario_connections") or {}
+    if not own:
+        return ""
+    cells = ", ".join(f"`{name}`: {count}" for name, count in own.items())
+    return f" ({cells}; SQLite takes one writer at a time, see `benchmarks/README.md`)"
+
+
+def _missing(results: dict[str, Any], section: str) -> list[str]:
+    """A note for the cells left empty because a peer has no app for a scenario, if any."""
+    rows = results[section].get("results", [])
+    present = {(r["peer"], r["scenario"]) for r in rows}
+    absent = [
+        f"{results['labels'][p]} / {s}"
+        for s in results["scenarios"]
+        for p in results["peers"]
+        if (p, s) not in present
+    ]
+    if not rows or not absent:
+        return []
+    return [
+        "",
+        f"`—`: that peer has no app for the scenario ({', '.join(absent)}; there is no bare-Starlette"
+        " version of the example service, see `benchmarks/README.md`).",
+    ]
 
 
 def routing_table(results: dict[str, Any]) -> str:
@@ -184,6 +211,12 @@ def _rates(cell: dict[str, Any]) -> list[float]:
     return [run["rps"] for run in cell["runs"]]
 
 
+def _spread(cell: dict[str, Any]) -> float:
+    """The fastest repetition's req/s over the slowest's (infinite if one answered nothing)."""
+    rates = _rates(cell)
+    return max(rates) / min(rates) if min(rates) else float("inf")
+
+
 def http_section(results: dict[str, Any]) -> list[str]:
     section = results["http"]
     if "skipped" in section:
@@ -194,9 +227,11 @@ def http_section(results: dict[str, Any]) -> list[str]:
         " req/s / that peer's, as the median of the ratios of runs made in the same repetition.",
         "",
         http_table(results),
+        *_missing(results, "http"),
         "",
         f"One `{section['server']}` per peer, pinned to CPU {s['server_cpu']}; `{section['wrk']}`"
-        f" pinned to CPU {s['load_cpu']}, {s['wrk_threads']} thread, {s['connections']} connections,"
+        f" pinned to CPU {s['load_cpu']}, {s['wrk_threads']} thread, {s['connections']} connections"
+        f"{_connection_exceptions(s)},"
         f" {s['repeat']} run(s) of {s['seconds']} s per peer and scenario, peers rotating;"
         f" {s['warmup_requests']} warm-up requests per scenario. Errors: connect, read, write,"
         " timeouts and responses outside 2xx/3xx, over all runs.",
@@ -213,9 +248,9 @@ def http_section(results: dict[str, Any]) -> list[str]:
             " server's own cost bounds every ratio above.",
         ]
     cells = [*section["results"], *([ceiling] if ceiling else [])]
-    noisy = [c for c in cells if len(c["runs"]) > 1 and max(_rates(c)) > 1.25 * min(_rates(c))]
+    noisy = [c for c in cells if len(c["runs"]) > 1 and _spread(c) > 1.25]
     if noisy:
-        worst = max(noisy, key=lambda c: max(_rates(c)) / min(_rates(c)))
+        worst = max(noisy, key=_spread)
         parts += [
             "",
             f"**Noisy run**: in {len(noisy)} of {len(cells)} cells the req/s of the fastest repetition"
@@ -267,6 +302,7 @@ def markdown(results: dict[str, Any], chart: str | None = None) -> str:
             " median of the ratios of batches run side by side.",
             "",
             inprocess_table(results),
+            *_missing(results, "inprocess"),
             "",
             f"{settings['sessions']} session(s) of fresh worker processes, one per peer; per session,"
             f" {settings['repeat']} repetitions of one ~{settings['batch_seconds'] * 1000:.0f} ms batch"

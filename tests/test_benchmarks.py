@@ -5,7 +5,7 @@ No timing is asserted: the runs here are tiny and only prove the harness works.
 
 from __future__ import annotations
 
-import importlib
+import functools
 import json
 import shutil
 import subprocess
@@ -20,51 +20,42 @@ if str(ROOT) not in sys.path:  # ``benchmarks`` is not installed; ``pytest`` alo
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.peers import PEERS  # noqa: E402
-from benchmarks.peers._fakes import POOL  # noqa: E402
-from benchmarks.report import README_END, README_START, update_readme  # noqa: E402
-from benchmarks.spec import CASES, SCENARIOS, cookie_pair  # noqa: E402
-from toolkit.testing import TestClient  # noqa: E402
+from benchmarks.report import README_END, README_START, inprocess_table, update_readme  # noqa: E402
+from benchmarks.spec import CASES, ID, JSON, JWT, SCENARIOS, TIMESTAMP, Case  # noqa: E402
 
 TINY_INPROCESS = ["--quick", "--repeat", "2", "--batch-seconds", "0.005", "--warmup-seconds", "0.02"]
+# What the FastAPI peer imports besides FastAPI (the bench extra has them all).
+FASTAPI_PEER_NEEDS = ("fastapi", "fastapi_cache", "slowapi")
 
 
-def _peer_module(peer: str) -> Any:
-    if peer == "fastapi":
-        pytest.importorskip("fastapi", reason="FastAPI is in the bench extra: pip install -e '.[bench]'")
-    return importlib.import_module(PEERS[peer])
-
-
+@functools.cache
 def _answers(peer: str) -> dict[str, tuple[int, Any]]:
-    """Every spec case sent once, in order, through the peer's apps; fails on any difference."""
-    module = _peer_module(peer)
-    POOL.opened = POOL.closed = 0  # the pool is shared by the peers imported in this process
-    clients: dict[str, TestClient] = {}
-    cookies: dict[str, str] = {}
+    """Every spec case the peer has an app for, sent once, in order, by a fresh worker process
+    (``benchmarks.inprocess --check``, as the runner does): fresh caches, rate-limit counters and
+    databases, whatever ran before in this process. Fails on any difference from the spec."""
+    if peer == "fastapi":
+        for module in FASTAPI_PEER_NEEDS:
+            pytest.importorskip(module, reason="the bench extra has it: pip install -e '.[bench]'")
+    command = [sys.executable, "-m", "benchmarks.inprocess", "--peer", peer, "--check"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    responses = {line["case"]: line for line in lines if line.get("kind") == "response"}
     answers: dict[str, tuple[int, Any]] = {}
     failures = []
-    try:
-        for case in CASES:
-            if case.app not in clients:
-                clients[case.app] = TestClient(getattr(module, case.app)).__enter__()  # runs the lifespan
-            client = clients[case.app]
-            client.cookies.clear()  # only the cookie a case names is sent
-            if case.cookie_from is not None:
-                case = case.with_cookie(cookies[case.cookie_from])
-            headers = [(k, v) for k, v in case.headers if k not in ("host", "content-length")]
-            response = client.request(case.method, case.target, headers=headers, content=case.body or None)
-            found = list(response.headers.multi_items())
-            if (cookie := cookie_pair(found)) is not None:
-                cookies[case.name] = cookie
-            content_type = response.headers.get("content-type")
-            failures += [
-                f"{case.name}: {problem}"
-                for problem in case.problems(response.status_code, content_type, response.content, found)
-            ]
-            body = response.json() if content_type == "application/json" else response.text
-            answers[case.name] = (response.status_code, body)
-    finally:
-        for client in clients.values():
-            client.__exit__(None, None, None)
+    for case in CASES:
+        if not case.serves(peer):
+            assert case.name not in responses, f"{peer} answered {case.name}, which it has no app for"
+            continue
+        got = responses[case.name]
+        headers = [(name, value) for name, value in got["headers"]]
+        body = got["body"].encode()
+        failures += [
+            f"{case.name}: {problem}"
+            for problem in case.problems(got["status"], got["content_type"], body, headers)
+        ]
+        parsed = case.normalised(json.loads(body)) if got["content_type"] == JSON else got["body"]
+        answers[case.name] = (got["status"], parsed)
     assert not failures, f"{peer} does not answer as benchmarks/spec.py says:\n" + "\n".join(failures)
     return answers
 
@@ -76,8 +67,43 @@ def test_peer_answers_every_spec_case(peer: str) -> None:
 
 def test_peers_answer_the_timed_scenarios_identically() -> None:
     answers = {peer: _answers(peer) for peer in PEERS}
-    for name in SCENARIOS:
-        assert len({json.dumps(a[name], sort_keys=True) for a in answers.values()}) == 1, name
+    for name, case in SCENARIOS.items():
+        served = [a[name] for peer, a in answers.items() if case.serves(peer)]
+        assert len(served) >= 2, name  # every scenario compares at least the toolkit and FastAPI
+        assert len({json.dumps(answer, sort_keys=True) for answer in served}) == 1, name
+
+
+def test_store_and_shop_scenarios_have_their_peers() -> None:
+    """The cache and rate-limit scenarios run on all three peers; the shop on the toolkit and
+    FastAPI only (there is no bare-Starlette shop)."""
+    for name in ("cached", "ratelimited"):
+        assert all(SCENARIOS[name].serves(peer) for peer in PEERS), name
+    for name in ("shop_login", "shop_list", "shop_create"):
+        assert [peer for peer in PEERS if SCENARIOS[name].serves(peer)] == ["toolkit", "fastapi"], name
+    assert SCENARIOS["shop_create"].bearer_from == "shop_token"
+
+
+def test_like_values_accept_what_may_differ_and_nothing_else() -> None:
+    case = Case("x", "GET", "/x", json={"id": ID, "at": TIMESTAMP, "token": JWT, "name": "a"})
+    good = b'{"id": 3, "at": "2026-01-02T03:04:05.123456Z", "token": "a.b-c.d_e", "name": "a"}'
+    assert case.problems(200, JSON, good) == []
+    assert case.variable
+    assert not SCENARIOS["json"].variable
+    for bad in (
+        b'{"id": "3", "at": "2026-01-02T03:04:05Z", "token": "a.b.c", "name": "a"}',
+        b'{"id": true, "at": "2026-01-02T03:04:05Z", "token": "a.b.c", "name": "a"}',
+        b'{"id": 3, "at": "yesterday", "token": "a.b.c", "name": "a"}',
+        b'{"id": 3, "at": "2026-01-02T03:04:05Z", "token": "not a jwt", "name": "a"}',
+        b'{"id": 3, "at": "2026-01-02T03:04:05Z", "token": "a.b.c", "name": "b"}',
+        b'{"id": 3, "at": "2026-01-02T03:04:05Z", "token": "a.b.c"}',
+    ):
+        assert case.problems(200, JSON, bad), bad
+    assert case.normalised(json.loads(good)) == {
+        "id": "<id>",
+        "at": "<timestamp>",
+        "token": "<jwt>",
+        "name": "a",
+    }
 
 
 def _run(args: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -113,6 +139,21 @@ def test_tiny_inprocess_run_writes_results(tmp_path: Path) -> None:
     assert "#### In-process" in text
 
 
+def test_tiny_run_leaves_a_peer_without_the_scenario_empty(tmp_path: Path) -> None:
+    """The shop has no Starlette version: no samples, no ratio, a dash in the table."""
+    args = ["--mode", "inprocess", "--scenario", "shop_list", "--scenario", "cached", "--peer", "toolkit"]
+    _run([*args, "--peer", "starlette", "--output-dir", str(tmp_path), *TINY_INPROCESS])
+    results = json.loads((tmp_path / "latest.json").read_text())
+    section = results["inprocess"]
+    cells = {(r["peer"], r["scenario"]) for r in section["results"]}
+    assert cells == {("toolkit", "shop_list"), ("toolkit", "cached"), ("starlette", "cached")}
+    assert [(r["peer"], r["scenario"]) for r in section["ratios"]] == [("starlette", "cached")]
+    table = inprocess_table(results).splitlines()
+    (shop_row,) = [line for line in table if line.startswith("| shop_list |")]
+    assert shop_row.endswith("| — | — |")  # Starlette µs, x Starlette
+    assert "no app for the scenario (Starlette / shop_list;" in (tmp_path / "latest.md").read_text()
+
+
 def test_tiny_growth_run(tmp_path: Path) -> None:
     _run(["--mode", "growth", "--quick", "--peer", "toolkit", "--output-dir", str(tmp_path)])
     growth = json.loads((tmp_path / "latest.json").read_text())["growth"]
@@ -123,9 +164,12 @@ def test_tiny_growth_run(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install -y wrk)")
 def test_tiny_http_run(tmp_path: Path) -> None:
+    """Over HTTP, with a cookie (session) and a bearer token (shop_create) in wrk's scripts."""
     args = ["--mode", "http", "--quick", "--peer", "toolkit", "--scenario", "session"]
-    _run([*args, "--connections", "4", "--output-dir", str(tmp_path)])
+    _run([*args, "--scenario", "shop_create", "--connections", "4", "--output-dir", str(tmp_path)])
     http = json.loads((tmp_path / "latest.json").read_text())["http"]
-    (row,) = http["results"]
-    assert (row["peer"], row["scenario"], row["errors"]) == ("toolkit", "session", 0)
-    assert row["requests"] > 0
+    rows = {row["scenario"]: row for row in http["results"]}
+    assert sorted(rows) == ["session", "shop_create"]
+    for name, row in rows.items():
+        assert (row["peer"], row["errors"]) == ("toolkit", 0), name
+        assert row["requests"] > 0, name

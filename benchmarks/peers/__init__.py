@@ -4,6 +4,12 @@ Every peer module defines:
 
 - ``app``: the ASGI app serving the plain cases of ``benchmarks.spec``;
 - ``session_app`` and ``stack_app``: the apps with middleware, for the cases naming them;
+- ``store_app``: a cached route and rate-limited routes (``toolkit_stores.py``, ``fastapi_stores.py``
+  with fastapi-cache2 and slowapi, ``starlette_stores.py`` by hand), and for the toolkit and
+  FastAPI only, ``shop_app`` and ``shop_write_app``: ``apps/shop`` and its FastAPI twin on seeded
+  temporary databases (``shop.py``). These are built on first access (a module ``__getattr__``),
+  so the plain scenarios, the memory measurement and the other apps never import or build them;
+  a case's ``peers`` (``benchmarks.spec``) says which peers have an app for it;
 - ``LABEL``: the name shown in reports (also in ``LABELS`` below, for the runner);
 - ``PACKAGES``: the distributions whose versions describe the peer.
 

@@ -1,4 +1,4 @@
-"""The fake settings, connection pool and user table behind the ``deps`` scenario.
+"""The fake settings, connection pool and user table behind the ``deps`` scenario; the catalog.
 
 Every peer uses these same objects, so the work done *inside* the dependencies is identical and
 only the cost of resolving them differs. Nothing here does I/O. The pool counts connections
@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..spec import TOKEN, USER
+from ..spec import CATALOG_SIZE, TOKEN, USER
 
 _USERS = {TOKEN: USER}  # the one valid token and its user, as a users table would return them
 
@@ -61,3 +61,27 @@ class Pool:
 
 
 POOL = Pool()
+
+
+class Catalog:
+    """The ``cached`` scenario's handler work: a list of items built from scratch on every call.
+
+    It counts its calls, so that the untimed ``GET /cached/calls`` case can prove a cache hit
+    (the handler ran once, for the request that filled the cache).
+    """
+
+    __slots__ = ("calls",)
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def build(self) -> dict[str, Any]:
+        self.calls += 1
+        items = [
+            {"id": i, "name": f"Item {i}", "price": round(0.5 + i * 1.25, 2), "tags": ["catalog"]}
+            for i in range(CATALOG_SIZE)
+        ]
+        return {"items": items}
+
+
+CATALOG = Catalog()

@@ -141,3 +141,20 @@ async def request_id_and_process_time(request: Request, call_next):
 @stack_app.get("/stack")
 async def stack():
     return {"message": "Hello, World!"}
+
+
+# --- the store and shop apps: built on first access, so that nothing else pays for them ---------
+
+
+def __getattr__(name: str) -> Any:
+    """``store_app`` (its own module) and the shop apps (``peers/shop.py``), made when first asked for."""
+    if name == "store_app":
+        from .fastapi_stores import app
+    elif name in ("shop_app", "shop_write_app"):
+        from .shop import build
+
+        app = build("fastapi", name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = app
+    return app

@@ -238,3 +238,16 @@ stack_app = Starlette(
         Middleware(SessionMiddleware, secret_key=SESSION_SECRET),
     ],
 )
+
+
+# --- the store app: built on first access, so that nothing else pays for it; no shop here ------
+
+
+def __getattr__(name: str) -> Any:
+    """``store_app`` (its own module), imported when first asked for."""
+    if name != "store_app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from .starlette_stores import app
+
+    globals()[name] = app
+    return app

@@ -131,3 +131,20 @@ stack_app = App(
 @stack_app.get("/stack")
 async def stack():
     return {"message": "Hello, World!"}
+
+
+# --- the store and shop apps: built on first access, so that nothing else pays for them ---------
+
+
+def __getattr__(name: str) -> Any:
+    """``store_app`` (its own module) and the shop apps (``peers/shop.py``), made when first asked for."""
+    if name == "store_app":
+        from .toolkit_stores import app
+    elif name in ("shop_app", "shop_write_app"):
+        from .shop import build
+
+        app = build("toolkit", name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = app
+    return app
