@@ -5,9 +5,17 @@ from __future__ import annotations
 from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive, Scope
 
-from .exceptions import HTTPException
+from .exceptions import RequestBodyTooLarge
 
-__all__ = ["body_headers", "declared_size_check", "limited_receive", "read_chunks"]
+__all__ = ["body_headers", "declared_size_check", "header_value", "limited_receive", "read_chunks"]
+
+
+def header_value(scope: Scope, name: bytes) -> str | None:
+    """The first value of the (lower-case) header ``name``, or ``None``."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 def body_headers(scope: Scope) -> tuple[str | None, str | None]:
@@ -24,7 +32,7 @@ def body_headers(scope: Scope) -> tuple[str | None, str | None]:
 def declared_size_check(content_length: str | None, limit: int) -> None:
     """413 before reading anything when ``Content-Length`` already says the body is too large."""
     if content_length is not None and content_length.isdigit() and int(content_length) > limit:
-        raise HTTPException(413, f"Request body is larger than {limit} bytes")
+        raise RequestBodyTooLarge(limit)
 
 
 def limited_receive(receive: Receive, limit: int) -> Receive:
@@ -36,7 +44,7 @@ def limited_receive(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > limit:
-                raise HTTPException(413, f"Request body is larger than {limit} bytes")
+                raise RequestBodyTooLarge(limit)
         return message
 
     return limited
@@ -53,7 +61,7 @@ async def read_chunks(first: Message, receive: Receive, limit: int | None) -> by
         if chunk:
             size += len(chunk)
             if limit is not None and size > limit:
-                raise HTTPException(413, f"Request body is larger than {limit} bytes")
+                raise RequestBodyTooLarge(limit)
             chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

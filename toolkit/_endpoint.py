@@ -24,11 +24,11 @@ from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ._analysis import analyze, describe
+from ._analysis import analyze, describe, strip_optional
 from ._app_scope import AppScope, DependencyOverrides
-from ._body import body_headers, declared_size_check, limited_receive, read_chunks
+from ._body import body_headers, declared_size_check, header_value, limited_receive, read_chunks
 from ._cleanup import CleanupStack
-from ._plan import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, Plan, Step, is_json_content_type, strip_type
+from ._plan import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, Plan, Step, is_json_content_type
 from .cache import Cache, CachePolicy, cached_response
 from .di import Depends
 from .exceptions import HTTPException, RequestValidationError, ResponseValidationError, RouteConfigError
@@ -371,7 +371,7 @@ class Endpoint:
         assert self.response_cache is not None
         assert self.cache_policy is not None
         vary = self.cache_policy.vary
-        values = [_header_value(scope, name.encode("latin-1")) or "" for name in vary] if vary else []
+        values = [header_value(scope, name.encode("latin-1")) or "" for name in vary] if vary else []
         return self.response_cache.response_key(self._cache_route, params, values)
 
     def cache_key_for(self, kwargs: dict[str, Any], vary_values: Sequence[str]) -> str:
@@ -386,7 +386,7 @@ class Endpoint:
         entry = await self.response_cache.lookup(key)
         if entry is None:
             return None
-        return cached_response(entry, _header_value(scope, b"if-none-match"), self.cache_policy.vary)
+        return cached_response(entry, header_value(scope, b"if-none-match"), self.cache_policy.vary)
 
     async def _read_body(
         self, receive: Receive, request: Request | None, content_length: str | None
@@ -452,7 +452,7 @@ def _check_path_types(plan: Plan, convertors: dict[str, Any], owner: str) -> Non
         produced = _CONVERTOR_OUTPUT.get(type(convertors.get(spec.key)))
         if produced is None:
             continue
-        declared = strip_type(spec.annotation)
+        declared = strip_optional(spec.annotation)
         if (
             declared is str
             or (declared is int and produced is not int)
@@ -513,10 +513,3 @@ def _cache_policy(options: RouteOptions, owner: str, cache: Cache | None) -> Cac
     if cache is None:
         raise RouteConfigError(f"{owner}: response caching needs a cache: App(cache=Cache(store))")
     return policy
-
-
-def _header_value(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None

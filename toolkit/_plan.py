@@ -26,6 +26,7 @@ from starlette.requests import cookie_parser
 
 from ._analysis import BodySpec, Dependant, FormSpec, ScalarSpec, analyze_dependency, strip_optional
 from ._app_scope import AppScope
+from ._body import header_value
 from ._forms import FormPlan
 from ._validation import (
     ErrorEntry,
@@ -348,7 +349,7 @@ class Plan:
                     else:
                         raw[hit[0]] = text
         if self.cookie_fields:
-            cookie_header = _header(scope, b"cookie")
+            cookie_header = header_value(scope, b"cookie")
             if cookie_header:
                 cookies = cookie_parser(cookie_header)
                 for key, field in self.cookie_fields:
@@ -471,18 +472,6 @@ def _is_bool(annotation: Any) -> bool:
         args = typing.get_args(bare)
         bare = strip_optional(args[0]) if args else None
     return bare is bool
-
-
-def strip_type(tp: Any) -> Any:
-    """``Annotated[T | None, ...]`` -> ``T``."""
-    return strip_optional(tp)
-
-
-def _header(scope: MutableMapping[str, Any], name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 def _json_invalid(detail: str, size: int | None = None) -> ErrorEntry:

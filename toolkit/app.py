@@ -121,7 +121,6 @@ class App:
         self.endpoints: list[Endpoint] = []
         self.middleware_stack: ASGIApp | None = None
         self.openapi_url = openapi_url
-        self._internal = False
         self.openapi_tags = openapi_tags or []
         self.openapi_schema: dict[str, Any] | None = None
         self._openapi_json: bytes | None = None
@@ -135,6 +134,11 @@ class App:
         if isinstance(item, Mount):
             self.dispatcher.add_mount(item)
             return
+        self.endpoints.append(self._serve(item, converters))
+        self.openapi_schema = self._openapi_json = None  # the document changes with the routes
+
+    def _serve(self, item: RouteOptions, converters: Mapping[str, Convertor[Any]]) -> Endpoint:
+        """Compile ``item`` and put it in the dispatcher."""
         try:
             compiled = compile_path(item.path, converters)
         except ValueError as exc:
@@ -153,10 +157,7 @@ class App:
         if isinstance(endpoint, WebSocketEndpoint):
             check_websocket_options(item, endpoint)
         self.dispatcher.add(item, compiled, endpoint)
-        if self._internal:
-            return
-        self.endpoints.append(endpoint)
-        self.openapi_schema = self._openapi_json = None  # the document changes with the routes
+        return endpoint
 
     # --- OpenAPI ----------------------------------------------------------------------------
 
@@ -178,32 +179,11 @@ class App:
         openapi_url = self.openapi_url
         if openapi_url is None:
             return
-        # The documentation's own routes are served, but are not the app's routes or endpoints.
-        self._internal = True
-        try:
-            self._add_docs_routes_now(
-                openapi_url,
-                docs_url,
-                redoc_url,
-                swagger_js_url,
-                swagger_css_url,
-                redoc_js_url,
-                swagger_ui_parameters,
-            )
-        finally:
-            self._internal = False
-            self.router.routes.clear()
 
-    def _add_docs_routes_now(
-        self,
-        openapi_url: str,
-        docs_url: str | None,
-        redoc_url: str | None,
-        swagger_js_url: str,
-        swagger_css_url: str,
-        redoc_js_url: str,
-        swagger_ui_parameters: dict[str, Any],
-    ) -> None:
+        def serve(path: str, handler: Callable[..., Any], name: str) -> None:
+            # The documentation's own routes are served, but are not the app's routes or endpoints.
+            options = RouteOptions(path, handler, frozenset({"GET"}), name, include_in_schema=False)
+            self._serve(options, self.router.converters)
 
         async def openapi_document(request: Request) -> Response:
             root_path = request.scope.get("root_path", "")
@@ -215,7 +195,7 @@ class App:
                 self._openapi_json = json_encoder.encode(self.openapi())
             return Response(self._openapi_json, media_type="application/json")
 
-        self.add_api_route(openapi_url, openapi_document, include_in_schema=False, name="openapi")
+        serve(openapi_url, openapi_document, "openapi")
         if docs_url is not None:
 
             async def swagger_ui(request: Request) -> Response:
@@ -227,7 +207,7 @@ class App:
                     parameters=swagger_ui_parameters,
                 )
 
-            self.add_api_route(docs_url, swagger_ui, include_in_schema=False, name="swagger_ui")
+            serve(docs_url, swagger_ui, "swagger_ui")
         if redoc_url is not None:
 
             async def redoc(request: Request) -> Response:
@@ -237,7 +217,7 @@ class App:
                     js_url=redoc_js_url,
                 )
 
-            self.add_api_route(redoc_url, redoc, include_in_schema=False, name="redoc")
+            serve(redoc_url, redoc, "redoc")
 
     @property
     def routes(self) -> list[RouteOptions | Mount]:

@@ -11,6 +11,7 @@ from starlette.exceptions import WebSocketException
 
 __all__ = [
     "HTTPException",
+    "RequestBodyTooLarge",
     "RequestValidationError",
     "ResponseValidationError",
     "RouteConfigError",
@@ -38,6 +39,18 @@ class HTTPException(StarletteHTTPException):
 
     def __str__(self) -> str:
         return f"{self.status_code}: {self.detail}"
+
+
+class RequestBodyTooLarge(HTTPException):
+    """A 413: the body is (or says it is) larger than the limit.
+
+    An ``HTTPException``, so whichever layer reads the body (an endpoint, Starlette's
+    ``ExceptionMiddleware``, the error guard) answers 413, never a 500.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request body is larger than {limit} bytes")
+        self.limit = limit
 
 
 class RequestValidationError(Exception):

@@ -15,11 +15,12 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .._body import limited_receive
+from ..exceptions import RequestBodyTooLarge
 from ..responses import JSONResponse
 
 __all__ = ["ErrorMiddleware", "RequestBodyTooLarge", "get_request_id", "request_id_var"]
@@ -38,17 +39,6 @@ ServerErrorHandler = Callable[[Request, Exception], Response | Awaitable[Respons
 def get_request_id() -> str | None:
     """The id of the request being handled (for log records, outgoing calls...)."""
     return request_id_var.get()
-
-
-class RequestBodyTooLarge(StarletteHTTPException):
-    """Raised from ``receive`` when the body exceeds ``max_body_size``; answered with a 413.
-
-    An ``HTTPException(413)``, so an inner app that renders those itself (Starlette's
-    ``ExceptionMiddleware``, the toolkit's App) answers 413 too, not its own 500.
-    """
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(413, detail)
 
 
 class _ProblemJSONResponse(JSONResponse):
@@ -123,8 +113,8 @@ class ErrorMiddleware:
         try:
             if limit is not None:
                 if declared_length is not None and declared_length > limit:
-                    raise RequestBodyTooLarge(f"Request body is larger than {limit} bytes")
-                receive = _limited(receive, limit)
+                    raise RequestBodyTooLarge(limit)
+                receive = limited_receive(receive, limit)
             await self.app(scope, receive, send_wrapper)
         except ClientDisconnect:
             # The client went away (mid-stream, or while we read its body): nobody to answer.
@@ -187,18 +177,3 @@ class ErrorMiddleware:
         if request_id is not None:
             body["request_id"] = request_id
         return JSONResponse(body, status_code=status)
-
-
-def _limited(receive: Receive, limit: int) -> Receive:
-    received = 0
-
-    async def limited_receive() -> Message:
-        nonlocal received
-        message = await receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise RequestBodyTooLarge(f"Request body is larger than {limit} bytes")
-        return message
-
-    return limited_receive

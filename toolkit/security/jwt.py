@@ -112,6 +112,25 @@ def _check_allow_list(algorithms: Sequence[str]) -> list[str]:
     return allowed
 
 
+# Most specific first: PyJWT's errors subclass each other (all are InvalidTokenError).
+_REASONS: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, "Token has expired"),
+    (jwt.ImmatureSignatureError, "Token is not yet valid"),
+    (jwt.InvalidSignatureError, "Token signature is invalid"),
+    (jwt.InvalidAlgorithmError, "Token algorithm is not allowed"),
+    (jwt.InvalidAudienceError, "Token audience is invalid"),
+    (jwt.InvalidIssuerError, "Token issuer is invalid"),
+    (jwt.InvalidIssuedAtError, "Token issue time is invalid"),
+    (jwt.DecodeError, "Token is malformed"),
+)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"Token has no {exc.claim!r} claim"
+    return next((text for cls, text in _REASONS if isinstance(exc, cls)), "Token is invalid")
+
+
 def decode_token(
     token: str | bytes,
     key: Any,
@@ -143,23 +162,5 @@ def decode_token(
             leeway=leeway,
             options={"require": list(require), "verify_signature": True},
         )
-    except jwt.ExpiredSignatureError as exc:
-        raise invalid_token("Token has expired") from exc
-    except jwt.ImmatureSignatureError as exc:
-        raise invalid_token("Token is not yet valid") from exc
-    except jwt.InvalidSignatureError as exc:
-        raise invalid_token("Token signature is invalid") from exc
-    except jwt.InvalidAlgorithmError as exc:
-        raise invalid_token("Token algorithm is not allowed") from exc
-    except jwt.InvalidAudienceError as exc:
-        raise invalid_token("Token audience is invalid") from exc
-    except jwt.InvalidIssuerError as exc:
-        raise invalid_token("Token issuer is invalid") from exc
-    except jwt.InvalidIssuedAtError as exc:
-        raise invalid_token("Token issue time is invalid") from exc
-    except jwt.MissingRequiredClaimError as exc:
-        raise invalid_token(f"Token has no {exc.claim!r} claim") from exc
-    except jwt.DecodeError as exc:
-        raise invalid_token("Token is malformed") from exc
     except jwt.InvalidTokenError as exc:
-        raise invalid_token("Token is invalid") from exc
+        raise invalid_token(_reason(exc)) from exc
