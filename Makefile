@@ -1,19 +1,45 @@
-# Quickstart targets. Each one creates the virtualenv (.venv) on first use.
+# Quickstart targets. The first one run creates the virtualenv (.venv) from the lock (uv.lock).
+#
+# Installs are reproducible: `make install` installs exactly the versions in uv.lock (the set the
+# suite passed with) and refuses a lock that no longer matches pyproject.toml. `make test-latest`
+# installs the newest releases pyproject.toml allows into .venv-latest and runs the same suite,
+# so a new msgspec, Starlette, redis-py or uvicorn that breaks us is seen at once.
 PYTHON ?= python3
+UV_VERSION := 0.13.9
 VENV := .venv
 BIN := $(VENV)/bin
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+LATEST := .venv-latest
 
-.PHONY: install test lint bench serve soak reliability
+# uv uses this interpreter and never downloads one of its own.
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+.PHONY: install test test-latest lock lint bench serve soak reliability
 
-install: $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev,bench]'
+# uv itself, pinned, in a virtualenv of its own (so syncing .venv never removes it).
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q uv==$(UV_VERSION)
+
+install: $(UV)
+	$(UV) sync --locked --all-extras --quiet
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The newest allowed versions of everything (no lock), in a virtualenv of their own.
+test-latest: $(UV)
+	rm -rf $(LATEST)
+	$(UV) venv --quiet $(LATEST)
+	$(UV) pip install --quiet --python $(LATEST)/bin/python --refresh --all-extras -r pyproject.toml -e .
+	$(LATEST)/bin/python scripts/lock_drift.py
+	$(LATEST)/bin/python -m pytest -q -p no:cacheprovider
+
+# After changing dependencies in pyproject.toml: re-resolve, then `make test test-latest`.
+lock: $(UV)
+	$(UV) lock
 
 lint: install
 	$(BIN)/ruff check .

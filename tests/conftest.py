@@ -5,6 +5,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import postgres_server
 import pytest
 from redis_server import RedisServer, redis_binary, unavailable
 from starlette.types import ASGIApp
@@ -24,7 +25,7 @@ def client_factory() -> ClientFactory:
     return factory
 
 
-# --- a real Redis (DESIGN.md, "Real services in tests") --------------------------------------
+# --- a real Redis: REDIS_URL, else a redis-server of our own; REQUIRE_REDIS=1 (CI) fails a skip ---
 
 
 @pytest.fixture(scope="session")
@@ -80,5 +81,39 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
         unavailable(str(exc))
     try:
         yield server
+    finally:
+        server.stop()
+
+
+# --- a real PostgreSQL ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """``DATABASE_URL`` if it names PostgreSQL; else the server on 127.0.0.1:5432 with trust auth
+    (``POSTGRES_PROBE_URL`` to probe another); else a throw-away server of our own; else a loud skip
+    (a failure when ``REQUIRE_POSTGRES=1``)."""
+    url = postgres_server.configured_url()
+    if url:
+        yield url
+        return
+    probed = postgres_server.probe_url()
+    refused = postgres_server.probe(probed)
+    if refused is None:
+        yield probed
+        return
+    bindir = postgres_server.find_bindir()
+    if bindir is None:
+        postgres_server.unavailable(
+            f"DATABASE_URL is not postgresql://..., {probed} refused ({refused}), and no initdb/postgres/"
+            f"pg_ctl in {postgres_server.bindir_searched()} to start a server of our own"
+        )
+    server = postgres_server.PostgresServer(bindir)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        postgres_server.unavailable(f"{probed} refused ({refused}), and a server of our own failed: {exc}")
+    try:
+        yield server.url
     finally:
         server.stop()

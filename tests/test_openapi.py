@@ -5,7 +5,7 @@ Every document built here is validated with openapi-spec-validator before anythi
 
 import enum
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 import pytest
@@ -962,8 +962,66 @@ def test_two_different_types_with_one_name_are_refused() -> None:
     async def b(thing: second) -> None:  # type: ignore[valid-type]
         pass
 
-    with pytest.raises(RuntimeError, match="'Thing'"):
+    with pytest.raises(
+        RuntimeError, match=r"both named 'Thing' \(.*make.<locals>.Thing and .*make.<locals>.Thing\)"
+    ):
         app.openapi()
+
+
+def test_a_clash_nested_inside_another_type_is_refused_too() -> None:
+    """The duplicate sits in a field of a body and in a response, not at the top level."""
+
+    def make() -> type:
+        class Owner(msgspec.Struct):
+            name: str
+
+        return Owner
+
+    first, second = make(), make()
+    Pet = msgspec.defstruct("Pet", [("owners", dict[str, list[first]])])  # type: ignore[valid-type]
+    app = App()
+
+    @app.post("/pets")
+    async def create(pet: Pet) -> None:  # type: ignore[valid-type]
+        pass
+
+    @app.get("/owner", response_model=second)
+    async def owner() -> dict[str, str]:
+        return {"name": "x"}
+
+    with pytest.raises(RuntimeError, match="both named 'Owner'"):
+        app.openapi()
+
+
+def test_generic_instances_and_one_type_used_twice_are_not_clashes() -> None:
+    T = TypeVar("T")
+
+    class Page(msgspec.Struct, Generic[T]):
+        items: list[T]
+
+    class Cat(msgspec.Struct):
+        name: str
+
+    class Dog(msgspec.Struct):
+        name: str
+
+    app = App()
+
+    @app.get("/cats", response_model=Page[Cat])
+    async def cats() -> dict[str, list[str]]:
+        return {"items": []}
+
+    @app.get("/dogs", response_model=Page[Dog])
+    async def dogs() -> dict[str, list[str]]:
+        return {"items": []}
+
+    @app.post("/cats")
+    async def add(cat: Cat) -> Cat:
+        return cat
+
+    names = set(app.openapi()["components"]["schemas"])
+    assert {"Page_Cat_", "Page_Dog_", "Cat", "Dog"} <= names
+    assert not [name for name in names if "." in name]  # never a module-qualified name
 
 
 # --- security ------------------------------------------------------------------------------------

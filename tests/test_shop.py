@@ -5,7 +5,6 @@ Handlers are defined inside test functions here: no ``from __future__ import ann
 
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -732,39 +731,16 @@ def test_sessions_in_redis(tmp_path: Path, redis_url: str, redis_prefix: str) ->
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def postgres_url() -> str | None:
-    """``DATABASE_URL`` when it names PostgreSQL, else a local server with trust auth, else None."""
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith(("postgresql://", "postgres://")):
-        return url
-    import asyncpg  # type: ignore[import-untyped]
-
-    async def probe() -> bool:
-        try:
-            connection = await asyncpg.connect(DEFAULT_POSTGRES_URL, timeout=2)
-        except (OSError, TimeoutError, asyncpg.PostgresError):
-            return False
-        await connection.close()
-        return True
-
-    return DEFAULT_POSTGRES_URL if anyio.run(probe) else None
-
 
 @pytest.fixture
-def postgres_schema_url() -> Iterator[str]:
-    """A fresh schema of this test's own on the server (dropped after), as a database URL."""
-    url = postgres_url()
-    if url is None:
-        pytest.skip(f"no PostgreSQL: DATABASE_URL is not postgresql://... and {DEFAULT_POSTGRES_URL} refused")
-    import asyncpg
+def postgres_schema_url(postgres_url: str) -> Iterator[str]:
+    """A fresh schema of this test's own on ``postgres_url``'s server (dropped after), as a database URL."""
+    import asyncpg  # type: ignore[import-untyped]
 
     schema = f"shop_test_{uuid.uuid4().hex[:12]}"
 
     async def run(statement: str) -> None:
-        connection = await asyncpg.connect(url, timeout=5)
+        connection = await asyncpg.connect(postgres_url, timeout=5)
         try:
             await connection.execute(statement)
         finally:
@@ -772,7 +748,7 @@ def postgres_schema_url() -> Iterator[str]:
 
     anyio.run(run, f"CREATE SCHEMA {schema}")
     try:
-        yield f"{url}{'&' if '?' in url else '?'}search_path={schema}"
+        yield f"{postgres_url}{'&' if '?' in postgres_url else '?'}search_path={schema}"
     finally:
         anyio.run(run, f"DROP SCHEMA {schema} CASCADE")
 

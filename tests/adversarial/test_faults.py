@@ -136,6 +136,12 @@ def session_app(store: RedisStore) -> App:
     return app
 
 
+async def get_calls(store: RedisStore) -> int:
+    """How many GET commands the server has executed (INFO commandstats)."""
+    stats = await store.client.info("commandstats")
+    return int(stats.get("cmdstat_get", {}).get("calls", 0))
+
+
 async def cancelled_read_then_next_request(private_redis: RedisServer, how: str) -> dict[str, Any]:
     """alice's read is cut short while Redis is frozen; then bob asks, on the only connection."""
     pool = aredis.BlockingConnectionPool.from_url(private_redis.url, max_connections=1, timeout=10)
@@ -148,6 +154,7 @@ async def cancelled_read_then_next_request(private_redis: RedisServer, how: str)
                 cookies[user] = (await client.post("/login", params={"user": user})).cookies["session"]
                 client.cookies.clear()
             seen["connection before"] = await store.client.client_id()
+            seen["GETs before"] = await get_calls(store)
             private_redis.pause()  # alice's GET reaches the socket; the answer comes only after resume
             try:
                 alice = {"Cookie": f"session={cookies['alice']}"}
@@ -172,6 +179,7 @@ async def cancelled_read_then_next_request(private_redis: RedisServer, how: str)
                 response = await client.get("/me", headers={"Cookie": f"session={cookies[user]}"})
                 seen[user] = response.json()["user"]
             seen["connection after"] = await store.client.client_id()
+            seen["GETs after"] = await get_calls(store)
     finally:
         await store.close()
         await pool.disconnect()
@@ -190,32 +198,38 @@ async def test_a_cancelled_redis_command_never_answers_the_next_request(
     assert seen["connection after"] != seen["connection before"]
 
 
+def test_the_cancelled_command_was_executed_so_its_reply_was_really_pending(
+    private_redis: RedisServer,
+) -> None:
+    """The control for the test above: alice's GET reached Redis and was answered after the
+    resume (three GETs ran, not two), so a reply really was left behind for the next reader."""
+
+    async def main() -> dict[str, Any]:
+        return await cancelled_read_then_next_request(private_redis, "client-cancelled")
+
+    seen = anyio.run(main)
+    assert seen["GETs after"] - seen["GETs before"] == 3  # alice's cancelled one, bob's, alice's again
+    assert (seen["bob"], seen["alice"]) == ("bob", "alice")
+
+
 @pytest.mark.anyio
-async def test_without_that_disconnect_the_next_request_would_read_the_stale_reply(
+async def test_no_stale_reply_even_if_the_redis_client_kept_the_connection(
     private_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The control: the test above fails if redis-py kept the connection after a cancellation."""
+    """The guarantee is the store's own: with redis-py's clean-up on error switched off (its public
+    ``disconnect_on_error`` flag), the connection with a pending reply is still never reused."""
     from redis.asyncio.connection import AbstractConnection
 
-    real = AbstractConnection.disconnect
-    keep = {"on": True}
+    real = AbstractConnection.read_response
 
-    async def disconnect_unless_kept(self: Any, *args: Any, **kwargs: Any) -> None:
-        if not keep["on"]:
-            await real(self, *args, **kwargs)
+    async def read_response_without_cleanup(self: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs["disconnect_on_error"] = False
+        return await real(self, *args, **kwargs)
 
-    monkeypatch.setattr(AbstractConnection, "disconnect", disconnect_unless_kept)
-    resume = private_redis.resume
-
-    def resume_then_disconnect_again() -> None:
-        resume()
-        keep["on"] = False  # only the cancelled command's disconnect was skipped
-
-    monkeypatch.setattr(private_redis, "resume", resume_then_disconnect_again)
+    monkeypatch.setattr(AbstractConnection, "read_response", read_response_without_cleanup)
     seen = await cancelled_read_then_next_request(private_redis, "client-cancelled")
-    assert seen["bob"] == "alice"  # bob's request would be answered with alice's session...
+    assert (seen["bob"], seen["alice"]) == ("bob", "alice")
     assert seen["connection after"] != seen["connection before"]
-    assert isinstance(seen["connection after"], bytes)  # ...and every later reply is off by one
 
 
 # --- the database locked or gone ------------------------------------------------------------------

@@ -17,6 +17,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import msgspec.inspect as mi
 from starlette.responses import Response
 
 from .._analysis import ScalarSpec
@@ -72,16 +73,74 @@ class _Schemas:
         return self.index[key]
 
     def render(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        try:
-            schemas, components = msgspec.json.schema_components(
-                self.types, ref_template=REF, schema_hook=_any_schema
-            )
-        except KeyError as exc:  # msgspec cannot tell apart two types of the same name
-            raise RuntimeError(
-                f"OpenAPI: two different types are both named {getattr(exc.args[0], '__name__', exc)!r}; "
-                "give one of them another name"
-            ) from None
+        _refuse_shared_names(self.types)
+        schemas, components = msgspec.json.schema_components(
+            self.types, ref_template=REF, schema_hook=_any_schema
+        )
         return list(schemas), components
+
+
+_NAMED = (mi.StructType, mi.TypedDictType, mi.DataclassType, mi.NamedTupleType, mi.EnumType)
+# FrozenDictType is new in msgspec 0.23.
+_MAPPINGS = tuple(t for t in (mi.DictType, getattr(mi, "FrozenDictType", None)) if t is not None)
+
+
+def _component_name(cls: Any) -> str:
+    """The name a type gets under ``components/schemas``: ``Item``, ``Page[Item]`` -> ``Page_Item_``."""
+    origin = getattr(cls, "__origin__", None)
+    if origin is None:
+        name = cls.__name__
+    else:
+        args = ", ".join(a.__name__ if isinstance(a, type) else repr(a) for a in cls.__args__)
+        name = f"{origin.__name__}[{args}]"
+    return re.sub(r"[^a-zA-Z0-9.\-_]", "_", name)
+
+
+def _refuse_shared_names(types: list[Any]) -> None:
+    """Two different types with one component name are a registration error, not a renamed schema.
+
+    Component names are the public names of the API's types (client generators turn them into
+    class names), so we never let them become ``module.make.<locals>.Thing_2``: msgspec >= 0.23
+    would quietly qualify both, msgspec 0.22 raised a ``KeyError``. Checked here, on our side.
+    """
+    seen: dict[str, Any] = {}
+    visited: set[int] = set()
+
+    def walk(info: Any) -> None:
+        if isinstance(info, _NAMED):
+            if id(info.cls) in visited:
+                return
+            visited.add(id(info.cls))
+            name = _component_name(info.cls)
+            other = seen.setdefault(name, info.cls)
+            if other is not info.cls and other != info.cls:
+                raise RuntimeError(
+                    f"OpenAPI: two different types are both named {name!r} "
+                    f"({_where(other)} and {_where(info.cls)}); give one of them another name"
+                )
+            for field in getattr(info, "fields", ()):
+                walk(field.type)
+        elif isinstance(info, mi.Metadata):
+            walk(info.type)
+        elif isinstance(info, mi.CollectionType):
+            walk(info.item_type)
+        elif isinstance(info, mi.TupleType):
+            for item in info.item_types:
+                walk(item)
+        elif isinstance(info, _MAPPINGS):
+            walk(info.key_type)
+            walk(info.value_type)
+        elif isinstance(info, mi.UnionType):
+            for member in info.types:
+                walk(member)
+
+    for info in mi.multi_type_info(types):
+        walk(info)
+
+
+def _where(cls: Any) -> str:
+    cls = getattr(cls, "__origin__", cls)
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _path_format(template: str) -> str:

@@ -45,37 +45,59 @@ class RedisStore:
         self.prefix = prefix
         self.timeout = timeout
 
-    async def _run(self, command: str, *args: Any, **kwargs: Any) -> Any:
+    async def _run(self, *command: Any) -> Any:
+        """Send one command and read its reply on a connection held for just that command.
+
+        A connection whose reply was not read (a timeout, the request cancelled mid-command, a
+        broken socket) is closed before it goes back to the pool: the late reply would otherwise
+        be read by the next command on it, so one user's session would answer another's request.
+        We hold this guarantee ourselves rather than rely on how a redis-py release cleans up.
+        """
         import redis.exceptions
 
+        pool = self.client.connection_pool
+        connection = None
+        answered = False
         try:
             with anyio.fail_after(self.timeout):
-                return await getattr(self.client, command)(*args, **kwargs)
+                connection = await pool.get_connection()
+                await connection.send_command(*command)
+                reply = await connection.read_response()
+                answered = True
         except TimeoutError as exc:
-            raise StoreError(f"redis {command} timed out after {self.timeout}s") from exc
+            raise StoreError(f"redis {command[0]} timed out after {self.timeout}s") from exc
         except (redis.exceptions.RedisError, OSError) as exc:
-            raise StoreError(f"redis {command} failed: {exc}") from exc
+            raise StoreError(f"redis {command[0]} failed: {exc}") from exc
+        finally:
+            if connection is not None:
+                with anyio.CancelScope(shield=True):
+                    if not answered:
+                        await connection.disconnect(nowait=True)
+                    await pool.release(connection)
+        return reply
 
     async def get(self, key: str) -> bytes | None:
-        value = await self._run("get", self.prefix + key)
-        return None if value is None else bytes(value)
+        value = await self._run("GET", self.prefix + key)
+        if value is None:
+            return None
+        return value.encode() if isinstance(value, str) else bytes(value)
 
     async def set(self, key: str, value: bytes, ttl: float, *, only_if_exists: bool = False) -> bool:
-        result = await self._run(
-            "set", self.prefix + key, value, px=max(1, int(ttl * 1000)), xx=only_if_exists
-        )
-        return bool(result)
+        command = ["SET", self.prefix + key, value, "PX", max(1, int(ttl * 1000))]
+        if only_if_exists:
+            command.append("XX")
+        return await self._run(*command) is not None  # "OK", or nil when XX found no key
 
     async def incr(self, key: str, amount: int, ttl: float) -> int:
         # INCRBY and the expiry of a new counter in one server-side step.
-        result = await self._run("eval", _INCR_SCRIPT, 1, self.prefix + key, amount, max(1, int(ttl * 1000)))
+        result = await self._run("EVAL", _INCR_SCRIPT, 1, self.prefix + key, amount, max(1, int(ttl * 1000)))
         return int(result)
 
     async def delete(self, key: str) -> None:
-        await self._run("delete", self.prefix + key)
+        await self._run("DEL", self.prefix + key)
 
     async def ping(self) -> bool:
-        return bool(await self._run("ping"))
+        return bool(await self._run("PING"))
 
     async def close(self) -> None:
         await self.client.aclose()
