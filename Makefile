@@ -55,8 +55,9 @@ serve: install
 soak: install
 	$(BIN)/python -m benchmarks.soak
 
-# Runs the adversarial suite and the soak, then regenerates README's Reliability section.
+# Runs the adversarial suite and the soak, publishes their figures to benchmarks/published/
+# and regenerates README's Reliability section from there.
 reliability: install
 	REQUIRE_REDIS=1 $(BIN)/python -m pytest -q tests/adversarial --junitxml=benchmarks/results/adversarial.xml
 	$(BIN)/python -m benchmarks.soak
-	$(BIN)/python tests/adversarial/summary.py benchmarks/results/adversarial.xml --readme README.md
+	$(BIN)/python tests/adversarial/summary.py benchmarks/results/adversarial.xml --publish

@@ -20,7 +20,14 @@ if str(ROOT) not in sys.path:  # ``benchmarks`` is not installed; ``pytest`` alo
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.peers import PEERS  # noqa: E402
-from benchmarks.report import README_END, README_START, inprocess_table, update_readme  # noqa: E402
+from benchmarks.report import (  # noqa: E402
+    PUBLISHED,
+    README_CHART,
+    README_END,
+    README_START,
+    inprocess_table,
+    publish,
+)
 from benchmarks.spec import CASES, ID, JSON, JWT, SCENARIOS, TIMESTAMP, Case  # noqa: E402
 
 TINY_INPROCESS = ["--quick", "--repeat", "2", "--batch-seconds", "0.005", "--warmup-seconds", "0.02"]
@@ -128,15 +135,35 @@ def test_tiny_inprocess_run_writes_results(tmp_path: Path) -> None:
     assert "| json |" in (tmp_path / "latest.md").read_text()
     assert "| json |" in result.stdout
 
-    readme = tmp_path / "README.md"
+    root = tmp_path / "repo"
+    root.mkdir()
+    readme = root / "README.md"
     readme.write_text(f"intro\n{README_START}\nold\n{README_END}\nrest\n")
-    update_readme(results, readme, tmp_path)
+    published = publish(tmp_path / "latest.json", readme, root)
+    assert published == root / PUBLISHED
+    assert json.loads(published.read_text()) == results
     text = readme.read_text()
     assert "old" not in text
     assert text.startswith("intro\n")
     assert text.endswith("rest\n")
     assert "### Latest results" in text
     assert "#### In-process" in text
+    assert f"- Source: [`{PUBLISHED.as_posix()}`]" in text
+    assert (root / README_CHART).exists() == bool(results["chart"])
+
+
+def test_the_readme_is_never_generated_from_another_results_file(tmp_path: Path) -> None:
+    other = tmp_path / "latest.json"
+    other.write_text("{}")
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.report", str(other), "--readme", str(tmp_path / "README.md")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--readme takes no results file" in result.stderr
 
 
 def test_tiny_run_leaves_a_peer_without_the_scenario_empty(tmp_path: Path) -> None:

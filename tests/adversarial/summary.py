@@ -2,6 +2,12 @@
 
     pytest tests/adversarial --junitxml=adversarial.xml
     python tests/adversarial/summary.py adversarial.xml
+    python tests/adversarial/summary.py adversarial.xml --publish   # what `make reliability` runs
+
+``--publish`` writes the tally and the soak's figures (``benchmarks/results/soak.json``), with the
+machine and versions, to the committed ``benchmarks/published/reliability.json`` and rewrites the
+README's Reliability section from that file; ``--readme`` rewrites it from that file alone. A test
+regenerates the section and fails if the README differs.
 
 Categories come from the test modules (``CATEGORIES``); ``known bugs`` are strict xfails (each
 names the bug it tracks). A module missing from ``CATEGORIES`` is listed under its own name, so a
@@ -12,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import datetime
+import hashlib
 import json
 import sys
 import xml.etree.ElementTree as ET
@@ -78,31 +86,85 @@ def soak_markdown(soak: dict[str, object]) -> str:
     )
 
 
-def update_readme(readme: Path, table: str, soak: dict[str, object] | None) -> None:
+ROOT = Path(__file__).resolve().parent.parent.parent
+PUBLISHED = Path("benchmarks/published/reliability.json")  # relative to ROOT; committed
+
+
+def readme_section(published: Path) -> str:
+    """The Reliability section (between the markers) for a published file."""
+    raw = published.read_bytes()
+    data = json.loads(raw)
+    rows = {name: collections.Counter(row) for name, row in data["adversarial"].items()}
+    body = markdown(rows) + "\n"
+    if data.get("soak") is not None:
+        body += "\n" + soak_markdown(data["soak"]) + "\n"
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    versions = ", ".join(f"{name} {version}" for name, version in data["versions"].items())
+    body += (
+        f"\nSource: [`{PUBLISHED.as_posix()}`]({PUBLISHED.as_posix()}) (sha256 `{digest}`…), "
+        f"{data['created']}, {data['machine']['cpus']} CPUs, {data['machine']['python']}; {versions}.\n"
+    )
+    return body
+
+
+def current_section(text: str) -> str:
+    return text.split(README_START, 1)[1].split(README_END, 1)[0].removeprefix("\n")
+
+
+def update_readme(readme: Path, root: Path = ROOT) -> None:
+    """Rewrite the README's Reliability section from ``root / PUBLISHED``, its only source."""
     text = readme.read_text(encoding="utf-8")
     if README_START not in text or README_END not in text:
         raise SystemExit(f"{readme}: the reliability markers are missing")
-    body = table + "\n"
-    if soak is not None:
-        body += "\n" + soak_markdown(soak) + "\n"
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
+    body = readme_section(root / PUBLISHED)
     readme.write_text(f"{head}{README_START}\n{body}{README_END}{tail}", encoding="utf-8")
+
+
+def publish(junit: Path, soak_file: Path, readme: Path, root: Path = ROOT) -> Path:
+    sys.path.insert(0, str(root))
+    from benchmarks.machine import machine_info, package_versions
+
+    soak = json.loads(soak_file.read_text()) if soak_file.exists() else None
+    if soak is not None:
+        soak.pop("server_log_tail", None)
+    data = {
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": "make reliability",
+        "machine": machine_info(),
+        "versions": package_versions(("toolkit", "starlette", "msgspec", "uvicorn", "redis", "hypothesis")),
+        "adversarial": {name: dict(row) for name, row in tally(junit).items()},
+        "soak": soak,
+    }
+    target = root / PUBLISHED
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    update_readme(readme, root)
+    return target
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("junit", type=Path, help="the XML written by pytest --junitxml")
-    parser.add_argument("--readme", type=Path, help="rewrite this README's Reliability section")
-    parser.add_argument("--soak", type=Path, default=Path("benchmarks/results/soak.json"))
+    parser.add_argument("junit", type=Path, nargs="?", help="the XML written by pytest --junitxml")
+    parser.add_argument("--soak", type=Path, default=ROOT / "benchmarks/results/soak.json")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--publish", action="store_true", help=f"write {PUBLISHED}, then the README")
+    action.add_argument("--readme", action="store_true", help=f"rewrite README.md from {PUBLISHED} only")
     args = parser.parse_args(argv)
+    if args.readme:
+        if args.junit is not None:
+            parser.error(f"--readme takes no JUnit file: the README is generated from {PUBLISHED} only")
+        update_readme(ROOT / "README.md")
+        print(f"updated README.md from {PUBLISHED}")
+        return 0
+    if args.junit is None:
+        parser.error("a JUnit XML file is needed (pytest --junitxml)")
     rows = tally(args.junit)
-    table = markdown(rows)
-    print(table)
-    if args.readme is not None:
-        soak = json.loads(args.soak.read_text()) if args.soak.exists() else None
-        update_readme(args.readme, table, soak)
-        print(f"updated {args.readme}")
+    print(markdown(rows))
+    if args.publish:
+        target = publish(args.junit, args.soak, ROOT / "README.md")
+        print(f"published {target.relative_to(ROOT)}; updated README.md (commit both)")
     return 1 if sum(row["failed"] for row in rows.values()) else 0
 
 
