@@ -11,12 +11,13 @@ BIN := $(VENV)/bin
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 LATEST := .venv-latest
+LOWEST := .venv-lowest
 
 # uv uses this interpreter and never downloads one of its own.
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install test test-latest lock lint bench serve soak reliability
+.PHONY: install test test-latest test-lowest lock lint bench serve soak reliability
 
 # uv itself, pinned, in a virtualenv of its own (so syncing .venv never removes it).
 $(UV):
@@ -36,6 +37,17 @@ test-latest: $(UV)
 	$(UV) pip install --quiet --python $(LATEST)/bin/python --refresh --all-extras -r pyproject.toml -e .
 	$(LATEST)/bin/python scripts/lock_drift.py
 	$(LATEST)/bin/python -m pytest -q -p no:cacheprovider
+
+# The library's runtime dependencies at the lowest versions pyproject.toml allows (test tools at
+# their newest): the ranges we declare are ones we have run. The FastAPI peer's tests need the
+# benchmark extra's versions, so they run on the lock and on latest only.
+test-lowest: $(UV)
+	rm -rf $(LOWEST)
+	$(UV) venv --quiet $(LOWEST)
+	$(PYTHON) scripts/lower_bounds.py > $(LOWEST)/lower-bounds.txt
+	$(UV) pip install --quiet --python $(LOWEST)/bin/python --all-extras -r pyproject.toml -e . \
+		--override $(LOWEST)/lower-bounds.txt
+	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/test_parity.py --ignore=tests/test_benchmarks.py
 
 # After changing dependencies in pyproject.toml: re-resolve, then `make test test-latest`.
 lock: $(UV)
