@@ -993,6 +993,21 @@ def test_a_clash_nested_inside_another_type_is_refused_too() -> None:
         app.openapi()
 
 
+def test_a_type_named_like_the_422_schema_is_refused_not_overwritten() -> None:
+    class ValidationError(msgspec.Struct):
+        field: str
+        reason: str
+
+    app = App()
+
+    @app.post("/check", response_model=ValidationError)
+    async def check(q: int) -> dict[str, str]:
+        return {"field": "q", "reason": "x"}
+
+    with pytest.raises(RuntimeError, match="'ValidationError' clashes with the schema of the 422 response"):
+        app.openapi()
+
+
 def test_generic_instances_and_one_type_used_twice_are_not_clashes() -> None:
     T = TypeVar("T")
 

@@ -222,6 +222,44 @@ def test_redis_store_needs_a_client_or_a_url() -> None:
         RedisStore()
 
 
+def test_a_client_that_decodes_replies_is_refused_up_front() -> None:
+    """Values are bytes (msgpack, signed records): a decoding client would turn every hit into
+    a UnicodeDecodeError, or silently change the bytes with a lenient codec."""
+    for options in ({"decode_responses": True}, {"decode_responses": True, "encoding": "latin-1"}):
+        with pytest.raises(ValueError, match="decode_responses=False"):
+            RedisStore(redis.asyncio.Redis(**options))
+
+
+def test_a_client_without_one_connection_pool_is_refused_up_front() -> None:
+    cluster = redis.asyncio.RedisCluster.__new__(redis.asyncio.RedisCluster)  # no connection needed
+    with pytest.raises(TypeError, match=r"needs a redis\.asyncio\.Redis client, not RedisCluster"):
+        RedisStore(cluster)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("protocol", [2, 3])
+async def test_replies_have_the_store_types_on_both_protocols(
+    redis_url: str, redis_prefix: str, protocol: int
+) -> None:
+    store = RedisStore(redis.asyncio.Redis.from_url(redis_url, protocol=protocol), prefix=redis_prefix)
+    try:
+        assert await store.ping() is True
+        assert await store.get("missing") is None
+        assert await store.set("k", b"\xff\x00bin", 10) is True
+        assert await store.get("k") == b"\xff\x00bin"
+        assert await store.set("gone", b"v", 10, only_if_exists=True) is False
+        assert await store.incr("n", 2, 10) == 2
+        await store.delete("k")
+        assert await store.get("k") is None
+        # A reply that is an error (a list where a string is expected) is a StoreError, not a 500.
+        await store.client.rpush(redis_prefix + "list", b"x")
+        with pytest.raises(StoreError, match="WRONGTYPE"):
+            await store.get("list")
+        assert await store.get("missing") is None  # the connection is usable afterwards
+    finally:
+        await store.close()
+
+
 @pytest.mark.anyio
 async def test_redis_command_timeout_is_a_store_error() -> None:
     # A server that accepts connections (the kernel's backlog) but never answers a command.

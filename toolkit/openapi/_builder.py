@@ -100,8 +100,8 @@ def _refuse_shared_names(types: list[Any]) -> None:
     """Two different types with one component name are a registration error, not a renamed schema.
 
     Component names are the public names of the API's types (client generators turn them into
-    class names), so we never let them become ``module.make.<locals>.Thing_2``: msgspec >= 0.23
-    would quietly qualify both, msgspec 0.22 raised a ``KeyError``. Checked here, on our side.
+    class names), so a clash never turns them into ``module.make.<locals>.Thing_2``: msgspec
+    >= 0.23 would quietly qualify both, msgspec 0.22 raised a ``KeyError``. Checked on our side.
     """
     seen: dict[str, Any] = {}
     visited: set[int] = set()
@@ -336,6 +336,12 @@ def build_openapi(app: App) -> dict[str, Any]:
         for name, scheme in operation.security:
             security_schemes.setdefault(name, scheme)
     if uses_validation:
+        taken = sorted(set(components) & set(VALIDATION_ERROR_SCHEMAS))
+        if taken:  # the 422 schemas would silently replace the user's type of the same name
+            raise RuntimeError(
+                f"OpenAPI: a type named {taken[0]!r} clashes with the schema of the 422 response; "
+                "give it another name"
+            )
         components.update(VALIDATION_ERROR_SCHEMAS)
     info: dict[str, Any] = {"title": app.title, "version": app.version}
     if app.description:

@@ -41,6 +41,13 @@ class RedisStore:
             except ImportError as exc:  # pragma: no cover - depends on the environment
                 raise ImportError("RedisStore needs the redis package: pip install 'toolkit[redis]'") from exc
             client = redis_asyncio.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        pool = getattr(client, "connection_pool", None)
+        if pool is None:  # e.g. RedisCluster: commands are routed per key, not through one pool
+            raise TypeError(f"RedisStore needs a redis.asyncio.Redis client, not {type(client).__name__}")
+        if getattr(pool, "connection_kwargs", {}).get("decode_responses"):
+            raise ValueError(
+                "RedisStore stores bytes (msgpack, signed data): pass a client with decode_responses=False"
+            )
         self.client = client
         self.prefix = prefix
         self.timeout = timeout
@@ -78,9 +85,7 @@ class RedisStore:
 
     async def get(self, key: str) -> bytes | None:
         value = await self._run("GET", self.prefix + key)
-        if value is None:
-            return None
-        return value.encode() if isinstance(value, str) else bytes(value)
+        return None if value is None else bytes(value)
 
     async def set(self, key: str, value: bytes, ttl: float, *, only_if_exists: bool = False) -> bool:
         command = ["SET", self.prefix + key, value, "PX", max(1, int(ttl * 1000))]
