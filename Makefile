@@ -10,6 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
+UV_STAMP := $(TOOLS)/.uv-$(UV_VERSION)
 LATEST := .venv-latest
 LOWEST := .venv-lowest
 
@@ -17,21 +18,25 @@ LOWEST := .venv-lowest
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install test test-latest test-lowest lock lint bench serve soak reliability
+.PHONY: install test test-latest test-lowest lock lock-upgrade lint bench serve soak reliability
 
-# uv itself, pinned, in a virtualenv of its own (so syncing .venv never removes it).
-$(UV):
+# uv itself, pinned, in a virtualenv of its own (so syncing .venv never removes it); a new
+# UV_VERSION reinstalls it.
+$(UV_STAMP):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install -q uv==$(UV_VERSION)
+	rm -f $(TOOLS)/.uv-* && touch $@
 
-install: $(UV)
-	$(UV) sync --locked --all-extras --quiet
+install: $(UV_STAMP)
+	@$(UV) sync --locked --all-extras --quiet || { \
+		echo "make install: uv.lock does not match pyproject.toml: run 'make lock', then commit uv.lock" >&2; \
+		exit 1; }
 
 test: install
 	$(BIN)/python -m pytest -q
 
 # The newest allowed versions of everything (no lock), in a virtualenv of their own.
-test-latest: $(UV)
+test-latest: $(UV_STAMP)
 	rm -rf $(LATEST)
 	$(UV) venv --quiet $(LATEST)
 	$(UV) pip install --quiet --python $(LATEST)/bin/python --refresh --all-extras -r pyproject.toml -e .
@@ -41,7 +46,7 @@ test-latest: $(UV)
 # The library's runtime dependencies at the lowest versions pyproject.toml allows (test tools at
 # their newest): the ranges we declare are ones we have run. The FastAPI peer's tests need the
 # benchmark extra's versions, so they run on the lock and on latest only.
-test-lowest: $(UV)
+test-lowest: $(UV_STAMP)
 	rm -rf $(LOWEST)
 	$(UV) venv --quiet $(LOWEST)
 	$(PYTHON) scripts/lower_bounds.py > $(LOWEST)/lower-bounds.txt
@@ -49,9 +54,14 @@ test-lowest: $(UV)
 		--override $(LOWEST)/lower-bounds.txt
 	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/test_parity.py --ignore=tests/test_benchmarks.py
 
-# After changing dependencies in pyproject.toml: re-resolve, then `make test test-latest`.
-lock: $(UV)
+# After changing dependencies in pyproject.toml: re-resolve (keeping locked versions where they
+# still fit), then `make test`.
+lock: $(UV_STAMP)
 	$(UV) lock
+
+# Move the lock to the newest releases pyproject.toml allows (what `make test-latest` tested).
+lock-upgrade: $(UV_STAMP)
+	$(UV) lock --upgrade
 
 lint: install
 	$(BIN)/ruff check .

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 BASELINE = "toolkit"
-# Targets of issue 4: HTTP requests/s against each peer, routing growth from 10 to 1,000 routes.
+# Targets: HTTP requests/s against each peer, routing growth from 10 to 1,000 routes.
 HTTP_TARGETS = {"fastapi": 3.0, "starlette": 1.0}
 ROUTING_TARGET = 1.2
 
@@ -297,7 +297,7 @@ def markdown(results: dict[str, Any], chart: str | None = None) -> str:
     ]
     goals = targets(results)
     if goals:
-        parts += ["", "Targets (issue 4):", "", *goals]
+        parts += ["", "Targets:", "", *goals]
     if "inprocess" in results:
         section = results["inprocess"]
         settings = section["settings"]

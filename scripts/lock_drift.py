@@ -45,7 +45,7 @@ def main() -> int:
         if name in locked and version not in locked[name].split(" or ")
     )
     added = sorted(set(installed) - set(locked) - {"toolkit"})
-    print(f"lock drift: {len(changed)} package(s) newer or other than uv.lock", file=sys.stderr)
+    print(f"lock drift: {len(changed) + len(added)} package(s) other than in uv.lock", file=sys.stderr)
     for name, was, now in changed:
         print(f"  {name}: {was} (locked) -> {now}", file=sys.stderr)
     for name in added:
