@@ -17,6 +17,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+from lock_drift import canonicalize_name
+
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 TOOL_EXTRAS = ("dev", "bench")  # test tools and benchmark peers, not used by a service
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9_.\-]*)")
@@ -38,7 +40,7 @@ def lower_bounds(pyproject: Path = PYPROJECT) -> list[str]:
         name, bounds = _NAME.match(requirement), _LOWER.findall(requirement.split(";", 1)[0])
         if name is None or not bounds:
             raise SystemExit(f"pyproject.toml: {requirement!r} has no lower bound (>=)")
-        key = re.sub(r"[-_.]+", "-", name[1]).lower()
+        key = canonicalize_name(name[1])
         pins[key] = max([*bounds, *([pins[key]] if key in pins else [])], key=_version_key)
     return [f"{name}=={version}" for name, version in sorted(pins.items())]
 

@@ -105,8 +105,8 @@ def postgres_url() -> Iterator[str]:
     bindir = postgres_server.find_bindir()
     if bindir is None:
         postgres_server.unavailable(
-            f"DATABASE_URL is not postgresql://..., {probed} refused ({refused}), and no initdb/postgres/"
-            f"pg_ctl in {postgres_server.bindir_searched()} to start a server of our own"
+            f"DATABASE_URL is not postgresql://..., {probed} refused ({refused}), and no initdb/postgres"
+            f" in {postgres_server.bindir_searched()} to start a server of our own"
         )
     server = postgres_server.PostgresServer(bindir)
     try:

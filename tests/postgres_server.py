@@ -76,7 +76,7 @@ def _version(bindir: str) -> tuple[int, ...]:
 
 def find_bindir() -> str | None:
     """``POSTGRES_BINDIR``; else the newest ``/usr/lib/postgresql/*/bin`` (Debian); else ``initdb``'s
-    directory on PATH. Only a directory holding ``initdb``, ``postgres`` and ``pg_ctl`` counts."""
+    directory on PATH. Only a directory holding ``initdb`` and ``postgres`` counts."""
     override = os.environ.get("POSTGRES_BINDIR")
     if override is not None:
         candidates = [override]
@@ -86,7 +86,7 @@ def find_bindir() -> str | None:
         if on_path:
             candidates.append(str(Path(on_path).resolve().parent))
     for bindir in candidates:
-        if all(os.access(Path(bindir, name), os.X_OK) for name in ("initdb", "postgres", "pg_ctl")):
+        if all(os.access(Path(bindir, name), os.X_OK) for name in ("initdb", "postgres")):
             return bindir
     return None
 

@@ -48,9 +48,13 @@ class RedisStore:
             raise ValueError(
                 "RedisStore stores bytes (msgpack, signed data): pass a client with decode_responses=False"
             )
+        import redis.exceptions
+
         self.client = client
         self.prefix = prefix
         self.timeout = timeout
+        self._pool = pool
+        self._failures = (redis.exceptions.RedisError, OSError)  # looked up once, not per command
 
     async def _run(self, *command: Any) -> Any:
         """Send one command and read its reply on a connection held for just that command.
@@ -60,9 +64,7 @@ class RedisStore:
         be read by the next command on it, so one user's session would answer another's request.
         We hold this guarantee ourselves rather than rely on how a redis-py release cleans up.
         """
-        import redis.exceptions
-
-        pool = self.client.connection_pool
+        pool = self._pool
         connection = None
         answered = False
         try:
@@ -73,7 +75,7 @@ class RedisStore:
                 answered = True
         except TimeoutError as exc:
             raise StoreError(f"redis {command[0]} timed out after {self.timeout}s") from exc
-        except (redis.exceptions.RedisError, OSError) as exc:
+        except self._failures as exc:
             raise StoreError(f"redis {command[0]} failed: {exc}") from exc
         finally:
             if connection is not None:
