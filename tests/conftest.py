@@ -10,6 +10,7 @@ import pytest
 from redis_server import RedisServer, redis_binary, unavailable
 from starlette.types import ASGIApp
 
+from toolkit.sessions import CounterStore, MemoryStore, RedisStore
 from toolkit.testing import TestClient
 
 ClientFactory = Callable[..., TestClient]
@@ -117,3 +118,12 @@ def postgres_url() -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest, redis_prefix: str) -> CounterStore:
+    """A fresh ``MemoryStore``, then a ``RedisStore`` on a real Redis. Close a Redis one on the
+    event loop that used it (an app's lifespan: its client belongs to that loop)."""
+    if request.param == "memory":
+        return MemoryStore()
+    return RedisStore(url=request.getfixturevalue("redis_url"), prefix=redis_prefix)

@@ -28,13 +28,6 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest, redis_prefix: str) -> CounterStore:
-    if request.param == "memory":
-        return MemoryStore()
-    return RedisStore(url=request.getfixturevalue("redis_url"), prefix=redis_prefix)
-
-
 class FakeClock:
     """Stands in for the ``time`` module of ``toolkit.ratelimit`` (and of ``_memory``)."""
 
@@ -486,13 +479,15 @@ def test_two_processes_share_a_limit_and_a_cache(redis_url: str, redis_prefix: s
         assert codes == [200, 200, 200, 429]
         assert http.get(f"{a}/limited").status_code == 429
         # A computes and caches; B serves A's answer (A's pid, A's count) without computing.
-        on_a = http.get(f"{a}/cached/7", params={"lang": "fr"})
-        on_b = http.get(f"{b}/cached/7", params={"lang": "fr"})
+        # Behind one load balancer both see the same Host (the cache keys on it).
+        host = {"Host": "shop.example"}
+        on_a = http.get(f"{a}/cached/7", params={"lang": "fr"}, headers=host)
+        on_b = http.get(f"{b}/cached/7", params={"lang": "fr"}, headers=host)
         assert on_a.json() == {"item_id": 7, "lang": "fr", "pid": pid_a, "computed": 1}
         assert on_b.json() == on_a.json()
         assert on_b.headers["etag"] == on_a.headers["etag"]
         assert "age" in on_b.headers
-        other = http.get(f"{b}/cached/8").json()  # not cached yet: B computes it itself
+        other = http.get(f"{b}/cached/8", headers=host).json()  # not cached yet: B computes it itself
         assert other["pid"] == pid_b
         assert other["computed"] == 1
-        assert http.get(f"{a}/cached/8").json() == other
+        assert http.get(f"{a}/cached/8", headers=host).json() == other

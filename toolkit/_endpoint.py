@@ -13,7 +13,7 @@ import time
 import types
 import typing
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio.to_thread
@@ -29,7 +29,8 @@ from ._app_scope import AppScope, DependencyOverrides
 from ._body import body_headers, declared_size_check, header_value, limited_receive, read_chunks
 from ._cleanup import CleanupStack
 from ._plan import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, Plan, Step, is_json_content_type
-from .cache import Cache, CachePolicy, cached_response
+from ._route_cache import KeySpec, key_spec, params_key, request_key
+from .cache import Cache, CachePolicy, RouteKey, cached_response, vary_names
 from .di import Depends
 from .exceptions import HTTPException, RequestValidationError, ResponseValidationError, RouteConfigError
 from .middleware.timing import TIMING_SCOPE_KEY
@@ -46,6 +47,7 @@ from .sessions._session import Session
 ErrorRenderer = Callable[[Scope, Receive, Send, Exception], Awaitable[Response | None]]
 
 _NO_BODY_STATUSES = frozenset({204, 304})
+_MAX_LEARNED_VARY = 16
 
 
 class _Unset:
@@ -150,7 +152,12 @@ class Endpoint:
         self.exact_model = model if isinstance(model, type) else None
         self.response_cache = response_cache
         self.cache_policy = _cache_policy(options, self.name, response_cache)
-        self._cache_route = f"{options.path}#{options.name}"  # route names may repeat; paths do not
+        self.cache_route = f"{options.path}#{options.name}"  # route names may repeat; paths do not
+        self._key_spec_plan: Plan | None = None
+        self._key_spec_value = KeySpec()
+        self._learned_vary: tuple[str, ...] = ()  # header names this route's responses vary on
+        if self.cache_policy is not None:
+            self._key_spec(self.base_plan)  # refuse a route that cannot be keyed safely, now
 
     def _compile(self, overrides: DependencyOverrides | None) -> Plan:
         root = analyze(self.options.endpoint, self.path_params, owner=self.name, overrides=overrides)
@@ -329,11 +336,12 @@ class Endpoint:
                 timing["deps"] = handler_started - solve_started
             if use_cache and index == last:
                 # After the dependencies (an auth check still runs), before the handler.
-                cache_key = self.cache_key(params, scope)
-                hit = await self._cached_response(cache_key, scope)
+                route_key = self._route_key(plan, params, scope)
+                hit, route_key = await self._cached_response(route_key, scope)
                 if hit is not None:
                     if sub_response is not None:  # what the dependencies set is per request
                         hit.raw_headers.extend(_extra_headers(sub_response))
+                    hit.background = background
                     return hit
             if step.kind == ASYNC:  # PERF: the common case without a call to call_step
                 values[index] = await step.call(**kwargs)
@@ -343,7 +351,9 @@ class Endpoint:
             raise RequestValidationError(errors)
 
         if use_cache:
-            return await self._build_and_cache(values[-1], background, sub_response, cache_key)
+            return await self._build_and_cache(
+                values[-1], background, sub_response, route_key, plan, params, scope
+            )
         if timing is None:
             return self._build_response(values[-1], background, sub_response)
         encode_started = time.perf_counter()
@@ -353,40 +363,69 @@ class Endpoint:
         return response
 
     async def _build_and_cache(
-        self, result: Any, background: BackgroundTasks | None, sub_response: Response | None, key: str
+        self,
+        result: Any,
+        background: BackgroundTasks | None,
+        sub_response: Response | None,
+        key: RouteKey,
+        plan: Plan,
+        params: Any,
+        scope: Scope,
     ) -> Response:
         """Cache the handler's own response; headers set through an injected ``Response`` (by
         dependencies or the handler) belong to this request only and are added after saving."""
         assert self.response_cache is not None
-        assert self.cache_policy is not None
+        policy = self.cache_policy
+        assert policy is not None
         if sub_response is not None and sub_response.status_code:
             return self._build_response(result, background, sub_response)  # a custom status: not cached
         per_request = _extra_headers(sub_response) if sub_response is not None else None
         own = self._build_response(result, background, None)
-        return await self.response_cache.save(key, own, self.cache_policy, per_request)
+        spec = self._key_spec(plan)
+        private = spec.private
+        also_vary: tuple[str, ...] = ("cookie",) if spec.session else ()
+        session = scope.get("session")
+        if isinstance(session, Session) and session.accessed:
+            # Read by code the key does not cover (a dependency using request.session): the
+            # response may differ per session cookie, as the middleware's Vary: Cookie says.
+            private = True
+            if not spec.reads_session and not policy.shared:
+                also_vary = ("cookie",)
+        varies = vary_names([*own.raw_headers, *(per_request or ())])
+        if varies is not None:
+            learned = tuple(sorted({*self._learned_vary, *varies, *also_vary}))
+            if learned != self._learned_vary and len(learned) <= _MAX_LEARNED_VARY:
+                # Later requests key on these headers too, so each variant gets its own entry.
+                self._learned_vary = learned
+                key = dataclasses.replace(key, variant=self._route_key(plan, params, scope).variant)
+        return await self.response_cache.save(
+            key, own, policy, per_request, scope, private=private, also_vary=also_vary
+        )
 
     # --- response cache ------------------------------------------------------------------
 
-    def cache_key(self, params: Any, scope: Scope) -> str:
+    def _key_spec(self, plan: Plan) -> KeySpec:
+        if self._key_spec_plan is not plan:
+            assert self.cache_policy is not None
+            self._key_spec_value = key_spec(plan, self.cache_policy, self.name)
+            self._key_spec_plan = plan
+        return self._key_spec_value
+
+    def _route_key(self, plan: Plan, params: Any, scope: Scope) -> RouteKey:
+        by_params, variant = request_key(self._key_spec(plan), params, scope, self._learned_vary)
+        return RouteKey(self.cache_route, by_params, variant)
+
+    def cache_params_key(self, kwargs: dict[str, Any]) -> bytes:
+        """The parameters digest of a request whose parameters had these values (for invalidation)."""
+        return params_key(self.base_plan.params_from(kwargs))
+
+    async def _cached_response(self, key: RouteKey, scope: Scope) -> tuple[Response | None, RouteKey]:
         assert self.response_cache is not None
         assert self.cache_policy is not None
-        vary = self.cache_policy.vary
-        values = [header_value(scope, name.encode("latin-1")) or "" for name in vary] if vary else []
-        return self.response_cache.response_key(self._cache_route, params, values)
-
-    def cache_key_for(self, kwargs: dict[str, Any], vary_values: Sequence[str]) -> str:
-        """The cache key of a request whose parameters had these values (for invalidation)."""
-        assert self.response_cache is not None
-        params = self.base_plan.params_from(kwargs)
-        return self.response_cache.response_key(self._cache_route, params, list(vary_values))
-
-    async def _cached_response(self, key: str, scope: Scope) -> Response | None:
-        assert self.response_cache is not None
-        assert self.cache_policy is not None
-        entry = await self.response_cache.lookup(key)
+        entry, key = await self.response_cache.lookup(key, scope)
         if entry is None:
-            return None
-        return cached_response(entry, header_value(scope, b"if-none-match"), self.cache_policy.vary)
+            return None, key
+        return cached_response(entry, header_value(scope, b"if-none-match"), self.cache_policy.vary), key
 
     async def _read_body(
         self, receive: Receive, request: Request | None, content_length: str | None

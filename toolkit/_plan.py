@@ -33,6 +33,7 @@ from ._validation import (
     collect_errors,
     entry_from_exception,
     missing_entry,
+    split_error,
 )
 from .di import Depends
 from .exceptions import RequestValidationError, RouteConfigError
@@ -369,11 +370,34 @@ class Plan:
             raise exc from None
 
     def params_from(self, kwargs: dict[str, Any]) -> Any:
-        """The parameters struct for the given values (by parameter name); for cache keys."""
+        """The parameters struct for the given values (by parameter name); for cache keys.
+
+        A wrong call is reported in the handler's terms (parameter names, not struct fields)."""
+        names = {spec.name: (spec, field) for spec, field in self._scalars}
+        unknown = sorted(set(kwargs) - set(names))
+        if unknown:
+            known = ", ".join(names) or "none"
+            raise TypeError(
+                f"{self.owner}: no parameter named {', '.join(map(repr, unknown))} (its parameters: {known})"
+            )
         if self.params_type is None:
             return None
-        raw = {field: kwargs[spec.name] for spec, field in self._scalars if spec.name in kwargs}
-        return msgspec.convert(raw, self.params_type, strict=False)
+        raw = {field: kwargs[name] for name, (_, field) in names.items() if name in kwargs}
+        try:
+            return msgspec.convert(raw, self.params_type, strict=False)
+        except msgspec.ValidationError as exc:
+            by_field = {field: spec.name for spec, field in self._scalars}
+            message, loc = split_error(exc)
+            field = loc[0] if loc else None
+            if match := re.fullmatch(r"Object missing required field `(.+)`", message):
+                raise TypeError(
+                    f"{self.owner}: parameter {by_field.get(match[1], match[1])!r} is required"
+                ) from None
+            name = by_field.get(str(field), str(field))
+            raise TypeError(f"{self.owner}: parameter {name!r}: {message}") from None
+
+    def scalar_specs(self) -> list[ScalarSpec]:
+        return [spec for spec, _ in self._scalars]
 
     def path_specs(self) -> list[ScalarSpec]:
         return [spec for spec, _ in self._scalars if spec.source == "path"]

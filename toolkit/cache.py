@@ -12,10 +12,12 @@
     await cache.set("rates", data, ttl=300, namespace="fx")
 
 Responses are cached per route and per *validated* parameters (``?a=1&b=2`` and ``?b=2&a=1`` share an
-entry), for GET/HEAD and 200 only, never when the response sets a cookie or says
-``Cache-Control: private``/``no-store``. Cached responses carry ``ETag``, ``Cache-Control`` and
-``Age``; a matching ``If-None-Match`` gets a 304. A store failure degrades to "no cache" (logged),
-never to a 500.
+entry), per origin (``Host``, scheme, ``root_path``) and per credentials the route passes to its
+handler (see ``toolkit._route_cache``), for GET/HEAD and 200 only, never when the response sets a
+cookie, says ``Cache-Control: private``/``no-store`` or ``Vary: *``. A ``Vary`` the response sets
+is honoured: a hit needs the same values of those request headers. Cached responses carry
+``ETag``, ``Cache-Control`` (``private`` for credentialed routes) and ``Age``; a matching
+``If-None-Match`` gets a 304. A store failure degrades to "no cache" (logged), never to a 500.
 """
 
 from __future__ import annotations
@@ -23,30 +25,40 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from starlette.responses import Response
+from starlette.types import Scope
 
 from .sessions._store import Store, StoreError
 
 if TYPE_CHECKING:
     from .app import App
 
-__all__ = ["Cache", "CachePolicy", "cached"]
+__all__ = ["Cache", "CachePolicy", "RouteKey", "cached"]
 
 logger = logging.getLogger("toolkit.cache")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class CachePolicy:
-    """How a route's responses are cached: for ``expire`` seconds, varying on ``vary`` headers."""
+    """How a route's responses are cached: for ``expire`` seconds, varying on ``vary`` headers.
+
+    The key always covers the validated parameters, the origin (``Host``, scheme, ``root_path``)
+    and the credentials the route's security schemes and ``Session`` parameters pass on. A route
+    whose handler reads the ``Request`` itself must say how to share: ``vary`` (the headers its
+    response depends on) or ``shared=True`` (the same for every caller).
+    """
 
     expire: int
     vary: tuple[str, ...] = ()
     statuses: frozenset[int] = frozenset({200})
+    #: The response is the same for every caller, whatever the handler reads from the Request.
+    shared: bool = False
 
     def __post_init__(self) -> None:
         if self.expire <= 0:
@@ -54,7 +66,7 @@ class CachePolicy:
         object.__setattr__(self, "vary", tuple(h.lower() for h in self.vary))
 
 
-def cached(expire: int, *, vary: Sequence[str] = ()) -> Callable[[Any], Any]:
+def cached(expire: int, *, vary: Sequence[str] = (), shared: bool = False) -> Callable[[Any], Any]:
     """Mark a handler for response caching; put it *below* the route decorator::
 
     @app.get("/items")
@@ -63,7 +75,7 @@ def cached(expire: int, *, vary: Sequence[str] = ()) -> Callable[[Any], Any]:
     """
 
     def mark(func: Any) -> Any:
-        func.__toolkit_cache__ = CachePolicy(expire, tuple(vary))
+        func.__toolkit_cache__ = CachePolicy(expire, tuple(vary), shared=shared)
         return func
 
     return mark
@@ -76,6 +88,19 @@ class _Entry(msgspec.Struct, array_like=True):
     etag: str
     stored: float
     expire: int
+    generation: bytes  # the route's generation when the request began (see ``Cache.invalidate``)
+    private: bool
+    vary: list[tuple[str, str]]  # (header, the request's value) for each header the response varies on
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RouteKey:
+    """Where a cached route's response for one request lives."""
+
+    route: str
+    by_params: bytes  # digest of the validated parameters
+    variant: bytes  # digest of origin, vary headers and credentials
+    generation: bytes | None = None  # as read at lookup; ``None``: the store failed, do not save
 
 
 _encode_entry = msgspec.msgpack.Encoder().encode
@@ -132,62 +157,133 @@ class Cache:
 
     # --- cached routes -----------------------------------------------------------------------
 
-    def response_key(self, route: str, params: Any, headers: Sequence[str]) -> str:
-        digest = hashlib.blake2b(msgspec.json.encode(params), digest_size=16)
-        for value in headers:
-            digest.update(b"\x00" + value.encode("latin-1"))
-        return f"route:{route}:{digest.hexdigest()}"
+    def _entry_key(self, key: RouteKey) -> str:
+        return f"{self.namespace}:route:{key.route}:{key.by_params.hex()}:{key.variant.hex()}"
+
+    def _generation_key(self, route: str, by_params: bytes) -> str:
+        return f"{self.namespace}:gen:{route}:{by_params.hex()}"
 
     async def invalidate(self, handler: Callable[..., Any] | str, **params: Any) -> None:
-        """Drop the cached response of ``handler`` for these parameters (and no ``vary`` headers)."""
+        """Drop every cached response of ``handler`` for these parameters: for every host, header
+        variant and user. A store failure is raised (an invalidation must not be lost silently).
+
+        It moves the route's generation for these parameters, so an entry saved by a request
+        that began before the call is never served either.
+        """
         if self._app is None:
             raise RuntimeError("this Cache is not attached to an App (App(cache=...))")
-        for endpoint in self._app.endpoints:
-            if endpoint.cache_policy is not None and (
-                endpoint.options.endpoint is handler or endpoint.options.name == handler
-            ):
-                await self.delete(endpoint.cache_key_for(params, ()))
+        endpoints = [
+            endpoint
+            for endpoint in self._app.endpoints
+            if endpoint.cache_policy is not None
+            and (endpoint.options.endpoint is handler or endpoint.options.name == handler)
+        ]
+        if not endpoints:
+            name = handler if isinstance(handler, str) else getattr(handler, "__qualname__", repr(handler))
+            raise ValueError(f"{name} is not a cached route of this app (cache=... on its route decorator)")
+        for endpoint in endpoints:
+            assert endpoint.cache_policy is not None
+            by_params = endpoint.cache_params_key(params)
+            # Outlives every entry saved under the previous generation (they expire first).
+            ttl = endpoint.cache_policy.expire + 300
+            await self.store.set(self._generation_key(endpoint.cache_route, by_params), os.urandom(8), ttl)
 
-    async def lookup(self, key: str) -> _Entry | None:
+    async def lookup(self, key: RouteKey, scope: Scope) -> tuple[_Entry | None, RouteKey]:
+        """The entry to serve for this request (or ``None``), and the key to save a miss under."""
         try:
-            raw = await self.store.get(self._key(key, None))
+            generation = await self.store.get(self._generation_key(key.route, key.by_params)) or b""
+            raw = await self.store.get(self._entry_key(key))
         except StoreError as exc:
             logger.warning("response cache unavailable, serving uncached: %s", exc)
-            return None
+            return None, key
+        key = dataclasses.replace(key, generation=generation)
         if raw is None:
-            return None
+            return None, key
         try:
-            return _decode_entry(raw)
+            entry = _decode_entry(raw)
         except (msgspec.DecodeError, msgspec.ValidationError):
             logger.warning("discarding an unreadable cache entry")
-            return None
+            return None, key
+        if entry.generation != generation:
+            return None, key  # invalidated
+        for name, value in entry.vary:
+            if vary_values((name,), scope)[0] != value:
+                return None, key  # made for a request with other values of a header it varies on
+        return entry, key
 
     async def save(
         self,
-        key: str,
+        key: RouteKey,
         response: Response,
         policy: CachePolicy,
-        per_request: list[tuple[bytes, bytes]] | None = None,
+        per_request: list[tuple[bytes, bytes]] | None,
+        scope: Scope,
+        *,
+        private: bool = False,
+        also_vary: Sequence[str] = (),
     ) -> Response:
         """Store ``response`` if it may be cached; return it with ``ETag``/``Cache-Control`` added.
 
         ``per_request`` headers (set through an injected ``Response``) are sent but never stored;
-        they still decide cacheability (a cookie or ``Cache-Control: private`` among them)."""
+        they still decide cacheability (a cookie, ``Cache-Control: private``, ``Vary: *``).
+        ``also_vary`` names request headers the response depends on besides its own ``Vary``."""
         per_request = per_request or []
-        if not _cacheable(response, policy, per_request):
+        varies = vary_names([*response.raw_headers, *per_request])
+        if varies is None or not _cacheable(response, policy, per_request):
             response.raw_headers.extend(per_request)
             return response
+        unsaid = [name for name in also_vary if name not in varies]
+        varies += unsaid
         body = bytes(response.body)
         etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
         headers = [(k, v) for k, v in response.raw_headers if k not in _NOT_STORED]
-        entry = _Entry(response.status_code, headers, body, etag, time.time(), policy.expire)
-        try:
-            await self.store.set(self._key(key, None), _encode_entry(entry), policy.expire)
-        except StoreError as exc:
-            logger.warning("response cache unavailable, not stored: %s", exc)
-        response.raw_headers.extend(_freshness(etag, policy.expire, 0, policy.vary))
+        headers += [(k, v) for k, v in per_request if k == b"vary"]  # hits must say it too
+        if unsaid:  # said by a middleware on this response; a hit must say it as well
+            headers.append((b"vary", ", ".join(unsaid).encode("latin-1")))
+        vary = list(zip(varies, vary_values(varies, scope), strict=True))
+        if key.generation is not None:
+            entry = _Entry(
+                response.status_code,
+                headers,
+                body,
+                etag,
+                time.time(),
+                policy.expire,
+                key.generation,
+                private,
+                vary,
+            )
+            try:
+                await self.store.set(self._entry_key(key), _encode_entry(entry), policy.expire)
+            except StoreError as exc:
+                logger.warning("response cache unavailable, not stored: %s", exc)
+        response.raw_headers.extend(_freshness(etag, policy.expire, 0, policy.vary, private))
         response.raw_headers.extend(per_request)
         return response
+
+
+def vary_names(headers: Sequence[tuple[bytes, bytes]]) -> list[str] | None:
+    """The header names the ``Vary`` headers list (lower-case); ``None`` for ``Vary: *``."""
+    names: list[str] = []
+    for key, value in headers:
+        if key == b"vary":
+            for name in value.decode("latin-1").split(","):
+                name = name.strip().lower()
+                if name == "*":
+                    return None
+                if name and name not in names:
+                    names.append(name)
+    return names
+
+
+def vary_values(names: Sequence[str], scope: Scope) -> list[str]:
+    """The request's value of each header in ``names`` (repeated lines joined, so they count too)."""
+    wanted = [name.encode("latin-1") for name in names]
+    found: dict[bytes, list[bytes]] = {}
+    for key, value in scope["headers"]:
+        if key in wanted:
+            found.setdefault(key, []).append(value)
+    return [b"\x1f".join(found.get(name, ())).decode("latin-1") for name in wanted]
 
 
 def _cacheable(response: Response, policy: CachePolicy, per_request: list[tuple[bytes, bytes]]) -> bool:
@@ -201,10 +297,13 @@ def _cacheable(response: Response, policy: CachePolicy, per_request: list[tuple[
     return True
 
 
-def _freshness(etag: str, expire: int, age: int, vary: Sequence[str]) -> list[tuple[bytes, bytes]]:
+def _freshness(
+    etag: str, expire: int, age: int, vary: Sequence[str], private: bool
+) -> list[tuple[bytes, bytes]]:
+    control = b"private, max-age=%d" if private else b"max-age=%d"
     headers = [
         (b"etag", etag.encode("latin-1")),
-        (b"cache-control", b"max-age=%d" % max(0, expire - age)),
+        (b"cache-control", control % max(0, expire - age)),
     ]
     if vary:
         headers.append((b"vary", ", ".join(vary).encode("latin-1")))
@@ -214,10 +313,10 @@ def _freshness(etag: str, expire: int, age: int, vary: Sequence[str]) -> list[tu
 def cached_response(entry: _Entry, if_none_match: str | None, vary: Sequence[str]) -> Response:
     """The response for a cache hit: the stored one, or a 304 for a matching ``If-None-Match``."""
     age = max(0, int(time.time() - entry.stored))
-    fresh = [*_freshness(entry.etag, entry.expire, age, vary), (b"age", b"%d" % age)]
+    fresh = [*_freshness(entry.etag, entry.expire, age, vary, entry.private), (b"age", b"%d" % age)]
     if if_none_match is not None and _etag_matches(if_none_match, entry.etag):
         response = Response(status_code=304)
-        response.raw_headers = fresh
+        response.raw_headers = [*(h for h in entry.headers if h[0] == b"vary"), *fresh]
         return response
     response = Response.__new__(Response)
     response.status_code = entry.status

@@ -75,6 +75,9 @@ class SecurityScheme:
     """Base of the schemes: the OpenAPI declaration and the 401 they answer with."""
 
     challenge: ClassVar[str] = ""  # the WWW-Authenticate value
+    #: Where the credential is read: ``("header" | "query" | "cookie", name)``. A cached route
+    #: keys its entries on it; ``None`` (a scheme that does not say) makes caching refuse the route.
+    credential_source: tuple[str, str] | None = None
 
     def __init__(self, *, scheme_name: str | None, description: str | None, auto_error: bool) -> None:
         self.scheme_name = scheme_name or type(self).__name__
@@ -112,6 +115,7 @@ class OAuth2PasswordBearer(SecurityScheme):
     """
 
     challenge = "Bearer"
+    credential_source = ("header", "authorization")
 
     def __init__(
         self,
@@ -225,6 +229,7 @@ class HTTPBearer(SecurityScheme):
     """
 
     challenge = "Bearer"
+    credential_source = ("header", "authorization")
 
     def __init__(
         self,
@@ -260,6 +265,8 @@ class HTTPBasic(SecurityScheme):
     (not base64, not UTF-8, no colon) are always a 401: the client tried and failed. Compare the
     password with ``compare_secret`` or ``verify_password``, never ``==``.
     """
+
+    credential_source = ("header", "authorization")
 
     def __init__(
         self,
@@ -315,6 +322,7 @@ class _APIKey(SecurityScheme):
     ) -> None:
         super().__init__(scheme_name=scheme_name, description=description, auto_error=auto_error)
         self.name = name
+        self.credential_source = (self.location, name)
 
     def _openapi_scheme(self) -> dict[str, Any]:
         return {"type": "apiKey", "in": self.location, "name": self.name}

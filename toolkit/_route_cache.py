@@ -1,0 +1,158 @@
+"""What a cached route's responses are shared on, decided once at registration.
+
+A cached response may only be served to a request that would have produced the same response.
+The key therefore covers, besides the route and its validated parameters:
+
+- the origin: ``Host``, scheme and ``root_path`` (links built with ``url_for`` differ per host);
+- the headers named in ``CachePolicy(vary=...)``;
+- the credentials that flow into the handler: the header, query value or cookie a built-in
+  security scheme reads, and the session cookie of a ``Session`` parameter.
+
+A handler (or a dependency whose value reaches it) that reads the ``Request`` itself could read
+anything; such a route is refused at registration unless its policy says how to share
+(``vary=[...]``, or ``shared=True`` for "the same for every caller"). Responses of routes that
+read credentials anywhere in their graph are sent ``Cache-Control: private``.
+
+At run time the entry also records the request values of every header the response says it
+varies on (a ``Vary`` set by the handler, and ``Cookie`` when the session was read by code the
+key does not cover); a hit needs the same values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qsl
+
+import msgspec
+from starlette.requests import cookie_parser
+from starlette.types import Scope
+
+from ._plan import Plan
+from .cache import CachePolicy
+from .exceptions import RouteConfigError
+from .security._schemes import SecurityScheme
+
+__all__ = ["KeySpec", "key_spec", "params_key", "request_key"]
+
+_REQUEST_READERS = frozenset({"request", "connection"})
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KeySpec:
+    """The request values a route's cache key covers besides its validated parameters."""
+
+    headers: tuple[bytes, ...] = ()  # policy.vary and credential headers, lower-case
+    cookies: tuple[str, ...] = ()  # cookies read by an APIKeyCookie
+    query: tuple[str, ...] = ()  # query values read by an APIKeyQuery
+    session: bool = False  # a Session parameter's value reaches the handler
+    reads_session: bool = False  # some step takes a Session parameter
+    private: bool = False  # send Cache-Control: private
+
+
+def _flowing(plan: Plan) -> set[int]:
+    """Indexes of the steps whose values reach the handler (the handler included)."""
+    last = len(plan.steps) - 1
+    seen = {last}
+    todo = [last]
+    while todo:
+        for _, dep in plan.steps[todo.pop()].dep_args:
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+def key_spec(plan: Plan, policy: CachePolicy, owner: str) -> KeySpec:
+    """What the cache key of ``plan``'s route covers; refuses a route that cannot be keyed safely."""
+    flowing = _flowing(plan)
+    headers: list[bytes] = [name.encode("latin-1") for name in policy.vary]
+    cookies: list[str] = []
+    query: list[str] = []
+    session = reads_session = False
+    private = bool(_CREDENTIAL_HEADERS.intersection(policy.vary))
+    for spec in plan.scalar_specs():
+        if spec.source == "cookie" or (spec.source == "header" and spec.key.lower() in _CREDENTIAL_HEADERS):
+            private = True  # already in the key: a declared parameter
+    for index, step in enumerate(plan.steps):
+        kinds = {kind for _, kind in step.special_args}
+        if "session" in kinds:
+            reads_session = private = True
+            session = session or index in flowing
+        if isinstance(step.call, SecurityScheme):
+            source = step.call.credential_source
+            if source is not None:
+                private = True
+                if index in flowing:
+                    where, name = source
+                    if where == "header":
+                        headers.append(name.lower().encode("latin-1"))
+                    elif where == "cookie":
+                        cookies.append(name)
+                    else:
+                        query.append(name)
+                continue
+        if kinds & _REQUEST_READERS and index in flowing and not (policy.shared or policy.vary):
+            raise RouteConfigError(
+                f"{owner}: a cached route cannot know what {step.name} reads from the Request, so "
+                "one caller's response could be served to another. Say what the response depends "
+                'on: cache=CachePolicy(60, vary=["Authorization"]) keys entries on those headers; '
+                "CachePolicy(60, shared=True) declares it the same for every caller; or take the "
+                "values as typed parameters (Header(), Cookie(), a security scheme)"
+            )
+    return KeySpec(
+        tuple(dict.fromkeys(headers)),
+        tuple(dict.fromkeys(cookies)),
+        tuple(dict.fromkeys(query)),
+        session,
+        reads_session,
+        private,
+    )
+
+
+def _header(scope: Scope, name: bytes) -> bytes:
+    # Repeated headers all count: a second Authorization line must not share the first's entry.
+    return b"\x1f".join(value for key, value in scope["headers"] if key == name)
+
+
+def params_key(params: Any) -> bytes:
+    """The digest of a route's validated parameters (what ``Cache.invalidate`` names)."""
+    return hashlib.blake2b(msgspec.json.encode(params), digest_size=16).digest()
+
+
+def _part(digest: Any, value: bytes | str) -> None:
+    # Length-prefixed, so no choice of values can make two different requests hash alike.
+    data = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
+    digest.update(len(data).to_bytes(4, "big") + data)
+
+
+def request_key(spec: KeySpec, params: Any, scope: Scope, learned: Sequence[str] = ()) -> tuple[bytes, bytes]:
+    """``(parameters digest, variant digest)``: the variant covers everything else a response is
+    shared on (origin, ``vary`` headers, credentials, and the ``learned`` headers earlier
+    responses of the route said they vary on)."""
+    by_params = params_key(params)
+    digest = hashlib.blake2b(by_params, digest_size=16)
+    _part(digest, scope.get("scheme", "http"))
+    _part(digest, scope.get("root_path", ""))
+    _part(digest, _header(scope, b"host"))
+    for name in spec.headers:
+        _part(digest, _header(scope, name))
+    for learned_name in learned:
+        _part(digest, _header(scope, learned_name.encode("latin-1")))
+    if spec.cookies:
+        # The first Cookie line, as ``Request.cookies`` (hence ``APIKeyCookie``) reads it.
+        first = next((value for key, value in scope["headers"] if key == b"cookie"), b"")
+        jar = cookie_parser(first.decode("latin-1"))
+        for cookie in spec.cookies:
+            _part(digest, jar.get(cookie, ""))
+    if spec.query:
+        pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        for query_name in spec.query:
+            _part(digest, "\x1f".join(value for key, value in pairs if key == query_name))
+    if spec.session:
+        session = scope.get("session")
+        _part(digest, getattr(session, "cookie", None) or "")
+    return by_params, digest.digest()
