@@ -149,7 +149,9 @@ class Endpoint:
                 raise RouteConfigError(
                     f"{self.name}: response model {model!r} is not supported: {exc}"
                 ) from exc
-        self.exact_model = model if isinstance(model, type) else None
+        self.response_decoder = msgspec.json.Decoder(model) if model is not None else None
+        # PERF: only a plain scalar is provably of the declared type by its class alone.
+        self.trusted_type = model if model in (str, int, float, bool) else None
         self.response_cache = response_cache
         self.cache_policy = _cache_policy(options, self.name, response_cache)
         self.cache_route = f"{options.path}#{options.name}"  # route names may repeat; paths do not
@@ -455,12 +457,11 @@ class Endpoint:
             if sub_response is not None:
                 result.raw_headers.extend(_extra_headers(sub_response))
             return result
-        model = self.response_model
-        if model is not None and type(result) is not self.exact_model:
-            try:
-                result = msgspec.convert(result, model, from_attributes=True)
-            except msgspec.ValidationError as exc:
-                raise ResponseValidationError(str(exc), self.name) from exc
+        encoded: bytes | None = None
+        if self.response_decoder is not None and type(result) is not self.trusted_type:
+            encoded = self._validated(result)
+            if not self.json_fast:
+                result = self.response_decoder.decode(encoded)
         status = self.status_code
         extra = None
         if sub_response is not None:
@@ -468,7 +469,10 @@ class Endpoint:
                 status = sub_response.status_code
             extra = _extra_headers(sub_response)
         if self.json_fast:
-            body = b"" if status in _NO_BODY_STATUSES or status < 200 else json_encoder.encode(result)
+            if status in _NO_BODY_STATUSES or status < 200:
+                body = b""
+            else:
+                body = encoded if encoded is not None else json_encoder.encode(result)
             return json_response(body, status, extra, background)
         if self.text_content_type is not None and isinstance(result, str):
             body = b"" if status in _NO_BODY_STATUSES or status < 200 else result.encode()
@@ -480,6 +484,45 @@ class Endpoint:
         if extra:
             response.raw_headers.extend(extra)
         return response
+
+    def _validated(self, result: Any) -> bytes:
+        """``result`` as the JSON of the response model: every field checked, undeclared ones dropped.
+
+        msgspec does not check a Struct when it is built, and ``convert`` passes an instance of
+        the target type through unchecked, so a returned model (or one nested in a dict) could
+        carry a wrong type or an undeclared field (``{"password_hash": ...}`` in a list of
+        ``UserOut``). Its JSON is decoded as the model and encoded again instead.
+        """
+        assert self.response_decoder is not None
+        try:
+            raw = json_encoder.encode(result)
+        except TypeError:
+            # An object msgspec cannot encode (an ORM row...): read the model's fields by attribute.
+            try:
+                loose = msgspec.convert(_loosened(result), self.response_model, from_attributes=True)
+                raw = json_encoder.encode(loose)
+            except (msgspec.ValidationError, TypeError) as exc:
+                raise ResponseValidationError(str(exc), self.name) from exc
+        try:
+            value = self.response_decoder.decode(raw)
+        except msgspec.ValidationError as exc:
+            raise ResponseValidationError(str(exc), self.name) from exc
+        return json_encoder.encode(value)
+
+
+def _loosened(value: Any) -> Any:
+    """``value`` with Struct instances (at any depth of lists and dicts) as dicts, so ``convert``
+    checks them instead of passing them through, and reads the objects inside by attribute."""
+    if isinstance(value, msgspec.Struct):
+        return {
+            key: _loosened(getattr(value, name))
+            for name, key in zip(value.__struct_fields__, value.__struct_encode_fields__, strict=True)
+        }
+    if isinstance(value, dict):
+        return {key: _loosened(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_loosened(item) for item in value]
+    return value
 
 
 _CONVERTOR_OUTPUT = {IntegerConvertor: int, FloatConvertor: float, UUIDConvertor: uuid.UUID}
