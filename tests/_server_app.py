@@ -88,3 +88,17 @@ async def echo(websocket: WebSocket) -> None:
     text = await websocket.receive_text()
     await websocket.send_text(f"echo: {text}")
     await websocket.close()
+
+
+# Bodies read by hand are held to the limit too (1 MB on these routes, to keep the test small).
+@app.post("/raw-body", max_body_size=1_000_000)
+async def raw_body(request: Request) -> dict[str, int]:
+    return {"size": len(await request.body())}
+
+
+@app.post("/stream-body", max_body_size=1_000_000)
+async def stream_body(request: Request) -> dict[str, int]:
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+    return {"size": size}

@@ -276,3 +276,27 @@ def test_clean_shutdown_runs_lifespan_shutdown(tmp_path: Path, sig: signal.Signa
         assert "Application shutdown complete" in log
         assert log.index("lifespan startup") < log.index("lifespan shutdown")
         assert "Traceback" not in log
+
+
+# --- the body limit holds for bodies read by hand ---------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/raw-body", "/stream-body"])
+def test_a_declared_oversized_body_is_refused_before_it_is_sent(server: Server, path: str) -> None:
+    """``Content-Length: 50 MB`` and no body: the answer comes without waiting for the body."""
+    head = f"POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 50000000\r\nConnection: close\r\n\r\n"
+    status, _, body = split_response(raw_request(server, head.encode()))
+    assert status == "HTTP/1.1 413 Request Entity Too Large"
+    assert b"larger than 1000000 bytes" in body
+
+
+@pytest.mark.parametrize("path", ["/raw-body", "/stream-body"])
+def test_a_streamed_oversized_body_is_refused(server: Server, path: str) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(40):  # 40 x 64 KiB = 2.5 MB, no Content-Length (chunked)
+            yield b"x" * 65536
+
+    with server.client() as client:
+        response = client.post(path, content=chunks())
+        assert response.status_code == 413
+        assert client.post(path, content=b"x" * 1000).json() == {"size": 1000}

@@ -267,10 +267,15 @@ class Endpoint:
         request: Request | None = None
         body: Any = None
         if plan.needs_request:
-            if plan.has_forms and self.max_body_size is not None:
-                # Forms are read by Starlette's parser: bound what it may receive (413 past it).
-                declared_size_check(body_headers(scope)[0], self.max_body_size)
-                receive = limited_receive(receive, self.max_body_size)
+            limit = self.max_body_size
+            if limit is not None:
+                # Whatever reads the body through the Request (the form parser, request.body(),
+                # request.stream() in the handler) is held to the limit: 413 past it, and before
+                # reading anything when Content-Length already says so.
+                declared = header_value(scope, b"content-length")
+                if plan.has_forms:
+                    declared_size_check(declared, limit)
+                receive = limited_receive(receive, limit, declared)
             request = Request(scope, receive, send)
         if plan.has_body:
             content_length, content_type = body_headers(scope)

@@ -1,0 +1,95 @@
+"""``App(max_body_size=...)`` holds on every way a body is read: typed body, form, upload,
+``request.body()``, ``request.stream()`` (in a handler or a dependency), with per-route overrides."""
+
+from typing import Annotated, Any
+
+import pytest
+
+from toolkit import App, Depends, Form, Request
+from toolkit.testing import TestClient
+
+LIMIT = 1000
+
+
+def limited_app(**route: Any) -> App:
+    app = App(max_body_size=LIMIT)
+
+    @app.post("/body", **route)
+    async def body(request: Request) -> dict[str, int]:
+        return {"size": len(await request.body())}
+
+    @app.post("/stream", **route)
+    async def stream(request: Request) -> dict[str, int]:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+        return {"size": size}
+
+    @app.post("/form", **route)
+    async def form(request: Request) -> dict[str, int]:
+        data = await request.form()
+        return {"fields": len(data)}
+
+    async def read_in_dependency(request: Request) -> int:
+        return len(await request.body())
+
+    @app.post("/dependency", **route)
+    async def dependency(size: Annotated[int, Depends(read_in_dependency)]) -> dict[str, int]:
+        return {"size": size}
+
+    @app.post("/typed-form", **route)
+    async def typed_form(name: Annotated[str, Form()]) -> dict[str, int]:
+        return {"size": len(name)}
+
+    return app
+
+
+PATHS = ["/body", "/stream", "/dependency"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_body_over_the_app_limit_is_413_however_it_is_read(path: str) -> None:
+    client = TestClient(limited_app())
+    response = client.post(path, content=b"x" * (LIMIT + 1))
+    assert response.status_code == 413
+    assert response.json() == {"detail": f"Request body is larger than {LIMIT} bytes"}
+    assert client.post(path, content=b"x" * LIMIT).json() == {"size": LIMIT}
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_streamed_body_without_content_length_is_cut_at_the_limit(path: str) -> None:
+    client = TestClient(limited_app())
+    response = client.post(path, content=iter([b"x" * 600, b"x" * 600]))
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize("path", ["/form", "/typed-form"])
+def test_forms_read_by_hand_or_typed_are_held_to_the_limit(path: str) -> None:
+    client = TestClient(limited_app())
+    assert client.post(path, data={"name": "x" * (LIMIT + 10)}).status_code == 413
+    assert client.post(path, data={"name": "x"}).status_code == 200
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_route_can_raise_the_limit(path: str) -> None:
+    client = TestClient(limited_app(max_body_size=10 * LIMIT))
+    assert client.post(path, content=b"x" * (5 * LIMIT)).json() == {"size": 5 * LIMIT}
+    assert client.post(path, content=b"x" * (10 * LIMIT + 1)).status_code == 413
+
+
+def test_the_default_limit_is_10_mib_for_bodies_read_by_hand() -> None:
+    app = App()
+
+    @app.post("/body")
+    async def body(request: Request) -> dict[str, int]:
+        return {"size": len(await request.body())}
+
+    client = TestClient(app)
+    assert client.post("/body", content=b"x" * (10 * 1024 * 1024 + 1)).status_code == 413
+
+
+def test_a_lying_content_length_does_not_lift_the_limit() -> None:
+    """A client declaring less than it sends is cut off by the count of what arrived."""
+    client = TestClient(limited_app())
+    response = client.post("/body", content=iter([b"x" * 800, b"x" * 800]), headers={"Content-Length": "10"})
+    assert response.status_code in (400, 413)
