@@ -28,7 +28,16 @@ from ._analysis import analyze, describe, strip_optional
 from ._app_scope import AppScope, DependencyOverrides
 from ._body import body_headers, declared_size_check, header_value, limited_receive, read_chunks
 from ._cleanup import CleanupStack
-from ._plan import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, Plan, Step, is_json_content_type
+from ._plan import (
+    ASYNC,
+    ASYNC_GEN,
+    SYNC_GEN,
+    SYNC_INLINE,
+    PendingBodyErrors,
+    Plan,
+    Step,
+    is_json_content_type,
+)
 from ._route_cache import KeySpec, key_spec, params_key, request_key
 from .cache import Cache, CachePolicy, RouteKey, cached_response, vary_names
 from .di import Depends
@@ -266,6 +275,7 @@ class Endpoint:
                 params = exc.valid_params
         request: Request | None = None
         body: Any = None
+        pending: PendingBodyErrors | None = None
         if plan.needs_request:
             limit = self.max_body_size
             if limit is not None:
@@ -287,6 +297,9 @@ class Endpoint:
                 )
             try:
                 body = plan.decode_body(raw)
+            except PendingBodyErrors as exc:
+                errors += exc.errors
+                pending = exc
             except RequestValidationError as exc:
                 errors += exc.errors
         form_values: dict[str, Any] | None = None
@@ -305,7 +318,7 @@ class Endpoint:
             # 401 wins over the handler's 422); then the 422 lists every error.
             only = plan.steps_to_run_despite(errors)
             if not only:
-                raise RequestValidationError(errors)
+                raise _validation_error(errors, pending)
 
         values: list[Any] = [None] * len(plan.steps)
         background: BackgroundTasks | None = None
@@ -355,7 +368,7 @@ class Endpoint:
             else:
                 values[index] = await call_step(step, kwargs, stack)
         if only is not None:
-            raise RequestValidationError(errors)
+            raise _validation_error(errors, pending)
 
         if use_cache:
             return await self._build_and_cache(
@@ -513,6 +526,12 @@ class Endpoint:
         except msgspec.ValidationError as exc:
             raise ResponseValidationError(str(exc), self.name) from exc
         return json_encoder.encode(value)
+
+
+def _validation_error(
+    errors: list[dict[str, Any]], pending: PendingBodyErrors | None
+) -> RequestValidationError:
+    return RequestValidationError(errors if pending is None else pending.complete(errors))
 
 
 def _loosened(value: Any) -> Any:

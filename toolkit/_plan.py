@@ -260,7 +260,8 @@ class Plan:
         return {kw: body for kw, _ in step.body_args}
 
     def decode_body(self, raw: bytes) -> Any:
-        """Decode and validate the JSON body; raise ``RequestValidationError`` listing every error."""
+        """Decode and validate the JSON body; raise ``RequestValidationError`` (``PendingBodyErrors``
+        when the body parsed but does not fit: the endpoint completes it after the gates ran)."""
         decoder = self.body_decoder
         assert decoder is not None
         if not raw:
@@ -278,16 +279,17 @@ class Plan:
         try:
             return decoder.decode(raw)
         except msgspec.ValidationError:
-            pass
+            # The walk for every failing field waits until the dependencies that do not read
+            # the body (authentication) have run: an anonymous request buys only the decode.
+            raise PendingBodyErrors(self, raw) from None
         except msgspec.DecodeError as exc:
             raise RequestValidationError([_json_invalid(str(exc), len(raw))]) from None
         except UnicodeDecodeError:
             raise RequestValidationError([_json_invalid("Invalid UTF-8 in JSON string")]) from None
         except RecursionError:
             raise RequestValidationError([_json_invalid("JSON is nested too deeply")]) from None
-        raise RequestValidationError(self._body_errors(raw))
 
-    def _body_errors(self, raw: bytes) -> list[ErrorEntry]:
+    def body_errors(self, raw: bytes) -> list[ErrorEntry]:
         try:
             value = msgspec.json.decode(raw)
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
@@ -438,6 +440,22 @@ class Plan:
             if not tainted and all(dep in runnable for _, dep in step.dep_args):
                 runnable.add(index)
         return frozenset(runnable)
+
+
+class PendingBodyErrors(RequestValidationError):
+    """The body failed validation; its one entry (``loc: ["body"]``) stands for all of them until
+    ``complete()`` walks the body for every failing field."""
+
+    def __init__(self, plan: Plan, raw: bytes) -> None:
+        super().__init__([{"type": "pending", "loc": ["body"], "msg": "", "input": None}])
+        self.plan = plan
+        self.raw = raw
+
+    def complete(self, errors: list[ErrorEntry]) -> list[ErrorEntry]:
+        """``errors`` with this placeholder replaced by the body's own errors."""
+        placeholder = self.errors[0]
+        found = self.plan.body_errors(self.raw)
+        return [entry for error in errors for entry in (found if error is placeholder else [error])]
 
 
 def _restore_bound(entry: ErrorEntry, spec: ScalarSpec) -> ErrorEntry:
