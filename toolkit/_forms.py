@@ -10,7 +10,8 @@ import msgspec
 from starlette.datastructures import FormData, UploadFile
 
 from ._analysis import FormSpec, strip_optional
-from ._validation import ErrorEntry, collect_errors, missing_entry
+from ._error_walk import collect_errors
+from ._validation import ErrorEntry, missing_entry
 from .exceptions import RequestValidationError, RouteConfigError
 from .params import UNSET
 

@@ -27,10 +27,10 @@ from starlette.requests import cookie_parser
 from ._analysis import BodySpec, Dependant, FormSpec, ScalarSpec, analyze_dependency, strip_optional
 from ._app_scope import AppScope
 from ._body import header_value
+from ._error_walk import collect_errors
 from ._forms import FormPlan
 from ._validation import (
     ErrorEntry,
-    collect_errors,
     entry_from_exception,
     missing_entry,
     split_error,
@@ -296,7 +296,8 @@ class Plan:
             return [_json_invalid(str(exc), len(raw))]
 
         def convert(v: Any, t: Any) -> Any:
-            return msgspec.convert(v, t)
+            # JSON object keys are strings: ``dict[int, X]`` reads "1" as the decoder does.
+            return msgspec.convert(v, t, str_keys=True)
 
         return collect_errors(value, self.body_type, ("body",), convert)
 

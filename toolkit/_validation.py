@@ -1,16 +1,13 @@
-"""Turn msgspec errors into FastAPI-shaped error entries, and collect *every* failing field.
+"""Turn msgspec errors into FastAPI-shaped error entries (``type``, ``loc``, ``msg``, ``input``).
 
-msgspec stops at the first error, which keeps the happy path fast. Only when a request has
-already failed do we walk the input again (``collect_errors``) to report all failures at once.
+msgspec stops at the first error, which keeps the happy path fast; ``_error_walk.collect_errors``
+walks a failed input again, bounded, to report every failing field with these helpers.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-import typing
-from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -18,7 +15,11 @@ import msgspec
 ErrorEntry = dict[str, Any]
 Loc = tuple[str | int, ...]
 
-_AT_PATH = re.compile(r" - at `\$(.*)`$")
+MAX_INPUT_SIZE = 4 * 1024  # an ``input`` larger than this (estimated JSON bytes) is reported as null
+
+# "<message> - at `$.a[0]`" and, for a dict key, "<message> - at `key` in `$.a`"
+_AT_PATH = re.compile(r" - at `\$(.*)`\Z", re.DOTALL)
+_AT_KEY = re.compile(r" - at `key` in `\$(.*)`\Z", re.DOTALL)
 _PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 
 _TYPE_NAMES = {
@@ -84,6 +85,14 @@ def _describe(message: str) -> tuple[str, str, Loc, dict[str, Any] | None]:
             msg = f"Input should have at least {_plural(m[3], 'item')}"
             return "too_short", msg, (), {"min_length": int(m[3])}
         return "too_long", f"Input should have at most {_plural(m[3], 'item')}", (), {"max_length": int(m[3])}
+    if m := re.fullmatch(r"Expected `array` of length (\d+), got (\d+)", message):  # a fixed-length tuple
+        expected, actual = int(m[1]), int(m[2])
+        ctx: dict[str, Any] = {"field_type": "Tuple", "actual_length": actual}
+        if actual > expected:
+            msg = f"Tuple should have at most {_plural(m[1], 'item')} after validation, not {actual}"
+            return "too_long", msg, (), {**ctx, "max_length": expected}
+        msg = f"Tuple should have at least {_plural(m[1], 'item')} after validation, not {actual}"
+        return "too_short", msg, (), {**ctx, "min_length": expected}
     if m := re.fullmatch(r"Expected `str` matching regex '(.*)'", message):
         return "string_pattern_mismatch", f"String should match pattern '{m[1]}'", (), {"pattern": m[1]}
     if m := re.fullmatch(r"Expected `\w+` that's a multiple of (\S+)", message):
@@ -102,16 +111,62 @@ def _describe(message: str) -> tuple[str, str, Loc, dict[str, Any] | None]:
     return "value_error", message, (), None
 
 
-def split_error(exc: msgspec.ValidationError) -> tuple[str, Loc]:
-    """``"Expected `int`, got `str` - at `$.a[0]`"`` -> ``("Expected `int`, got `str`", ("a", 0))``."""
-    text = str(exc)
-    m = _AT_PATH.search(text)
-    if m is None:
-        return text, ()
+# --- msgspec error text -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Failure:
+    """A msgspec error, located below the value it was raised for.
+
+    ``path`` is msgspec's path without the ``$`` (``".a[0]"``, ``"[...]"`` for some dict value,
+    ``""`` for the value itself); ``key`` means the failing value is a key of the dict at ``path``.
+    """
+
+    message: str
+    path: str
+    key: bool = False
+
+    @property
+    def inside(self) -> bool:
+        """The error is in an item, field, key or value, not about the value as a whole."""
+        return bool(self.path) or self.key
+
+    def below(self, consumed: int) -> _Failure:
+        return _Failure(self.message, self.path[consumed:], self.key)
+
+
+def _failure(text: str) -> _Failure:
+    if m := _AT_KEY.search(text):
+        return _Failure(text[: m.start()], m[1], key=True)
+    if m := _AT_PATH.search(text):
+        return _Failure(text[: m.start()], m[1])
+    return _Failure(text, "")
+
+
+def _path_parts(path: str) -> Loc:
+    """``".a[0].b"`` -> ``("a", 0, "b")``, stopping at the first part that names no key or index.
+
+    msgspec writes a dict value as ``[...]``, without its key: the location stops at the dict.
+    """
     parts: list[str | int] = []
-    for key, index in _PATH_PART.findall(m[1]):
-        parts.append(key if key else int(index))
-    return text[: m.start()], tuple(parts)
+    pos = 0
+    while pos < len(path):
+        m = _PATH_PART.match(path, pos)
+        if m is None:
+            break
+        parts.append(m[1] if m[1] is not None else int(m[2]))
+        pos = m.end()
+    return tuple(parts)
+
+
+def split_error(exc: msgspec.ValidationError) -> tuple[str, Loc]:
+    """``"Expected `int`, got `str` - at `$.a[0]`"`` -> ``("Expected `int`, got `str`", ("a", 0))``.
+
+    A dict value (``$.a[...]``) or key (``key` in `$.a``) is located at its dict, ``("a",)``:
+    msgspec does not say which key. ``collect_errors`` names it.
+    """
+    failure = _failure(str(exc))
+    return failure.message, _path_parts(failure.path)
 
 
 def error_entry(message: str, loc: Loc, input_value: Any) -> ErrorEntry:
@@ -133,13 +188,18 @@ def entry_from_exception(exc: msgspec.ValidationError, loc: Loc, root: Any) -> E
     return error_entry(message, loc + rel, _dig(root, rel))
 
 
+def _failure_entry(failure: _Failure, loc: Loc, value: Any) -> ErrorEntry:
+    rel = _path_parts(failure.path)
+    return error_entry(failure.message, loc + rel, _dig(value, rel))
+
+
 def _dig(value: Any, path: Loc) -> Any:
     for part in path:
         try:
             value = value[part]
         except (KeyError, IndexError, TypeError):
             return None
-    return _jsonable(value)
+    return _echo(value)
 
 
 def _jsonable(value: Any) -> Any:
@@ -148,104 +208,35 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-# --- collecting every error (slow path only) ------------------------------------------------
+def _echo(value: Any) -> Any:
+    """``value`` as an entry's ``input``: ``None`` when its JSON would exceed ``MAX_INPUT_SIZE``."""
+    value = _jsonable(value)
+    return value if _json_size(value, MAX_INPUT_SIZE) <= MAX_INPUT_SIZE else None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Field:
-    key: str
-    type: Any
-    required: bool
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Model:
-    fields: tuple[_Field, ...]
-    forbid_unknown: bool
-
-
-@lru_cache(maxsize=1024)
-def _model_of(tp: Any) -> _Model | None:
-    """Field layout of a Struct, dataclass or TypedDict (``None`` for anything else)."""
-    try:
-        if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
-            hints = typing.get_type_hints(tp, include_extras=True)
-            names = tp.__struct_fields__
-            n_required = len(names) - len(tp.__struct_defaults__)
-            return _Model(
-                tuple(
-                    _Field(key, hints[name], i < n_required)
-                    for i, (name, key) in enumerate(zip(names, tp.__struct_encode_fields__, strict=True))
-                ),
-                bool(tp.__struct_config__.forbid_unknown_fields),
-            )
-        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-            hints = typing.get_type_hints(tp, include_extras=True)
-            return _Model(
-                tuple(
-                    _Field(
-                        f.name,
-                        hints[f.name],
-                        f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
-                    )
-                    for f in dataclasses.fields(tp)
-                    if f.init
-                ),
-                False,
-            )
-        if typing.is_typeddict(tp):
-            hints = typing.get_type_hints(tp, include_extras=True)
-            required = tp.__required_keys__
-            return _Model(tuple(_Field(k, v, k in required) for k, v in hints.items()), False)
-    except (NameError, TypeError):  # unresolvable forward references: fall back to one error
-        return None
-    return None
-
-
-def _strip_annotated(tp: Any) -> Any:
-    while typing.get_origin(tp) is typing.Annotated:
-        tp = tp.__origin__
-    return tp
-
-
-def collect_errors(
-    value: Any,
-    tp: Any,
-    loc: Loc,
-    convert: Callable[[Any, Any], Any],
-) -> list[ErrorEntry]:
-    """Every validation error of ``value`` against ``tp``, recursing into models and lists.
-
-    ``convert(value, tp)`` is the conversion the fast path used (strict JSON semantics for
-    bodies, lax string semantics for forms), so both paths agree on what is valid.
-    """
-    try:
-        convert(value, tp)
-        return []
-    except msgspec.ValidationError as exc:
-        first = entry_from_exception(exc, loc, value)
-    bare = _strip_annotated(tp)
-    model = _model_of(bare)
-    errors: list[ErrorEntry] = []
-    if model is not None and isinstance(value, dict):
-        known = set()
-        for field in model.fields:
-            known.add(field.key)
-            if field.key not in value:
-                if field.required:
-                    errors.append(missing_entry((*loc, field.key), _jsonable(value)))
-                continue
-            errors.extend(collect_errors(value[field.key], field.type, (*loc, field.key), convert))
-        if model.forbid_unknown:
-            errors.extend(
-                error_entry(f"Object contains unknown field `{key}`", loc, value[key])
-                for key in value
-                if key not in known
-            )
-    elif typing.get_origin(bare) in (list, set, frozenset) and isinstance(value, list):
-        (item_type,) = typing.get_args(bare) or (Any,)
-        for index, item in enumerate(value):
-            errors.extend(collect_errors(item, item_type, (*loc, index), convert))
-    # Constraints on the container itself (length, struct-level checks) or unions: keep the
-    # original error when the walk found nothing more precise.
-    return errors or [first]
+def _json_size(value: Any, limit: int) -> int:
+    """About how many bytes ``value`` takes as JSON; stops counting (cheaply) past ``limit``."""
+    size = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            size += len(item) + 3
+        elif isinstance(item, bool) or item is None:
+            size += 6
+        elif isinstance(item, int):
+            size += item.bit_length() // 3 + 2
+        elif isinstance(item, (list, dict)):
+            size += 2 * len(item) + 2
+            if size > limit:
+                return size
+            if isinstance(item, dict):
+                stack.extend(item)
+                stack.extend(item.values())
+            else:
+                stack.extend(item)
+        else:
+            size += 24
+        if size > limit:
+            return size
+    return size
