@@ -57,9 +57,11 @@ def test_public_names() -> None:
         "compare_secret",
         "cors_middleware",
         "hash_password",
+        "hash_password_async",
         "needs_rehash",
         "require_roles",
         "verify_password",
+        "verify_password_async",
     ]
 
 

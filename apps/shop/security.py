@@ -1,14 +1,12 @@
 """Passwords and access tokens, on ``toolkit.security``.
 
-Hashing is scrypt at OWASP's cost (~0.1-0.4 s of one core), so it runs in a worker thread, and
-a login for an unknown username checks a dummy hash: the answer takes as long either way.
+Hashing is scrypt at OWASP's cost (~0.1-0.4 s of one core): the awaitable forms run it in a
+worker thread, a few at a time, and a login for an unknown username still spends a hash's time
+(``verify_async(password, None)``), so the answer takes as long either way.
 """
 
 import datetime
-import functools
 from typing import Any
-
-import anyio.to_thread
 
 from apps.common import repository
 from apps.common.db import Connection
@@ -24,18 +22,7 @@ hasher = PasswordHasher()
 
 
 async def hash_password(password: str) -> str:
-    return await anyio.to_thread.run_sync(hasher.hash, password)
-
-
-@functools.lru_cache(maxsize=4)
-def _dummy_hash(current: PasswordHasher) -> str:
-    return current.hash("not the password of any user")
-
-
-def _check(password: str, hashed: str | None) -> bool:
-    current = hasher
-    matches = current.verify(password, hashed if hashed is not None else _dummy_hash(current))
-    return matches and hashed is not None
+    return await hasher.hash_async(password)
 
 
 async def authenticate(conn: Connection, username: str, password: str) -> dict[str, Any] | None:
@@ -43,7 +30,8 @@ async def authenticate(conn: Connection, username: str, password: str) -> dict[s
     user = await repository.get_user_by_username(conn, username)
     await conn.commit()  # give the connection back during the slow password check
     hashed = None if user is None else str(user["password_hash"])
-    if not await anyio.to_thread.run_sync(_check, password, hashed):
+    # ``None`` (no such user) costs a hash all the same: no timing oracle for usernames.
+    if not await hasher.verify_async(password, hashed):
         return None
     return user
 

@@ -19,7 +19,14 @@ from ._schemes import (
 )
 from .cors import cors_middleware
 from .csrf import CSRFMiddleware
-from .passwords import PasswordHasher, hash_password, needs_rehash, verify_password
+from .passwords import (
+    PasswordHasher,
+    hash_password,
+    hash_password_async,
+    needs_rehash,
+    verify_password,
+    verify_password_async,
+)
 from .roles import RoleChecker, require_roles
 
 __all__ = [
@@ -40,7 +47,9 @@ __all__ = [
     "compare_secret",
     "cors_middleware",
     "hash_password",
+    "hash_password_async",
     "needs_rehash",
     "require_roles",
     "verify_password",
+    "verify_password_async",
 ]
