@@ -10,14 +10,11 @@ import functools
 import inspect
 import re
 import time
-import types
-import typing
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio.to_thread
-import msgspec
 from starlette.background import BackgroundTasks
 from starlette.convertors import FloatConvertor, IntegerConvertor, UUIDConvertor
 from starlette.requests import ClientDisconnect, HTTPConnection, Request
@@ -38,18 +35,14 @@ from ._plan import (
     Step,
     is_json_content_type,
 )
+from ._responder import INFER, Responder, extra_headers, response_model_of, sub_response_slot
 from ._route_cache import KeySpec, key_spec, params_key, request_key
 from .cache import Cache, CachePolicy, RouteKey, cached_response, vary_names
 from .di import Depends
-from .exceptions import HTTPException, RequestValidationError, ResponseValidationError, RouteConfigError
+from .exceptions import HTTPException, RequestValidationError, RouteConfigError
 from .middleware.timing import TIMING_SCOPE_KEY
 from .responses import (
-    HTMLResponse,
     JSONResponse,
-    PlainTextResponse,
-    json_encoder,
-    json_response,
-    raw_response,
 )
 from .sessions._session import Session
 
@@ -57,13 +50,6 @@ ErrorRenderer = Callable[[Scope, Receive, Send, Exception], Awaitable[Response |
 
 _NO_BODY_STATUSES = frozenset({204, 304})
 _MAX_LEARNED_VARY = 16
-
-
-class _Unset:
-    pass
-
-
-INFER: Any = _Unset()  # response_model not given: use the return annotation
 
 
 @dataclasses.dataclass(slots=True)
@@ -89,29 +75,6 @@ class RouteOptions:
     max_body_size: int | None = None
     is_websocket: bool = False
     cache: CachePolicy | int | None = None
-
-
-def _response_model(options: RouteOptions) -> Any:
-    """The type the return value is validated against, or ``None`` for no validation."""
-    if options.response_model is not INFER:
-        return options.response_model
-    try:
-        hints = typing.get_type_hints(options.endpoint, include_extras=True)
-    except (NameError, TypeError) as exc:
-        raise RouteConfigError(
-            f"{describe(options.endpoint)}: cannot resolve the return annotation: {exc}"
-        ) from exc
-    annotation = hints.get("return")
-    if annotation is None or annotation is type(None) or annotation is Any:
-        return None
-    bare = typing.get_origin(annotation) or annotation
-    if isinstance(bare, type) and issubclass(bare, Response):
-        return None
-    if bare in (typing.Union, types.UnionType) and any(
-        isinstance(a, type) and issubclass(a, Response) for a in typing.get_args(annotation)
-    ):
-        return None
-    return annotation
 
 
 class Endpoint:
@@ -140,27 +103,14 @@ class Endpoint:
         self.plan_version = -1
         self.render_error = render_error
         self.max_body_size = options.max_body_size if options.max_body_size is not None else max_body_size
-        self.status_code = options.status_code or 200
-        self.response_class = options.response_class
-        # Only the exact class: a subclass may override media_type or render().
-        self.json_fast = options.response_class is JSONResponse
-        # Starlette's text classes: a str result is encoded here with a precomputed header.
-        self.text_content_type: tuple[bytes, bytes] | None = None
-        if options.response_class in (PlainTextResponse, HTMLResponse):
-            media = f"{options.response_class.media_type}; charset={options.response_class.charset}"
-            self.text_content_type = (b"content-type", media.encode("latin-1"))
-        model = _response_model(options)
-        self.response_model = model
-        if model is not None:
-            try:
-                msgspec.inspect.type_info(model)
-            except (TypeError, ValueError) as exc:
-                raise RouteConfigError(
-                    f"{self.name}: response model {model!r} is not supported: {exc}"
-                ) from exc
-        self.response_decoder = msgspec.json.Decoder(model) if model is not None else None
-        # PERF: only a plain scalar is provably of the declared type by its class alone.
-        self.trusted_type = model if model in (str, int, float, bool) else None
+        self.responder = Responder(
+            response_model_of(options.response_model, options.endpoint),
+            options.response_class,
+            options.status_code or 200,
+            self.name,
+        )
+        self.response_model = self.responder.model
+        self.status_code = self.responder.status_code
         self.response_cache = response_cache
         self.cache_policy = _cache_policy(options, self.name, response_cache)
         self.cache_route = f"{options.path}#{options.name}"  # route names may repeat; paths do not
@@ -343,7 +293,7 @@ class Endpoint:
                     kwargs[kwarg] = background
                 elif kind == "response":
                     if sub_response is None:
-                        sub_response = _sub_response()
+                        sub_response = sub_response_slot()
                     kwargs[kwarg] = sub_response
                 elif kind == "session":
                     kwargs[kwarg] = await loaded_session(scope)
@@ -360,7 +310,7 @@ class Endpoint:
                 hit, route_key = await self._cached_response(route_key, scope)
                 if hit is not None:
                     if sub_response is not None:  # what the dependencies set is per request
-                        hit.raw_headers.extend(_extra_headers(sub_response))
+                        hit.raw_headers.extend(extra_headers(sub_response))
                     hit.background = background
                     return hit
             if step.kind == ASYNC:  # PERF: the common case without a call to call_step
@@ -375,10 +325,10 @@ class Endpoint:
                 values[-1], background, sub_response, route_key, plan, params, scope
             )
         if timing is None:
-            return self._build_response(values[-1], background, sub_response)
+            return self.responder.build(values[-1], background, sub_response)
         encode_started = time.perf_counter()
         timing["handler"] = encode_started - handler_started
-        response = self._build_response(values[-1], background, sub_response)
+        response = self.responder.build(values[-1], background, sub_response)
         timing["encode"] = time.perf_counter() - encode_started
         return response
 
@@ -398,9 +348,9 @@ class Endpoint:
         policy = self.cache_policy
         assert policy is not None
         if sub_response is not None and sub_response.status_code:
-            return self._build_response(result, background, sub_response)  # a custom status: not cached
-        per_request = _extra_headers(sub_response) if sub_response is not None else None
-        own = self._build_response(result, background, None)
+            return self.responder.build(result, background, sub_response)  # a custom status: not cached
+        per_request = extra_headers(sub_response) if sub_response is not None else None
+        own = self.responder.build(result, background, None)
         spec = self._key_spec(plan)
         private = spec.private
         also_vary: tuple[str, ...] = ("cookie",) if spec.session else ()
@@ -466,87 +416,11 @@ class Endpoint:
             request._body = body
         return body
 
-    def _build_response(
-        self, result: Any, background: BackgroundTasks | None, sub_response: Response | None
-    ) -> Response:
-        if isinstance(result, Response):
-            if background is not None and result.background is None:
-                result.background = background
-            if sub_response is not None:
-                result.raw_headers.extend(_extra_headers(sub_response))
-            return result
-        encoded: bytes | None = None
-        if self.response_decoder is not None and type(result) is not self.trusted_type:
-            encoded = self._validated(result)
-            if not self.json_fast:
-                result = self.response_decoder.decode(encoded)
-        status = self.status_code
-        extra = None
-        if sub_response is not None:
-            if sub_response.status_code:
-                status = sub_response.status_code
-            extra = _extra_headers(sub_response)
-        if self.json_fast:
-            if status in _NO_BODY_STATUSES or status < 200:
-                body = b""
-            else:
-                body = encoded if encoded is not None else json_encoder.encode(result)
-            return json_response(body, status, extra, background)
-        if self.text_content_type is not None and isinstance(result, str):
-            body = b"" if status in _NO_BODY_STATUSES or status < 200 else result.encode()
-            return raw_response(self.response_class, body, status, self.text_content_type, extra, background)
-        if status in _NO_BODY_STATUSES:
-            response = Response(status_code=status, background=background)
-        else:
-            response = self.response_class(result, status_code=status, background=background)
-        if extra:
-            response.raw_headers.extend(extra)
-        return response
-
-    def _validated(self, result: Any) -> bytes:
-        """``result`` as the JSON of the response model: every field checked, undeclared ones dropped.
-
-        msgspec does not check a Struct when it is built, and ``convert`` passes an instance of
-        the target type through unchecked, so a returned model (or one nested in a dict) could
-        carry a wrong type or an undeclared field (``{"password_hash": ...}`` in a list of
-        ``UserOut``). Its JSON is decoded as the model and encoded again instead.
-        """
-        assert self.response_decoder is not None
-        try:
-            raw = json_encoder.encode(result)
-        except TypeError:
-            # An object msgspec cannot encode (an ORM row...): read the model's fields by attribute.
-            try:
-                loose = msgspec.convert(_loosened(result), self.response_model, from_attributes=True)
-                raw = json_encoder.encode(loose)
-            except (msgspec.ValidationError, TypeError) as exc:
-                raise ResponseValidationError(str(exc), self.name) from exc
-        try:
-            value = self.response_decoder.decode(raw)
-        except msgspec.ValidationError as exc:
-            raise ResponseValidationError(str(exc), self.name) from exc
-        return json_encoder.encode(value)
-
 
 def _validation_error(
     errors: list[dict[str, Any]], pending: PendingBodyErrors | None
 ) -> RequestValidationError:
     return RequestValidationError(errors if pending is None else pending.complete(errors))
-
-
-def _loosened(value: Any) -> Any:
-    """``value`` with Struct instances (at any depth of lists and dicts) as dicts, so ``convert``
-    checks them instead of passing them through, and reads the objects inside by attribute."""
-    if isinstance(value, msgspec.Struct):
-        return {
-            key: _loosened(getattr(value, name))
-            for name, key in zip(value.__struct_fields__, value.__struct_encode_fields__, strict=True)
-        }
-    if isinstance(value, dict):
-        return {key: _loosened(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_loosened(item) for item in value]
-    return value
 
 
 _CONVERTOR_OUTPUT = {IntegerConvertor: int, FloatConvertor: float, UUIDConvertor: uuid.UUID}
@@ -593,17 +467,6 @@ async def loaded_session(scope: Scope) -> Session:
     if not isinstance(session, Session):
         raise RuntimeError("a `Session` parameter needs toolkit.middleware.sessions.SessionMiddleware")
     return await session.load()
-
-
-def _sub_response() -> Response:
-    response = Response()
-    response.status_code = 0  # 0: not set by the handler; the route's status code applies
-    response.raw_headers = []
-    return response
-
-
-def _extra_headers(sub_response: Response) -> list[tuple[bytes, bytes]]:
-    return [(k, v) for k, v in sub_response.raw_headers if k not in (b"content-length", b"content-type")]
 
 
 def _cache_policy(options: RouteOptions, owner: str, cache: Cache | None) -> CachePolicy | None:

@@ -19,7 +19,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import NoMatchFound
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._endpoint import INFER, Endpoint, RouteOptions
+from ._endpoint import Endpoint, RouteOptions
+from ._responder import INFER
 from ._trie import DEFAULT_CONVERTERS, CompiledPath, PathTrie, compile_path
 from .cache import CachePolicy
 from .di import Depends
