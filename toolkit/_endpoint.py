@@ -307,7 +307,7 @@ class Endpoint:
             if use_cache and index == last:
                 # After the dependencies (an auth check still runs), before the handler.
                 route_key = self._route_key(plan, params, scope)
-                hit, route_key = await self._cached_response(route_key, scope)
+                hit = await self._cached_response(route_key, scope)
                 if hit is not None:
                     if sub_response is not None:  # what the dependencies set is per request
                         hit.raw_headers.extend(extra_headers(sub_response))
@@ -367,7 +367,7 @@ class Endpoint:
             if learned != self._learned_vary and len(learned) <= _MAX_LEARNED_VARY:
                 # Later requests key on these headers too, so each variant gets its own entry.
                 self._learned_vary = learned
-                key = dataclasses.replace(key, variant=self._route_key(plan, params, scope).variant)
+                key.variant = self._route_key(plan, params, scope).variant
         return await self.response_cache.save(
             key, own, policy, per_request, scope, private=private, also_vary=also_vary
         )
@@ -389,13 +389,13 @@ class Endpoint:
         """The parameters digest of a request whose parameters had these values (for invalidation)."""
         return params_key(self.base_plan.params_from(kwargs))
 
-    async def _cached_response(self, key: RouteKey, scope: Scope) -> tuple[Response | None, RouteKey]:
+    async def _cached_response(self, key: RouteKey, scope: Scope) -> Response | None:
         assert self.response_cache is not None
         assert self.cache_policy is not None
-        entry, key = await self.response_cache.lookup(key, scope)
+        entry = await self.response_cache.lookup(key, scope)
         if entry is None:
-            return None, key
-        return cached_response(entry, header_value(scope, b"if-none-match"), self.cache_policy.vary), key
+            return None
+        return cached_response(entry, header_value(scope, b"if-none-match"), self.cache_policy.vary)
 
     async def _read_body(
         self, receive: Receive, request: Request | None, content_length: str | None

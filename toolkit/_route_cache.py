@@ -123,10 +123,8 @@ def params_key(params: Any) -> bytes:
     return hashlib.blake2b(msgspec.json.encode(params), digest_size=16).digest()
 
 
-def _part(digest: Any, value: bytes | str) -> None:
-    # Length-prefixed, so no choice of values can make two different requests hash alike.
-    data = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
-    digest.update(len(data).to_bytes(4, "big") + data)
+# msgpack frames every value with its length, so no choice of values makes two requests alike.
+_pack = msgspec.msgpack.Encoder().encode
 
 
 def request_key(spec: KeySpec, params: Any, scope: Scope, learned: Sequence[str] = ()) -> tuple[bytes, bytes]:
@@ -134,25 +132,19 @@ def request_key(spec: KeySpec, params: Any, scope: Scope, learned: Sequence[str]
     shared on (origin, ``vary`` headers, credentials, and the ``learned`` headers earlier
     responses of the route said they vary on)."""
     by_params = params_key(params)
-    digest = hashlib.blake2b(by_params, digest_size=16)
-    _part(digest, scope.get("scheme", "http"))
-    _part(digest, scope.get("root_path", ""))
-    _part(digest, _header(scope, b"host"))
+    parts: list[Any] = [scope.get("scheme", "http"), scope.get("root_path", ""), _header(scope, b"host")]
     for name in spec.headers:
-        _part(digest, _header(scope, name))
+        parts.append(_header(scope, name))
     for learned_name in learned:
-        _part(digest, _header(scope, learned_name.encode("latin-1")))
+        parts.append(_header(scope, learned_name.encode("latin-1")))
     if spec.cookies:
         # The first Cookie line, as ``Request.cookies`` (hence ``APIKeyCookie``) reads it.
         first = next((value for key, value in scope["headers"] if key == b"cookie"), b"")
         jar = cookie_parser(first.decode("latin-1"))
-        for cookie in spec.cookies:
-            _part(digest, jar.get(cookie, ""))
+        parts += [jar.get(cookie, "") for cookie in spec.cookies]
     if spec.query:
         pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-        for query_name in spec.query:
-            _part(digest, "\x1f".join(value for key, value in pairs if key == query_name))
+        parts += [[value for key, value in pairs if key == name] for name in spec.query]
     if spec.session:
-        session = scope.get("session")
-        _part(digest, getattr(session, "cookie", None) or "")
-    return by_params, digest.digest()
+        parts.append(getattr(scope.get("session"), "cookie", None) or "")
+    return by_params, hashlib.blake2b(by_params + _pack(parts), digest_size=16).digest()

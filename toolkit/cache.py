@@ -93,14 +93,16 @@ class _Entry(msgspec.Struct, array_like=True):
     vary: list[tuple[str, str]]  # (header, the request's value) for each header the response varies on
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
 class RouteKey:
     """Where a cached route's response for one request lives."""
 
-    route: str
-    by_params: bytes  # digest of the validated parameters
-    variant: bytes  # digest of origin, vary headers and credentials
-    generation: bytes | None = None  # as read at lookup; ``None``: the store failed, do not save
+    __slots__ = ("by_params", "generation", "route", "variant")
+
+    def __init__(self, route: str, by_params: bytes, variant: bytes) -> None:
+        self.route = route
+        self.by_params = by_params  # digest of the validated parameters
+        self.variant = variant  # digest of origin, vary headers and credentials
+        self.generation: bytes | None = None  # read by ``lookup``; ``None``: the store failed, do not save
 
 
 _encode_entry = msgspec.msgpack.Encoder().encode
@@ -188,28 +190,30 @@ class Cache:
             ttl = endpoint.cache_policy.expire + 300
             await self.store.set(self._generation_key(endpoint.cache_route, by_params), os.urandom(8), ttl)
 
-    async def lookup(self, key: RouteKey, scope: Scope) -> tuple[_Entry | None, RouteKey]:
-        """The entry to serve for this request (or ``None``), and the key to save a miss under."""
+    async def lookup(self, key: RouteKey, scope: Scope) -> _Entry | None:
+        """The entry to serve for this request, or ``None`` (then ``key.generation`` is what a
+        response saved for this request must carry)."""
         try:
             generation = await self.store.get(self._generation_key(key.route, key.by_params)) or b""
             raw = await self.store.get(self._entry_key(key))
         except StoreError as exc:
             logger.warning("response cache unavailable, serving uncached: %s", exc)
-            return None, key
-        key = dataclasses.replace(key, generation=generation)
+            return None
+        key.generation = generation
         if raw is None:
-            return None, key
+            return None
         try:
             entry = _decode_entry(raw)
         except (msgspec.DecodeError, msgspec.ValidationError):
             logger.warning("discarding an unreadable cache entry")
-            return None, key
+            return None
         if entry.generation != generation:
-            return None, key  # invalidated
-        for name, value in entry.vary:
-            if vary_values((name,), scope)[0] != value:
-                return None, key  # made for a request with other values of a header it varies on
-        return entry, key
+            return None  # invalidated
+        if entry.vary:
+            names = [name for name, _ in entry.vary]
+            if vary_values(names, scope) != [value for _, value in entry.vary]:
+                return None  # made for a request with other values of a header it varies on
+        return entry
 
     async def save(
         self,
