@@ -435,6 +435,31 @@ def test_invalidate_drops_every_variant_of_the_parameters(store: Store) -> None:
     assert recomputed == [(1, "alice-token"), (1, "bob-token")]  # item 2 still cached
 
 
+def test_invalidate_drops_every_query_of_the_path_parameters(store: Store) -> None:
+    app, cache = cache_app(store)
+    calls: list[tuple[int, str]] = []
+
+    @app.get("/items/{item_id}", cache=60)
+    async def read_item(item_id: int, q: str = "") -> dict[str, Any]:
+        calls.append((item_id, q))
+        return {"item_id": item_id, "q": q}
+
+    @app.get("/items", cache=60)
+    async def list_items(page: int = 1) -> dict[str, int]:
+        calls.append((0, str(page)))
+        return {"page": page}
+
+    urls = ["/items/3", "/items/3?q=a", "/items/4?q=a", "/items", "/items?page=2"]
+    with TestClient(app) as client:
+        for url in urls:
+            client.get(url)
+        portal(client).call(lambda: cache.invalidate(read_item, item_id=3))
+        portal(client).call(lambda: cache.invalidate(list_items))
+        for url in urls:
+            client.get(url)
+    assert calls[5:] == [(3, ""), (3, "a"), (0, "1"), (0, "2")]  # /items/4 stayed cached
+
+
 def test_invalidate_reports_a_wrong_call_in_the_handlers_terms() -> None:
     app, cache = cache_app(MemoryStore())
 
@@ -485,3 +510,56 @@ async def test_a_response_computed_before_an_invalidation_is_never_served_after_
             release.set()
         assert results == [{"version": 1}]  # the slow request saw the old data
         assert (await client.get("/items/1")).json() == {"version": 2}
+
+
+# --- headers the handler sets --------------------------------------------------------------------
+
+
+def test_the_handlers_own_cache_control_is_kept_once_on_misses_and_hits(store: Store) -> None:
+    app, _ = cache_app(store)
+
+    @app.get("/injected", cache=60)
+    async def injected(response: Response) -> dict[str, int]:
+        response.headers["Cache-Control"] = "public, max-age=5"
+        return {"a": 1}
+
+    @app.get("/returned", cache=60)
+    async def returned() -> Response:
+        return Response("x", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/private", cache=60, dependencies=[Depends(OAuth2PasswordBearer(tokenUrl="/t"))])
+    async def private(response: Response) -> dict[str, int]:
+        response.headers["Cache-Control"] = "public, max-age=5"
+        return {"a": 1}
+
+    with TestClient(app) as client:
+        for path, expected in [
+            ("/injected", "public, max-age=5"),
+            ("/returned", "no-cache"),
+            ("/private", "private, max-age=5"),
+        ]:
+            miss = client.get(path, headers=bearer("t"))
+            hit = client.get(path, headers=bearer("t"))
+            assert "age" in hit.headers, path
+            assert miss.headers.get_list("cache-control") == [expected], path
+            assert hit.headers.get_list("cache-control") == [expected], path
+
+
+def test_headers_the_handler_sets_on_an_injected_response_are_replayed(store: Store) -> None:
+    app, _ = cache_app(store)
+
+    async def stamp(response: Response) -> None:
+        response.headers["X-Per-Request"] = "dep"
+
+    @app.get("/page", cache=60, dependencies=[Depends(stamp)])
+    async def page(response: Response) -> dict[str, int]:
+        response.headers["Content-Language"] = "fr"
+        return {"a": 1}
+
+    with TestClient(app) as client:
+        miss = client.get("/page")
+        hit = client.get("/page")
+    assert "age" in hit.headers
+    for response in (miss, hit):
+        assert response.headers.get_list("content-language") == ["fr"]
+        assert response.headers.get_list("x-per-request") == ["dep"]  # the dependency's, set again

@@ -36,7 +36,7 @@ from ._plan import (
     is_json_content_type,
 )
 from ._responder import INFER, Responder, extra_headers, response_model_of, sub_response_slot
-from ._route_cache import KeySpec, key_spec, params_key, request_key
+from ._route_cache import KeySpec, key_spec, request_key, resource_key
 from .cache import Cache, CachePolicy, RouteKey, cached_response, vary_names
 from .di import Depends
 from .exceptions import HTTPException, RequestValidationError, RouteConfigError
@@ -50,6 +50,7 @@ ErrorRenderer = Callable[[Scope, Receive, Send, Exception], Awaitable[Response |
 
 _NO_BODY_STATUSES = frozenset({204, 304})
 _MAX_LEARNED_VARY = 16
+_BODY_HEADERS = (b"content-length", b"content-type")
 
 
 @dataclasses.dataclass(slots=True)
@@ -307,6 +308,8 @@ class Endpoint:
             if use_cache and index == last:
                 # After the dependencies (an auth check still runs), before the handler.
                 route_key = self._route_key(plan, params, scope)
+                # Headers set on an injected Response after this point are the handler's: stored.
+                handler_mark = len(sub_response.raw_headers) if sub_response is not None else 0
                 hit = await self._cached_response(route_key, scope)
                 if hit is not None:
                     if sub_response is not None:  # what the dependencies set is per request
@@ -322,7 +325,7 @@ class Endpoint:
 
         if use_cache:
             return await self._build_and_cache(
-                values[-1], background, sub_response, route_key, plan, params, scope
+                values[-1], background, sub_response, handler_mark, route_key, plan, params, scope
             )
         if timing is None:
             return self.responder.build(values[-1], background, sub_response)
@@ -337,20 +340,26 @@ class Endpoint:
         result: Any,
         background: BackgroundTasks | None,
         sub_response: Response | None,
+        handler_mark: int,
         key: RouteKey,
         plan: Plan,
         params: Any,
         scope: Scope,
     ) -> Response:
-        """Cache the handler's own response; headers set through an injected ``Response`` (by
-        dependencies or the handler) belong to this request only and are added after saving."""
+        """Cache the handler's own response, with the headers the handler set on an injected
+        ``Response``; those the dependencies set belong to this request only (the dependencies
+        run again on a hit) and are added after saving."""
         assert self.response_cache is not None
         policy = self.cache_policy
         assert policy is not None
         if sub_response is not None and sub_response.status_code:
             return self.responder.build(result, background, sub_response)  # a custom status: not cached
-        per_request = extra_headers(sub_response) if sub_response is not None else None
+        per_request = None
         own = self.responder.build(result, background, None)
+        if sub_response is not None:
+            raw = sub_response.raw_headers
+            per_request = [h for h in raw[:handler_mark] if h[0] not in _BODY_HEADERS]
+            own.raw_headers.extend(h for h in raw[handler_mark:] if h[0] not in _BODY_HEADERS)
         spec = self._key_spec(plan)
         private = spec.private
         also_vary: tuple[str, ...] = ("cookie",) if spec.session else ()
@@ -367,7 +376,7 @@ class Endpoint:
             if learned != self._learned_vary and len(learned) <= _MAX_LEARNED_VARY:
                 # Later requests key on these headers too, so each variant gets its own entry.
                 self._learned_vary = learned
-                key.variant = self._route_key(plan, params, scope).variant
+                key.entry = self._route_key(plan, params, scope).entry
         return await self.response_cache.save(
             key, own, policy, per_request, scope, private=private, also_vary=also_vary
         )
@@ -382,12 +391,13 @@ class Endpoint:
         return self._key_spec_value
 
     def _route_key(self, plan: Plan, params: Any, scope: Scope) -> RouteKey:
-        by_params, variant = request_key(self._key_spec(plan), params, scope, self._learned_vary)
-        return RouteKey(self.cache_route, by_params, variant)
+        path_values = [getattr(params, field) for _, field in plan.path_fields]
+        resource, entry = request_key(self._key_spec(plan), params, path_values, scope, self._learned_vary)
+        return RouteKey(self.cache_route, resource, entry)
 
-    def cache_params_key(self, kwargs: dict[str, Any]) -> bytes:
-        """The parameters digest of a request whose parameters had these values (for invalidation)."""
-        return params_key(self.base_plan.params_from(kwargs))
+    def cache_resource_key(self, kwargs: dict[str, Any]) -> bytes:
+        """The resource digest of requests whose path parameters had these values (invalidation)."""
+        return resource_key(self.base_plan.path_values_from(kwargs))
 
     async def _cached_response(self, key: RouteKey, scope: Scope) -> Response | None:
         assert self.response_cache is not None

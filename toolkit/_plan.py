@@ -372,32 +372,31 @@ class Plan:
             exc.valid_params = types.SimpleNamespace(**valid)
             raise exc from None
 
-    def params_from(self, kwargs: dict[str, Any]) -> Any:
-        """The parameters struct for the given values (by parameter name); for cache keys.
-
-        A wrong call is reported in the handler's terms (parameter names, not struct fields)."""
-        names = {spec.name: (spec, field) for spec, field in self._scalars}
+    def path_values_from(self, kwargs: dict[str, Any]) -> list[Any]:
+        """The path parameters' values as a request would carry them, from values given by
+        parameter name (``Cache.invalidate``); a wrong call is reported in the handler's terms."""
+        names = {spec.name: spec for spec, _ in self._scalars}
         unknown = sorted(set(kwargs) - set(names))
         if unknown:
             known = ", ".join(names) or "none"
             raise TypeError(
                 f"{self.owner}: no parameter named {', '.join(map(repr, unknown))} (its parameters: {known})"
             )
-        if self.params_type is None:
-            return None
-        raw = {field: kwargs[name] for name, (_, field) in names.items() if name in kwargs}
-        try:
-            return msgspec.convert(raw, self.params_type, strict=False)
-        except msgspec.ValidationError as exc:
-            by_field = {field: spec.name for spec, field in self._scalars}
-            message, loc = split_error(exc)
-            field = loc[0] if loc else None
-            if match := re.fullmatch(r"Object missing required field `(.+)`", message):
-                raise TypeError(
-                    f"{self.owner}: parameter {by_field.get(match[1], match[1])!r} is required"
-                ) from None
-            name = by_field.get(str(field), str(field))
-            raise TypeError(f"{self.owner}: parameter {name!r}: {message}") from None
+        values: list[Any] = []
+        for spec in [
+            *self.path_specs(),
+            *(s for s in names.values() if s.source != "path" and s.name in kwargs),
+        ]:
+            if spec.name not in kwargs:
+                raise TypeError(f"{self.owner}: parameter {spec.name!r} is required (it is in the path)")
+            try:
+                value = msgspec.convert(kwargs[spec.name], spec.annotation, strict=False)
+            except msgspec.ValidationError as exc:
+                message, _ = split_error(exc)
+                raise TypeError(f"{self.owner}: parameter {spec.name!r}: {message}") from None
+            if spec.source == "path":
+                values.append(value)
+        return values
 
     def scalar_specs(self) -> list[ScalarSpec]:
         return [spec for spec, _ in self._scalars]

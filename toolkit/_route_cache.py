@@ -35,7 +35,7 @@ from .cache import CachePolicy
 from .exceptions import RouteConfigError
 from .security._schemes import SecurityScheme
 
-__all__ = ["KeySpec", "key_spec", "params_key", "request_key"]
+__all__ = ["KeySpec", "key_spec", "request_key", "resource_key"]
 
 _REQUEST_READERS = frozenset({"request", "connection"})
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
@@ -99,9 +99,10 @@ def key_spec(plan: Plan, policy: CachePolicy, owner: str) -> KeySpec:
             raise RouteConfigError(
                 f"{owner}: a cached route cannot know what {step.name} reads from the Request, so "
                 "one caller's response could be served to another. Say what the response depends "
-                'on: cache=CachePolicy(60, vary=["Authorization"]) keys entries on those headers; '
-                "CachePolicy(60, shared=True) declares it the same for every caller; or take the "
-                "values as typed parameters (Header(), Cookie(), a security scheme)"
+                f"on (from toolkit.cache import CachePolicy): cache=CachePolicy({policy.expire}, "
+                'vary=["Authorization"]) keys entries on those headers; '
+                f"CachePolicy({policy.expire}, shared=True) declares it the same for every caller; or "
+                "take the values as typed parameters (Header(), Cookie(), a security scheme)"
             )
     return KeySpec(
         tuple(dict.fromkeys(headers)),
@@ -118,21 +119,28 @@ def _header(scope: Scope, name: bytes) -> bytes:
     return b"\x1f".join(value for key, value in scope["headers"] if key == name)
 
 
-def params_key(params: Any) -> bytes:
-    """The digest of a route's validated parameters (what ``Cache.invalidate`` names)."""
-    return hashlib.blake2b(msgspec.json.encode(params), digest_size=16).digest()
-
-
 # msgpack frames every value with its length, so no choice of values makes two requests alike.
 _pack = msgspec.msgpack.Encoder().encode
 
 
-def request_key(spec: KeySpec, params: Any, scope: Scope, learned: Sequence[str] = ()) -> tuple[bytes, bytes]:
-    """``(parameters digest, variant digest)``: the variant covers everything else a response is
-    shared on (origin, ``vary`` headers, credentials, and the ``learned`` headers earlier
-    responses of the route said they vary on)."""
-    by_params = params_key(params)
-    parts: list[Any] = [scope.get("scheme", "http"), scope.get("root_path", ""), _header(scope, b"host")]
+def resource_key(path_values: Sequence[Any]) -> bytes:
+    """The digest of a route's path parameters: what ``Cache.invalidate`` drops every entry of."""
+    return hashlib.blake2b(_pack(path_values), digest_size=16).digest()
+
+
+def request_key(
+    spec: KeySpec, params: Any, path_values: Sequence[Any], scope: Scope, learned: Sequence[str] = ()
+) -> tuple[bytes, bytes]:
+    """``(resource digest, entry digest)``: the resource is the path parameters (see
+    ``resource_key``); the entry covers all the validated parameters and everything else a
+    response is shared on (origin, ``vary`` headers, credentials, and the ``learned`` headers
+    earlier responses of the route said they vary on)."""
+    parts: list[Any] = [
+        params,
+        scope.get("scheme", "http"),
+        scope.get("root_path", ""),
+        _header(scope, b"host"),
+    ]
     for name in spec.headers:
         parts.append(_header(scope, name))
     for learned_name in learned:
@@ -147,4 +155,4 @@ def request_key(spec: KeySpec, params: Any, scope: Scope, learned: Sequence[str]
         parts += [[value for key, value in pairs if key == name] for name in spec.query]
     if spec.session:
         parts.append(getattr(scope.get("session"), "cookie", None) or "")
-    return by_params, hashlib.blake2b(by_params + _pack(parts), digest_size=16).digest()
+    return resource_key(path_values), hashlib.blake2b(_pack(parts), digest_size=16).digest()

@@ -91,17 +91,18 @@ class _Entry(msgspec.Struct, array_like=True):
     generation: bytes  # the route's generation when the request began (see ``Cache.invalidate``)
     private: bool
     vary: list[tuple[str, str]]  # (header, the request's value) for each header the response varies on
+    control: bytes = b""  # the handler's own Cache-Control (made private when it must be), if any
 
 
 class RouteKey:
     """Where a cached route's response for one request lives."""
 
-    __slots__ = ("by_params", "generation", "route", "variant")
+    __slots__ = ("entry", "generation", "resource", "route")
 
-    def __init__(self, route: str, by_params: bytes, variant: bytes) -> None:
+    def __init__(self, route: str, resource: bytes, entry: bytes) -> None:
         self.route = route
-        self.by_params = by_params  # digest of the validated parameters
-        self.variant = variant  # digest of origin, vary headers and credentials
+        self.resource = resource  # digest of the path parameters (what ``invalidate`` names)
+        self.entry = entry  # digest of all parameters, origin, vary headers and credentials
         self.generation: bytes | None = None  # read by ``lookup``; ``None``: the store failed, do not save
 
 
@@ -160,17 +161,19 @@ class Cache:
     # --- cached routes -----------------------------------------------------------------------
 
     def _entry_key(self, key: RouteKey) -> str:
-        return f"{self.namespace}:route:{key.route}:{key.by_params.hex()}:{key.variant.hex()}"
+        return f"{self.namespace}:route:{key.route}:{key.entry.hex()}"
 
-    def _generation_key(self, route: str, by_params: bytes) -> str:
-        return f"{self.namespace}:gen:{route}:{by_params.hex()}"
+    def _generation_key(self, route: str, resource: bytes) -> str:
+        return f"{self.namespace}:gen:{route}:{resource.hex()}"
 
     async def invalidate(self, handler: Callable[..., Any] | str, **params: Any) -> None:
-        """Drop every cached response of ``handler`` for these parameters: for every host, header
-        variant and user. A store failure is raised (an invalidation must not be lost silently).
+        """Drop every cached response of ``handler`` for these path parameters: for every query,
+        host, header variant and user (a route without path parameters: all its responses).
+        Other parameters may be passed and are checked, but do not narrow it. A store failure is
+        raised (an invalidation must not be lost silently).
 
-        It moves the route's generation for these parameters, so an entry saved by a request
-        that began before the call is never served either.
+        It moves the generation of those path parameters, so an entry saved by a request that
+        began before the call is never served either.
         """
         if self._app is None:
             raise RuntimeError("this Cache is not attached to an App (App(cache=...))")
@@ -185,16 +188,16 @@ class Cache:
             raise ValueError(f"{name} is not a cached route of this app (cache=... on its route decorator)")
         for endpoint in endpoints:
             assert endpoint.cache_policy is not None
-            by_params = endpoint.cache_params_key(params)
+            resource = endpoint.cache_resource_key(params)
             # Outlives every entry saved under the previous generation (they expire first).
             ttl = endpoint.cache_policy.expire + 300
-            await self.store.set(self._generation_key(endpoint.cache_route, by_params), os.urandom(8), ttl)
+            await self.store.set(self._generation_key(endpoint.cache_route, resource), os.urandom(8), ttl)
 
     async def lookup(self, key: RouteKey, scope: Scope) -> _Entry | None:
         """The entry to serve for this request, or ``None`` (then ``key.generation`` is what a
         response saved for this request must carry)."""
         try:
-            generation = await self.store.get(self._generation_key(key.route, key.by_params)) or b""
+            generation = await self.store.get(self._generation_key(key.route, key.resource)) or b""
             raw = await self.store.get(self._entry_key(key))
         except StoreError as exc:
             logger.warning("response cache unavailable, serving uncached: %s", exc)
@@ -238,6 +241,12 @@ class Cache:
             return response
         unsaid = [name for name in also_vary if name not in varies]
         varies += unsaid
+        # The handler's own Cache-Control is kept (on hits too) instead of ours, made private
+        # when the response is; it is sent once, however many layers set it.
+        control = _own_control([*response.raw_headers, *per_request], private)
+        if control:
+            response.raw_headers = [h for h in response.raw_headers if h[0] != b"cache-control"]
+            per_request = [h for h in per_request if h[0] != b"cache-control"]
         body = bytes(response.body)
         etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
         headers = [(k, v) for k, v in response.raw_headers if k not in _NOT_STORED]
@@ -256,12 +265,13 @@ class Cache:
                 key.generation,
                 private,
                 vary,
+                control,
             )
             try:
                 await self.store.set(self._entry_key(key), _encode_entry(entry), policy.expire)
             except StoreError as exc:
                 logger.warning("response cache unavailable, not stored: %s", exc)
-        response.raw_headers.extend(_freshness(etag, policy.expire, 0, policy.vary, private))
+        response.raw_headers.extend(_freshness(etag, policy.expire, 0, policy.vary, private, control))
         response.raw_headers.extend(per_request)
         return response
 
@@ -301,14 +311,23 @@ def _cacheable(response: Response, policy: CachePolicy, per_request: list[tuple[
     return True
 
 
+def _own_control(headers: Sequence[tuple[bytes, bytes]], private: bool) -> bytes:
+    """The Cache-Control a handler set (``b""``: none), with ``private`` first when it must be."""
+    values = [value for key, value in headers if key == b"cache-control"]
+    if not values:
+        return b""
+    directives = [d.strip() for value in values for d in value.split(b",") if d.strip()]
+    if private:
+        directives = [b"private", *(d for d in directives if d.lower() not in (b"public", b"private"))]
+    return b", ".join(dict.fromkeys(directives))
+
+
 def _freshness(
-    etag: str, expire: int, age: int, vary: Sequence[str], private: bool
+    etag: str, expire: int, age: int, vary: Sequence[str], private: bool, control: bytes = b""
 ) -> list[tuple[bytes, bytes]]:
-    control = b"private, max-age=%d" if private else b"max-age=%d"
-    headers = [
-        (b"etag", etag.encode("latin-1")),
-        (b"cache-control", control % max(0, expire - age)),
-    ]
+    if not control:
+        control = (b"private, max-age=%d" if private else b"max-age=%d") % max(0, expire - age)
+    headers = [(b"etag", etag.encode("latin-1")), (b"cache-control", control)]
     if vary:
         headers.append((b"vary", ", ".join(vary).encode("latin-1")))
     return headers
@@ -317,7 +336,10 @@ def _freshness(
 def cached_response(entry: _Entry, if_none_match: str | None, vary: Sequence[str]) -> Response:
     """The response for a cache hit: the stored one, or a 304 for a matching ``If-None-Match``."""
     age = max(0, int(time.time() - entry.stored))
-    fresh = [*_freshness(entry.etag, entry.expire, age, vary, entry.private), (b"age", b"%d" % age)]
+    fresh = [
+        *_freshness(entry.etag, entry.expire, age, vary, entry.private, entry.control),
+        (b"age", b"%d" % age),
+    ]
     if if_none_match is not None and _etag_matches(if_none_match, entry.etag):
         response = Response(status_code=304)
         response.raw_headers = [*(h for h in entry.headers if h[0] == b"vary"), *fresh]
