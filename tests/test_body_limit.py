@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 import pytest
 
-from toolkit import App, Depends, Form, Request
+from toolkit import App, Depends, Form, JSONResponse, Request
 from toolkit.testing import TestClient
 
 LIMIT = 1000
@@ -93,3 +93,60 @@ def test_a_lying_content_length_does_not_lift_the_limit() -> None:
     client = TestClient(limited_app())
     response = client.post("/body", content=iter([b"x" * 800, b"x" * 800]), headers={"Content-Length": "10"})
     assert response.status_code in (400, 413)
+
+
+def test_an_exception_handler_reading_the_body_is_held_to_the_limit() -> None:
+    app = App(max_body_size=LIMIT)
+    read: list[int] = []
+
+    class Refused(Exception):
+        pass
+
+    @app.exception_handler(Refused)
+    async def on_refused(request: Request, exc: Refused) -> JSONResponse:
+        read.append(len(await request.body()))
+        return JSONResponse({"refused": True}, status_code=400)
+
+    @app.post("/refuse")
+    async def refuse() -> None:
+        raise Refused()
+
+    client = TestClient(app)
+    assert client.post("/refuse", content=b"x" * 10).json() == {"refused": True}
+    assert client.post("/refuse", content=b"x" * (LIMIT + 1)).status_code == 413
+    assert client.post("/refuse", content=iter([b"x" * 600, b"x" * 600])).status_code == 413
+    assert read == [10]
+
+
+@pytest.mark.parametrize(
+    "declared", [b"\xb2", b"9" * 5000, b"+10", b"1_0"], ids=["superscript", "huge", "plus", "underscore"]
+)
+def test_a_malformed_content_length_is_never_a_500(declared: bytes) -> None:
+    """Raw ASGI (a server that passes such a header on): counted, not trusted, not a crash."""
+    import anyio
+
+    app = limited_app()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"x" * 10, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/body",
+        "raw_path": b"/body",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"t"), (b"content-length", declared)],
+        "server": ("t", 80),
+        "client": ("c", 1),
+    }
+    anyio.run(app, scope, receive, send)
+    status = sent[0]["status"]
+    assert status in (200, 413)

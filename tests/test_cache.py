@@ -538,7 +538,7 @@ def test_headers_set_by_dependencies_are_per_request_not_cached() -> None:
         seen.append(user)
         response.headers["X-User"] = user
 
-    @app.get("/page", cache=60, dependencies=[Depends(who)])
+    @app.get("/page", cache=CachePolicy(60, shared=True), dependencies=[Depends(who)])
     async def page() -> dict[str, str]:
         return {"page": "same for everyone"}
 

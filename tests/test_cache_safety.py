@@ -8,12 +8,14 @@ from typing import Annotated, Any
 
 import anyio
 import httpx
+import msgspec
 import pytest
 from cache_support import cache_app, portal
 
-from toolkit import App, BackgroundTasks, Depends, Middleware, Request, Response, RouteConfigError
+from toolkit import App, BackgroundTasks, Depends, Form, Middleware, Request, Response, RouteConfigError
 from toolkit.cache import CachePolicy, cached
 from toolkit.middleware.sessions import SessionMiddleware
+from toolkit.ratelimit import RateLimiter
 from toolkit.security import (
     APIKeyCookie,
     APIKeyHeader,
@@ -132,24 +134,97 @@ def test_basic_auth_users_each_get_their_own_entry(store: Store) -> None:
         assert client.get("/me", auth=("bob", "pw")).json() == {"user": "bob"}
 
 
-def test_a_scheme_used_only_as_a_gate_shares_the_entry_but_says_private(store: Store) -> None:
-    """``dependencies=[Depends(scheme)]``: its value never reaches the handler, so every caller
-    it lets through gets the same response; a downstream cache must still not share it."""
+def test_a_scheme_used_only_as_a_gate_still_keys_on_its_credential(store: Store) -> None:
+    """``dependencies=[Depends(scheme)]``: its value is discarded, but a gate can hand what it
+    read to the handler through a shared dependency or a context variable; only ``shared=True``
+    (the caller's word that the response is the same for everyone) shares the entry."""
     app, _ = cache_app(store)
-    calls: list[int] = []
+    calls: list[str] = []
+    gate = [Depends(OAuth2PasswordBearer(tokenUrl="/token"))]
 
-    @app.get("/report", cache=60, dependencies=[Depends(OAuth2PasswordBearer(tokenUrl="/token"))])
+    @app.get("/report", cache=60, dependencies=gate)
     async def report() -> dict[str, int]:
-        calls.append(1)
+        calls.append("report")
+        return {"total": 3}
+
+    @app.get("/shared", cache=CachePolicy(60, shared=True), dependencies=gate)
+    async def shared() -> dict[str, int]:
+        calls.append("shared")
         return {"total": 3}
 
     with TestClient(app) as client:
-        first = client.get("/report", headers=bearer("alice-token"))
-        second = client.get("/report", headers=bearer("bob-token"))
-        assert client.get("/report").status_code == 401  # the gate still runs on a hit
-    assert first.json() == second.json() == {"total": 3}
-    assert calls == [1]
-    assert second.headers["cache-control"] == "private, max-age=60"
+        for path in ("/report", "/shared"):
+            first = client.get(path, headers=bearer("alice-token"))
+            second = client.get(path, headers=bearer("bob-token"))
+            assert client.get(path).status_code == 401  # the gate still runs on a hit
+            assert first.json() == second.json() == {"total": 3}
+            assert second.headers["cache-control"] == "private, max-age=60"
+    assert calls == ["report", "report", "shared"]
+
+
+def test_a_gate_cannot_hand_request_data_to_the_handler_through_a_shared_dependency() -> None:
+    """The attack: a Request-reading gate writes into a per-request dependency the handler reads."""
+    app, _ = cache_app(MemoryStore())
+
+    async def context() -> dict[str, str]:
+        return {}
+
+    async def gate(request: Request, ctx: Annotated[dict[str, str], Depends(context)]) -> None:
+        ctx["user"] = request.headers.get("authorization", "")
+
+    with pytest.raises(RouteConfigError, match="gate"):
+
+        @app.get("/me", cache=60, dependencies=[Depends(gate)])
+        async def me(ctx: Annotated[dict[str, str], Depends(context)]) -> dict[str, str]:
+            return {"user": ctx["user"]}
+
+
+def test_a_cached_route_cannot_read_a_body() -> None:
+    app, _ = cache_app(MemoryStore())
+
+    class Query(msgspec.Struct):
+        account: str
+
+    with pytest.raises(RouteConfigError, match="cannot read a request body"):
+
+        @app.get("/report", cache=60)
+        async def report(q: Query) -> dict[str, str]:
+            return {"for": q.account}
+
+    with pytest.raises(RouteConfigError, match="cannot read a request body"):
+
+        @app.get("/form", cache=60)
+        async def form(account: Annotated[str, Form()]) -> dict[str, str]:
+            return {"for": account}
+
+
+def get_raw(app: App, headers: list[tuple[bytes, bytes]]) -> Any:
+    """One GET straight into the app with exactly these header lines (clients merge Cookie lines;
+    an HTTP/2 server hands them over one per cookie crumb)."""
+    transport = httpx.ASGITransport(app=app)
+
+    async def main() -> Any:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            request = client.build_request("GET", "/mine")
+            request.headers = httpx.Headers([*request.headers.raw, *headers])
+            return (await client.send(request)).json()
+
+    return anyio.run(main)
+
+
+def test_an_api_key_in_a_later_cookie_line_is_keyed_as_the_scheme_reads_it() -> None:
+    app, _ = cache_app(MemoryStore())
+    optional = APIKeyCookie(name="key", auto_error=False)
+
+    @app.get("/mine", cache=60)
+    async def mine(key: Annotated[str | None, Depends(optional)]) -> dict[str, str | None]:
+        return {"owner": key}
+
+    split = [(b"cookie", b"theme=dark"), (b"cookie", b"key=victim")]
+    assert get_raw(app, split) == {"owner": "victim"}
+    assert get_raw(app, []) == {"owner": None}  # not the victim's entry
+    assert get_raw(app, [(b"cookie", b"theme=dark")]) == {"owner": None}
+    assert get_raw(app, [(b"cookie", b"key=attacker")]) == {"owner": "attacker"}
 
 
 # --- sessions --------------------------------------------------------------------------------------
@@ -208,7 +283,7 @@ def test_session_read_through_the_request_by_a_gate_varies_on_the_cookie(store: 
     async def login(name: str, session: Session) -> None:
         session["user"] = name
 
-    @app.get("/page", cache=60, dependencies=[Depends(seen)])
+    @app.get("/page", cache=CachePolicy(60, vary=["Accept-Language"]), dependencies=[Depends(seen)])
     async def page() -> dict[str, int]:
         return {"n": 1}
 
@@ -292,19 +367,31 @@ def test_vary_names_the_headers_a_request_reading_handler_depends_on(store: Stor
     assert hit.headers["vary"] == "x-user"
 
 
-def test_a_gate_reading_the_request_is_allowed(store: Store) -> None:
-    """A dependency whose value is discarded (a rate limit, a check) cannot change the body."""
+def test_a_gate_reading_the_request_needs_a_policy_but_a_rate_limit_does_not(store: Store) -> None:
     app, _ = cache_app(store)
 
     async def check(request: Request) -> None:
         request.state.checked = True
 
-    @app.get("/page", cache=60, dependencies=[Depends(check)])
-    async def page() -> dict[str, int]:
+    with pytest.raises(RouteConfigError, match="check"):
+        app.add_api_route("/page", lambda: {"n": 1}, cache=60, dependencies=[Depends(check)])
+
+    limiter = RateLimiter(store)
+
+    @app.get("/limited", cache=60, dependencies=[Depends(limiter.limit("100/minute"))])
+    async def limited() -> dict[str, int]:
+        return {"n": 1}
+
+    @app.get("/checked", cache=CachePolicy(60, shared=True), dependencies=[Depends(check)])
+    async def checked() -> dict[str, int]:
         return {"n": 1}
 
     with TestClient(app) as client:
-        assert client.get("/page").headers["cache-control"] == "max-age=60"
+        client.get("/limited")
+        hit = client.get("/limited")
+        assert "age" in hit.headers
+        assert hit.headers["ratelimit-remaining"] == "98"  # counted on the hit too
+        assert client.get("/checked").headers["cache-control"] == "max-age=60"
 
 
 def test_an_override_without_the_request_makes_the_route_cacheable_in_tests(store: Store) -> None:

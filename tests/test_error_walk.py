@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import msgspec
 import pytest
 
+import toolkit._plan
 from toolkit import App, Body, Form
 from toolkit._error_walk import MAX_REPORTED_ERRORS
 from toolkit.testing import TestClient
@@ -89,6 +90,13 @@ def detail(response: Any) -> list[dict[str, Any]]:
 
 def by_loc(errors: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, Any]]:
     return {tuple(e["loc"]): e for e in errors}
+
+
+@pytest.fixture(autouse=True)
+def walk_every_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests measure the walk's own bounds: lift the size above which a body is not walked
+    at all (tests/adversarial/test_bounded_work.py covers that cut-off)."""
+    monkeypatch.setattr(toolkit._plan, "MAX_WALKED_BODY", 1 << 30)
 
 
 @pytest.fixture

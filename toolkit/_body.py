@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, cookie_parser
 from starlette.types import Message, Receive, Scope
 
 from .exceptions import RequestBodyTooLarge
 
-__all__ = ["body_headers", "declared_size_check", "header_value", "limited_receive", "read_chunks"]
+__all__ = [
+    "body_headers",
+    "declared_size_check",
+    "header_value",
+    "limited_receive",
+    "read_chunks",
+    "request_cookies",
+]
 
 
 def header_value(scope: Scope, name: bytes) -> str | None:
@@ -16,6 +23,15 @@ def header_value(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+def request_cookies(scope: Scope) -> dict[str, str]:
+    """The cookies of every ``Cookie`` line, later lines winning: what ``Request.cookies`` reads."""
+    cookies: dict[str, str] = {}
+    for key, value in scope["headers"]:
+        if key == b"cookie":
+            cookies.update(cookie_parser(value.decode("latin-1")))
+    return cookies
 
 
 def body_headers(scope: Scope) -> tuple[str | None, str | None]:
@@ -31,7 +47,10 @@ def body_headers(scope: Scope) -> tuple[str | None, str | None]:
 
 def declared_size_check(content_length: str | None, limit: int) -> None:
     """413 before reading anything when ``Content-Length`` already says the body is too large."""
-    if content_length is not None and content_length.isdigit() and int(content_length) > limit:
+    if content_length is None or not (content_length.isascii() and content_length.isdigit()):
+        return  # absent or malformed: the count of what arrives decides
+    # More than 18 digits is over any limit (and int() refuses thousands of digits).
+    if len(content_length) > 18 or int(content_length) > limit:
         raise RequestBodyTooLarge(limit)
 
 

@@ -195,6 +195,9 @@ class Endpoint:
             if not isinstance(raised, Exception):
                 raise raised
             exc = raised
+        if self.max_body_size is not None:
+            # An exception handler reading the body (request.body()) is held to the limit too.
+            receive = limited_receive(receive, self.max_body_size, header_value(scope, b"content-length"))
         error_response = await self.render_error(scope, receive, send, exc)
         if error_response is not None:
             await error_response(scope, receive, send)

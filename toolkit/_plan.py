@@ -22,11 +22,10 @@ from urllib.parse import unquote_plus
 
 import msgspec
 from starlette.datastructures import FormData
-from starlette.requests import cookie_parser
 
 from ._analysis import BodySpec, Dependant, FormSpec, ScalarSpec, analyze_dependency, strip_optional
 from ._app_scope import AppScope
-from ._body import header_value
+from ._body import request_cookies
 from ._error_walk import collect_errors
 from ._forms import FormPlan
 from ._validation import (
@@ -38,6 +37,10 @@ from ._validation import (
 from .di import Depends
 from .exceptions import RequestValidationError, RouteConfigError
 from .params import UNSET
+
+#: A body larger than this that fails validation reports msgspec's first error only (see
+#: ``Plan.body_errors``): the every-field walk would decode all of it again, untyped.
+MAX_WALKED_BODY = 256 * 1024
 
 # Step kinds
 ASYNC, SYNC_THREAD, SYNC_INLINE, ASYNC_GEN, SYNC_GEN = range(5)
@@ -278,10 +281,10 @@ class Plan:
             return decoder.decode(b"{}") if self.body_embedded else self.body_default
         try:
             return decoder.decode(raw)
-        except msgspec.ValidationError:
+        except msgspec.ValidationError as exc:
             # The walk for every failing field waits until the dependencies that do not read
             # the body (authentication) have run: an anonymous request buys only the decode.
-            raise PendingBodyErrors(self, raw) from None
+            raise PendingBodyErrors(self, raw, exc) from None
         except msgspec.DecodeError as exc:
             raise RequestValidationError([_json_invalid(str(exc), len(raw))]) from None
         except UnicodeDecodeError:
@@ -289,7 +292,23 @@ class Plan:
         except RecursionError:
             raise RequestValidationError([_json_invalid("JSON is nested too deeply")]) from None
 
-    def body_errors(self, raw: bytes) -> list[ErrorEntry]:
+    def body_errors(self, raw: bytes, first: msgspec.ValidationError | None = None) -> list[ErrorEntry]:
+        """Every failing field of a body that failed validation with ``first``.
+
+        The walk needs the body decoded without its type (every value, undeclared ones too):
+        over ``MAX_WALKED_BODY`` bytes that alone could cost a hostile client's worth of time and
+        memory, so such a body reports msgspec's first error and a marker saying so."""
+        if first is not None and len(raw) > MAX_WALKED_BODY:
+            return [
+                entry_from_exception(first, ("body",), None),
+                {
+                    "type": "too_many_errors",
+                    "loc": ["body"],
+                    "msg": f"Only the first error is reported for a body over {MAX_WALKED_BODY} bytes",
+                    "input": None,
+                    "ctx": {"max_body_walked": MAX_WALKED_BODY},
+                },
+            ]
         try:
             value = msgspec.json.decode(raw)
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
@@ -353,12 +372,10 @@ class Plan:
                     else:
                         raw[hit[0]] = text
         if self.cookie_fields:
-            cookie_header = header_value(scope, b"cookie")
-            if cookie_header:
-                cookies = cookie_parser(cookie_header)
-                for key, field in self.cookie_fields:
-                    if key in cookies:
-                        raw[field] = cookies[key]
+            cookies = request_cookies(scope)  # every Cookie line, as Request.cookies reads them
+            for key, field in self.cookie_fields:
+                if key in cookies:
+                    raw[field] = cookies[key]
         try:
             for field in self.bool_fields:
                 if field in raw:
@@ -446,15 +463,16 @@ class PendingBodyErrors(RequestValidationError):
     """The body failed validation; its one entry (``loc: ["body"]``) stands for all of them until
     ``complete()`` walks the body for every failing field."""
 
-    def __init__(self, plan: Plan, raw: bytes) -> None:
+    def __init__(self, plan: Plan, raw: bytes, first: msgspec.ValidationError) -> None:
         super().__init__([{"type": "pending", "loc": ["body"], "msg": "", "input": None}])
         self.plan = plan
         self.raw = raw
+        self.first = first
 
     def complete(self, errors: list[ErrorEntry]) -> list[ErrorEntry]:
         """``errors`` with this placeholder replaced by the body's own errors."""
         placeholder = self.errors[0]
-        found = self.plan.body_errors(self.raw)
+        found = self.plan.body_errors(self.raw, self.first)
         return [entry for error in errors for entry in (found if error is placeholder else [error])]
 
 

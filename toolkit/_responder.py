@@ -5,6 +5,8 @@ Built once per route (``Responder``); ``Responder.build`` is on the hot path.
 
 from __future__ import annotations
 
+import collections.abc
+import dataclasses
 import types
 import typing
 from collections.abc import Callable
@@ -52,10 +54,19 @@ def response_model_of(declared: Any, endpoint: Callable[..., Any]) -> Any:
     bare = typing.get_origin(annotation) or annotation
     if isinstance(bare, type) and issubclass(bare, Response):
         return None
-    if bare in (typing.Union, types.UnionType) and any(
-        isinstance(a, type) and issubclass(a, Response) for a in typing.get_args(annotation)
-    ):
-        return None
+    if bare in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        responses = [a for a in members if isinstance(a, type) and issubclass(a, Response)]
+        if responses and len(responses) == len(members):
+            return None
+        if responses:
+            # A model or a Response: no single model to check a result against. Checking
+            # nothing would let a returned row through unfiltered, so ask (as FastAPI does).
+            raise RouteConfigError(
+                f"{describe(endpoint)}: the return annotation {annotation!r} mixes a response class "
+                "with a model; pass response_model=<the model> (results that are a Response pass "
+                "through) or response_model=None (no checking)"
+            )
     return annotation
 
 
@@ -79,7 +90,8 @@ class Responder:
                 msgspec.inspect.type_info(model)
             except (TypeError, ValueError) as exc:
                 raise RouteConfigError(f"{owner}: response model {model!r} is not supported: {exc}") from exc
-        self.response_decoder = msgspec.json.Decoder(model) if model is not None else None
+        # Lax, as FastAPI's output validation is: "1.5" or a Decimal for a float, 3.0 for an int.
+        self.response_decoder = msgspec.json.Decoder(model, strict=False) if model is not None else None
         # PERF: only a plain scalar is provably of the declared type by its class alone.
         self.trusted_type = model if model in (str, int, float, bool) else None
 
@@ -130,32 +142,33 @@ class Responder:
         """
         assert self.response_decoder is not None
         try:
-            raw = json_encoder.encode(result)
-        except TypeError:
-            # An object msgspec cannot encode (an ORM row...): read the model's fields by attribute.
+            value = self.response_decoder.decode(json_encoder.encode(result))
+        except (TypeError, msgspec.ValidationError):
+            # An object msgspec cannot encode (an ORM row, a generator), or a Struct of another
+            # class with other field names: read the model's fields by attribute instead.
             try:
-                loose = msgspec.convert(_loosened(result), self.model, from_attributes=True)
-                raw = json_encoder.encode(loose)
+                loose = msgspec.convert(_loosened(result), self.model, from_attributes=True, strict=False)
+                value = self.response_decoder.decode(json_encoder.encode(loose))
             except (msgspec.ValidationError, TypeError) as exc:
                 raise ResponseValidationError(str(exc), self.owner) from exc
-        try:
-            value = self.response_decoder.decode(raw)
-        except msgspec.ValidationError as exc:
-            raise ResponseValidationError(str(exc), self.owner) from exc
         return json_encoder.encode(value)
 
 
 def _loosened(value: Any) -> Any:
-    """``value`` with Struct instances (at any depth of lists and dicts) as dicts, so ``convert``
-    checks them instead of passing them through, and reads the objects inside by attribute."""
+    """``value`` with models (Structs, dataclasses; at any depth of lists and dicts) as plain
+    attribute objects and iterables as lists, so ``convert`` checks them field by field instead
+    of passing an instance of the target class through, and reads them by attribute name."""
     if isinstance(value, msgspec.Struct):
-        return {
-            key: _loosened(getattr(value, name))
-            for name, key in zip(value.__struct_fields__, value.__struct_encode_fields__, strict=True)
-        }
+        return types.SimpleNamespace(
+            **{name: _loosened(getattr(value, name)) for name in value.__struct_fields__}
+        )
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return types.SimpleNamespace(
+            **{field.name: _loosened(getattr(value, field.name)) for field in dataclasses.fields(value)}
+        )
     if isinstance(value, dict):
         return {key: _loosened(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, set, frozenset, collections.abc.Iterator, collections.abc.ValuesView)):
         return [_loosened(item) for item in value]
     return value
 

@@ -5,13 +5,14 @@ The key therefore covers, besides the route and its validated parameters:
 
 - the origin: ``Host``, scheme and ``root_path`` (links built with ``url_for`` differ per host);
 - the headers named in ``CachePolicy(vary=...)``;
-- the credentials that flow into the handler: the header, query value or cookie a built-in
+- the credentials any step of the route reads: the header, query value or cookie a built-in
   security scheme reads, and the session cookie of a ``Session`` parameter.
 
-A handler (or a dependency whose value reaches it) that reads the ``Request`` itself could read
-anything; such a route is refused at registration unless its policy says how to share
-(``vary=[...]``, or ``shared=True`` for "the same for every caller"). Responses of routes that
-read credentials anywhere in their graph are sent ``Cache-Control: private``.
+A step that reads the ``Request`` itself could read anything (and hand it to the handler through
+a shared dependency, a context variable, ``request.state``); such a route is refused at
+registration unless its policy says how to share (``vary=[...]``, or ``shared=True`` for "the
+same for every caller"). A route reading a body is refused: the body is not in the key.
+Responses of routes that read credentials are sent ``Cache-Control: private``.
 
 At run time the entry also records the request values of every header the response says it
 varies on (a ``Vary`` set by the handler, and ``Cookie`` when the session was read by code the
@@ -27,9 +28,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import msgspec
-from starlette.requests import cookie_parser
 from starlette.types import Scope
 
+from ._body import request_cookies
 from ._plan import Plan
 from .cache import CachePolicy
 from .exceptions import RouteConfigError
@@ -48,27 +49,21 @@ class KeySpec:
     headers: tuple[bytes, ...] = ()  # policy.vary and credential headers, lower-case
     cookies: tuple[str, ...] = ()  # cookies read by an APIKeyCookie
     query: tuple[str, ...] = ()  # query values read by an APIKeyQuery
-    session: bool = False  # a Session parameter's value reaches the handler
+    session: bool = False  # the session (its cookie) is in the key
     reads_session: bool = False  # some step takes a Session parameter
     private: bool = False  # send Cache-Control: private
 
 
-def _flowing(plan: Plan) -> set[int]:
-    """Indexes of the steps whose values reach the handler (the handler included)."""
-    last = len(plan.steps) - 1
-    seen = {last}
-    todo = [last]
-    while todo:
-        for _, dep in plan.steps[todo.pop()].dep_args:
-            if dep not in seen:
-                seen.add(dep)
-                todo.append(dep)
-    return seen
-
-
 def key_spec(plan: Plan, policy: CachePolicy, owner: str) -> KeySpec:
-    """What the cache key of ``plan``'s route covers; refuses a route that cannot be keyed safely."""
-    flowing = _flowing(plan)
+    """What the cache key of ``plan``'s route covers; refuses a route that cannot be keyed safely.
+
+    Every step counts, not only those whose value the handler receives: a gate in
+    ``dependencies=[...]`` can hand what it read to the handler through a shared dependency, a
+    context variable or ``request.state``. With ``shared=True`` the route declares its response
+    the same for every caller: credentials are not keyed (the gates still run on every hit).
+    """
+    if plan.has_body or plan.has_forms:
+        raise RouteConfigError(f"{owner}: a cached route cannot read a request body (it is not in the key)")
     headers: list[bytes] = [name.encode("latin-1") for name in policy.vary]
     cookies: list[str] = []
     query: list[str] = []
@@ -77,25 +72,25 @@ def key_spec(plan: Plan, policy: CachePolicy, owner: str) -> KeySpec:
     for spec in plan.scalar_specs():
         if spec.source == "cookie" or (spec.source == "header" and spec.key.lower() in _CREDENTIAL_HEADERS):
             private = True  # already in the key: a declared parameter
-    for index, step in enumerate(plan.steps):
+    for step in plan.steps:
         kinds = {kind for _, kind in step.special_args}
         if "session" in kinds:
             reads_session = private = True
-            session = session or index in flowing
-        if isinstance(step.call, SecurityScheme):
-            source = step.call.credential_source
-            if source is not None:
-                private = True
-                if index in flowing:
-                    where, name = source
-                    if where == "header":
-                        headers.append(name.lower().encode("latin-1"))
-                    elif where == "cookie":
-                        cookies.append(name)
-                    else:
-                        query.append(name)
-                continue
-        if kinds & _REQUEST_READERS and index in flowing and not (policy.shared or policy.vary):
+            session = not policy.shared
+        if isinstance(step.call, SecurityScheme) and step.call.credential_source is not None:
+            private = True
+            if not policy.shared:
+                where, name = step.call.credential_source
+                if where == "header":
+                    headers.append(name.lower().encode("latin-1"))
+                elif where == "cookie":
+                    cookies.append(name)
+                else:
+                    query.append(name)
+            continue
+        if getattr(step.call, "cache_neutral", False):
+            continue  # the toolkit's own (a rate limit): refuses or adds headers, nothing else
+        if kinds & _REQUEST_READERS and not (policy.shared or policy.vary):
             raise RouteConfigError(
                 f"{owner}: a cached route cannot know what {step.name} reads from the Request, so "
                 "one caller's response could be served to another. Say what the response depends "
@@ -146,9 +141,7 @@ def request_key(
     for learned_name in learned:
         parts.append(_header(scope, learned_name.encode("latin-1")))
     if spec.cookies:
-        # The first Cookie line, as ``Request.cookies`` (hence ``APIKeyCookie``) reads it.
-        first = next((value for key, value in scope["headers"] if key == b"cookie"), b"")
-        jar = cookie_parser(first.decode("latin-1"))
+        jar = request_cookies(scope)  # every Cookie line, as ``Request.cookies`` (``APIKeyCookie``)
         parts += [jar.get(cookie, "") for cookie in spec.cookies]
     if spec.query:
         pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)

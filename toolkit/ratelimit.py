@@ -113,6 +113,9 @@ def _is_ip(text: str) -> bool:
 class RateLimit:
     """One limit, used as ``Depends(limiter.limit("10/minute"))``."""
 
+    #: A cached route may use it as a gate: it refuses or adds headers; the body never depends on it.
+    cache_neutral = True
+
     def __init__(
         self, limiter: RateLimiter, limit: int, window: int, *, key: KeyFunction | None, name: str | None
     ) -> None:
