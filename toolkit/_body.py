@@ -54,17 +54,18 @@ def declared_size_check(content_length: str | None, limit: int) -> None:
         raise RequestBodyTooLarge(limit)
 
 
-def limited_receive(receive: Receive, limit: int, declared: str | None = None) -> Receive:
+def limited_receive(receive: Receive, limit: int, scope: Scope | None = None) -> Receive:
     """``receive`` that raises a 413 once more than ``limit`` body bytes came in, or at the first
-    read when the ``declared`` ``Content-Length`` already says so (nothing is read then)."""
+    read when the ``scope``'s ``Content-Length`` already says so (nothing is read then)."""
     received = 0
-    checked = declared is None
+    checked = scope is None
 
     async def limited() -> Message:
         nonlocal received, checked
         if not checked:
-            checked = True
-            declared_size_check(declared, limit)
+            checked = True  # PERF: the headers are looked at only when the body is read
+            assert scope is not None
+            declared_size_check(header_value(scope, b"content-length"), limit)
         message = await receive()
         if message["type"] == "http.request":
             received += len(message.get("body", b""))

@@ -197,7 +197,7 @@ class Endpoint:
             exc = raised
         if self.max_body_size is not None:
             # An exception handler reading the body (request.body()) is held to the limit too.
-            receive = limited_receive(receive, self.max_body_size, header_value(scope, b"content-length"))
+            receive = limited_receive(receive, self.max_body_size, scope)
         error_response = await self.render_error(scope, receive, send, exc)
         if error_response is not None:
             await error_response(scope, receive, send)
@@ -236,10 +236,9 @@ class Endpoint:
                 # Whatever reads the body through the Request (the form parser, request.body(),
                 # request.stream() in the handler) is held to the limit: 413 past it, and before
                 # reading anything when Content-Length already says so.
-                declared = header_value(scope, b"content-length")
                 if plan.has_forms:
-                    declared_size_check(declared, limit)
-                receive = limited_receive(receive, limit, declared)
+                    declared_size_check(header_value(scope, b"content-length"), limit)
+                receive = limited_receive(receive, limit, scope)
             request = Request(scope, receive, send)
         if plan.has_body:
             content_length, content_type = body_headers(scope)
