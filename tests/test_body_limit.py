@@ -150,3 +150,68 @@ def test_a_malformed_content_length_is_never_a_500(declared: bytes) -> None:
     anyio.run(app, scope, receive, send)
     status = sent[0]["status"]
     assert status in (200, 413)
+
+
+def test_not_found_and_server_error_handlers_read_within_the_app_limit() -> None:
+    app = App(max_body_size=LIMIT)
+    read: list[int] = []
+
+    async def reading(request: Request, exc: Exception) -> JSONResponse:
+        read.append(len(await request.body()))
+        return JSONResponse({"handled": True}, status_code=404)
+
+    app.add_exception_handler(404, reading)
+    app.add_exception_handler(Exception, reading)
+
+    @app.post("/boom")
+    async def boom() -> None:
+        raise RuntimeError("boom")
+
+    client = TestClient(app, raise_server_exceptions=False)
+    assert client.post("/nowhere", content=b"x" * 10).json() == {"handled": True}
+    assert client.post("/nowhere", content=b"x" * (LIMIT + 1)).status_code == 413
+    # The server-error handler's read stops at the limit (it then fails: a 500, not a 5 MB read).
+    assert client.post("/boom", content=iter([b"x" * 600, b"x" * 600])).status_code in (413, 500)
+    assert read == [10]
+
+
+def test_a_handler_and_its_error_handler_share_one_count() -> None:
+    app = App(max_body_size=LIMIT)
+
+    class Half(Exception):
+        pass
+
+    @app.exception_handler(Half)
+    async def rest(request: Request, exc: Half) -> JSONResponse:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+        return JSONResponse({"rest": size})
+
+    @app.post("/half")
+    async def half(request: Request) -> None:
+        async for _ in request.stream():
+            raise Half()  # after the first chunk
+
+    client = TestClient(app)
+    assert client.post("/half", content=iter([b"x" * 600, b"x" * 600])).status_code == 413
+
+
+def test_typed_urlencoded_forms_have_a_small_default_limit() -> None:
+    app = App()
+
+    @app.post("/login")
+    async def login(username: Annotated[str, Form()]) -> dict[str, int]:
+        return {"size": len(username)}
+
+    @app.post("/notes", max_body_size=2 * 1024 * 1024)
+    async def notes(text: Annotated[str, Form()]) -> dict[str, int]:
+        return {"size": len(text)}
+
+    client = TestClient(app)
+    big = {"username": "x" * (300 * 1024)}
+    assert client.post("/login", data=big).status_code == 413  # 10 MB of "&" is seconds of CPU
+    assert client.post("/login", data={"username": "alice"}).json() == {"size": 5}
+    assert client.post("/notes", data={"text": "x" * (300 * 1024)}).json() == {"size": 300 * 1024}
+    upload = {"username": (None, "x" * (300 * 1024))}  # multipart: parts are bounded their own way
+    assert client.post("/login", files=upload).status_code in (200, 413)

@@ -650,3 +650,65 @@ def test_headers_the_handler_sets_on_an_injected_response_are_replayed(store: St
     for response in (miss, hit):
         assert response.headers.get_list("content-language") == ["fr"]
         assert response.headers.get_list("x-per-request") == ["dep"]  # the dependency's, set again
+
+
+# --- second attack review -------------------------------------------------------------------------
+
+
+def test_a_scheme_subclass_reading_its_own_way_is_not_keyed_on_the_parents_guess() -> None:
+    app, _ = cache_app(MemoryStore())
+
+    class CookieOrBearer(HTTPBearer):
+        async def __call__(self, request: Request) -> Any:  # type: ignore[override]
+            creds = await super().__call__(request)
+            return creds.credentials if creds else request.cookies.get("tok")
+
+    with pytest.raises(RouteConfigError, match="CookieOrBearer"):
+
+        @app.get("/me", cache=60)
+        async def me(tok: Annotated[str | None, Depends(CookieOrBearer(auto_error=False))]) -> dict[str, Any]:
+            return {"user": tok}
+
+    class RenamedHeader(APIKeyHeader):  # only __init__ differs: still the built-in reader
+        def __init__(self) -> None:
+            super().__init__(name="X-Key")
+
+    @app.get("/mine", cache=60)
+    async def mine(key: Annotated[str, Depends(RenamedHeader())]) -> dict[str, str]:
+        return {"owner": key}
+
+    with TestClient(app) as client:
+        assert client.get("/mine", headers={"X-Key": "a"}).json() == {"owner": "a"}
+        assert client.get("/mine", headers={"X-Key": "b"}).json() == {"owner": "b"}
+
+
+def test_only_the_toolkits_rate_limit_is_cache_neutral() -> None:
+    app, _ = cache_app(MemoryStore())
+
+    class Claims:
+        cache_neutral = True
+
+        async def __call__(self, request: Request) -> None:
+            request.state.user = request.headers.get("authorization")
+
+    async def me() -> dict[str, str]:
+        return {}
+
+    with pytest.raises(RouteConfigError, match="Claims"):
+        app.add_api_route("/me", me, cache=60, dependencies=[Depends(Claims())])
+
+
+def test_two_renderings_of_one_instant_are_two_entries(store: Store) -> None:
+    import datetime
+
+    app, _ = cache_app(store)
+
+    @app.get("/at", cache=60)
+    async def at(when: datetime.datetime) -> dict[str, str]:
+        return {"when": when.isoformat()}
+
+    with TestClient(app) as client:
+        paris = client.get("/at", params={"when": "2020-01-01T01:00:00+01:00"}).json()
+        utc = client.get("/at", params={"when": "2020-01-01T00:00:00+00:00"}).json()
+    assert paris == {"when": "2020-01-01T01:00:00+01:00"}
+    assert utc == {"when": "2020-01-01T00:00:00+00:00"}

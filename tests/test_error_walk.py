@@ -311,3 +311,22 @@ def test_a_huge_enclosing_object_is_not_echoed_by_every_missing_entry(client: Te
     assert len(response.content) < 2000
     (error, *_) = detail(client.post("/profile", json={"age": 1}))
     assert error["input"] == {"age": 1}  # a small one still is, as in FastAPI
+
+
+Wide = msgspec.defstruct("Wide", [(f"f{i}", str) for i in range(20)])
+
+
+def test_a_422_stays_small_when_the_enclosing_object_is_echoed(client_factory: ClientFactory) -> None:
+    """Twenty missing fields used to echo the enclosing object twenty times, and control
+    characters (six bytes each on the wire) were counted as one."""
+    app = App()
+
+    @app.post("/wide")
+    async def wide(body: Wide) -> int:
+        return 1
+
+    raw = b'{"pad":"' + b"\\u0001" * 4000 + b'"}'
+    response = client_factory(app).post("/wide", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert len(response.json()["detail"]) == 20
+    assert len(response.content) < 4 * len(raw)

@@ -11,6 +11,7 @@ __all__ = [
     "body_headers",
     "declared_size_check",
     "header_value",
+    "is_limited",
     "limited_receive",
     "read_chunks",
     "request_cookies",
@@ -73,7 +74,13 @@ def limited_receive(receive: Receive, limit: int, scope: Scope | None = None) ->
                 raise RequestBodyTooLarge(limit)
         return message
 
+    limited.toolkit_limited = True  # type: ignore[attr-defined]  # error handlers: already limited
     return limited
+
+
+def is_limited(receive: Receive) -> bool:
+    """Whether ``receive`` already counts against a body limit (``limited_receive``)."""
+    return getattr(receive, "toolkit_limited", False) is True
 
 
 async def read_chunks(first: Message, receive: Receive, limit: int | None) -> bytes:

@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from ._analysis import analyze, describe, strip_optional
 from ._app_scope import AppScope, DependencyOverrides
-from ._body import body_headers, declared_size_check, header_value, limited_receive, read_chunks
+from ._body import body_headers, declared_size_check, header_value, is_limited, limited_receive, read_chunks
 from ._cleanup import CleanupStack
 from ._plan import (
     ASYNC,
@@ -50,6 +50,8 @@ ErrorRenderer = Callable[[Scope, Receive, Send, Exception], Awaitable[Response |
 
 _NO_BODY_STATUSES = frozenset({204, 304})
 _MAX_LEARNED_VARY = 16
+#: The body limit of typed urlencoded forms on routes without their own ``max_body_size``.
+URLENCODED_FORM_LIMIT = 256 * 1024
 _BODY_HEADERS = (b"content-length", b"content-type")
 
 
@@ -157,6 +159,11 @@ class Endpoint:
         # PERF: one integer comparison when no override changed since the last request.
         plan = self.plan if self.plan_version == self.overrides.version else self.current_plan()
         stack = CleanupStack() if plan.uses_stack else None
+        if plan.needs_request and self.max_body_size is not None:
+            # Whatever reads the body through the Request (the form parser, request.body() or
+            # .stream() in a handler or dependency, an exception handler) counts against one
+            # limit: 413 past it, and before reading anything when Content-Length says so.
+            receive = limited_receive(receive, self._request_body_limit(plan, scope), scope)
         try:
             response = await self._solve(plan, scope, receive, send, path_params, stack)
         except ClientDisconnect:
@@ -181,6 +188,19 @@ class Endpoint:
             raise
         await stack.close()
 
+    def _request_body_limit(self, plan: Plan, scope: Scope) -> int:
+        assert self.max_body_size is not None
+        if plan.has_forms and self.options.max_body_size is None:
+            # python-multipart parses a urlencoded body byte by byte in Python (10 MB of "&" is
+            # seconds of CPU): typed urlencoded forms get a small limit unless the route sets one.
+            kind = body_headers(scope)[1]
+            if (
+                kind is not None
+                and kind.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded"
+            ):
+                return min(self.max_body_size, URLENCODED_FORM_LIMIT)
+        return self.max_body_size
+
     async def _fail(
         self,
         scope: Scope,
@@ -195,7 +215,7 @@ class Endpoint:
             if not isinstance(raised, Exception):
                 raise raised
             exc = raised
-        if self.max_body_size is not None:
+        if self.max_body_size is not None and not is_limited(receive):
             # An exception handler reading the body (request.body()) is held to the limit too.
             receive = limited_receive(receive, self.max_body_size, scope)
         error_response = await self.render_error(scope, receive, send, exc)
@@ -231,14 +251,6 @@ class Endpoint:
         body: Any = None
         pending: PendingBodyErrors | None = None
         if plan.needs_request:
-            limit = self.max_body_size
-            if limit is not None:
-                # Whatever reads the body through the Request (the form parser, request.body(),
-                # request.stream() in the handler) is held to the limit: 413 past it, and before
-                # reading anything when Content-Length already says so.
-                if plan.has_forms:
-                    declared_size_check(header_value(scope, b"content-length"), limit)
-                receive = limited_receive(receive, limit, scope)
             request = Request(scope, receive, send)
         if plan.has_body:
             content_length, content_type = body_headers(scope)

@@ -335,7 +335,7 @@ class _Walk:
             if found is not None:
                 self.node(item, tp, (*loc, index), found, depth + 1)
         for index in range(len(items), len(positions)):
-            self.add(missing_entry((*loc, index), _echo(items)))
+            self.add(missing_entry((*loc, index), _echo(items) if index == len(items) else None))
 
     def mapping(self, value: dict[Any, Any], shape: _Shape, loc: Loc, depth: int) -> None:
         key_type, value_type = shape.items
@@ -410,10 +410,13 @@ class _Walk:
             extra_from = position + 1
         else:
             accepted = frozenset()
+        echoed = False
         for field in model.fields:
             if field.key not in value:
                 if field.required:
-                    self.add(missing_entry((*loc, field.key), _echo(value)))
+                    # The enclosing object is echoed once, not once per missing field.
+                    self.add(missing_entry((*loc, field.key), None if echoed else _echo(value)))
+                    echoed = True
                 continue
             if accepted is None or field.key in accepted:
                 continue

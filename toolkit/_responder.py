@@ -154,6 +154,19 @@ class Responder:
         return json_encoder.encode(value)
 
 
+# Read as lists (an ORM row may be iterable too: only these are taken for sequences).
+_ITERABLES = (
+    list,
+    tuple,
+    set,
+    frozenset,
+    range,
+    collections.abc.Iterator,
+    collections.abc.KeysView,
+    collections.abc.ValuesView,
+)
+
+
 def _loosened(value: Any) -> Any:
     """``value`` with models (Structs, dataclasses; at any depth of lists and dicts) as plain
     attribute objects and iterables as lists, so ``convert`` checks them field by field instead
@@ -168,7 +181,7 @@ def _loosened(value: Any) -> Any:
         )
     if isinstance(value, dict):
         return {key: _loosened(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset, collections.abc.Iterator, collections.abc.ValuesView)):
+    if isinstance(value, _ITERABLES):
         return [_loosened(item) for item in value]
     return value
 

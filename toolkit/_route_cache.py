@@ -54,6 +54,25 @@ class KeySpec:
     private: bool = False  # send Cache-Control: private
 
 
+def _trusted_source(call: Any) -> tuple[str, str] | None:
+    """Where a built-in security scheme reads its credential; ``None`` for anything else,
+    including a subclass that reads it its own way (overriding ``__call__`` or ``_read``)."""
+    if not isinstance(call, SecurityScheme) or call.credential_source is None:
+        return None
+    cls = type(call)
+    for method in ("__call__", "_read"):
+        defined = getattr(cls, method, None)
+        if defined is not None and getattr(defined, "__module__", None) != SecurityScheme.__module__:
+            return None
+    return call.credential_source
+
+
+def _neutral(call: Any) -> bool:
+    """The toolkit's own rate limit (looked up on the class, so a proxy cannot claim it)."""
+    cls = type(call)
+    return cls.__module__ == "toolkit.ratelimit" and cls.__dict__.get("cache_neutral", False) is True
+
+
 def key_spec(plan: Plan, policy: CachePolicy, owner: str) -> KeySpec:
     """What the cache key of ``plan``'s route covers; refuses a route that cannot be keyed safely.
 
@@ -77,10 +96,11 @@ def key_spec(plan: Plan, policy: CachePolicy, owner: str) -> KeySpec:
         if "session" in kinds:
             reads_session = private = True
             session = not policy.shared
-        if isinstance(step.call, SecurityScheme) and step.call.credential_source is not None:
+        source = _trusted_source(step.call)
+        if source is not None:
             private = True
             if not policy.shared:
-                where, name = step.call.credential_source
+                where, name = source
                 if where == "header":
                     headers.append(name.lower().encode("latin-1"))
                 elif where == "cookie":
@@ -88,8 +108,8 @@ def key_spec(plan: Plan, policy: CachePolicy, owner: str) -> KeySpec:
                 else:
                     query.append(name)
             continue
-        if getattr(step.call, "cache_neutral", False):
-            continue  # the toolkit's own (a rate limit): refuses or adds headers, nothing else
+        if _neutral(step.call):
+            continue  # the toolkit's own rate limit: refuses or adds headers, nothing else
         if kinds & _REQUEST_READERS and not (policy.shared or policy.vary):
             raise RouteConfigError(
                 f"{owner}: a cached route cannot know what {step.name} reads from the Request, so "
@@ -114,13 +134,14 @@ def _header(scope: Scope, name: bytes) -> bytes:
     return b"\x1f".join(value for key, value in scope["headers"] if key == name)
 
 
+_json = msgspec.json.encode
 # msgpack frames every value with its length, so no choice of values makes two requests alike.
 _pack = msgspec.msgpack.Encoder().encode
 
 
 def resource_key(path_values: Sequence[Any]) -> bytes:
     """The digest of a route's path parameters: what ``Cache.invalidate`` drops every entry of."""
-    return hashlib.blake2b(_pack(path_values), digest_size=16).digest()
+    return hashlib.blake2b(_json(path_values), digest_size=16).digest()
 
 
 def request_key(
@@ -130,8 +151,9 @@ def request_key(
     ``resource_key``); the entry covers all the validated parameters and everything else a
     response is shared on (origin, ``vary`` headers, credentials, and the ``learned`` headers
     earlier responses of the route said they vary on)."""
+    # JSON, not msgpack, for the parameters: msgpack keeps an aware datetime as a bare instant.
     parts: list[Any] = [
-        params,
+        _json(params),
         scope.get("scheme", "http"),
         scope.get("root_path", ""),
         _header(scope, b"host"),

@@ -221,7 +221,8 @@ def _json_size(value: Any, limit: int) -> int:
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            size += len(item) + 3
+            # Escapes count: a control character is six bytes on the wire (\u0001).
+            size += len(item) if len(item) > limit else len(msgspec.json.encode(item)) + 1
         elif isinstance(item, bool) or item is None:
             size += 6
         elif isinstance(item, int):

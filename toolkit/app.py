@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from ._app_scope import AppScope, DependencyOverrides
+from ._body import is_limited, limited_receive
 from ._endpoint import Endpoint, RouteOptions
 from ._trie import compile_path
 from ._websocket import WebSocketEndpoint, check_websocket_options
@@ -299,6 +300,7 @@ class App:
             debug=self.debug,
             request_id_header=self.request_id_header,
             problem_json=self.problem_details,
+            handler_body_limit=self.max_body_size,
         )
 
     def _lookup_handler(self, exc: Exception) -> ExceptionHandler | None:
@@ -320,6 +322,10 @@ class App:
         handler = self._lookup_handler(exc)
         if handler is None:
             raise exc
+        if self.max_body_size is not None and not is_limited(receive):
+            # A 404/405 handler reading the body is held to the app's limit (an endpoint's
+            # handlers already count against the route's).
+            receive = limited_receive(receive, self.max_body_size, scope)
         result = handler(Request(scope, receive, send), exc)
         if inspect.isawaitable(result):
             result = await result

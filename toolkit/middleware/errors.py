@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._body import limited_receive
+from .._body import is_limited, limited_receive
 from ..exceptions import RequestBodyTooLarge
 from ..responses import JSONResponse
 
@@ -55,6 +55,8 @@ class ErrorMiddleware:
       response, expose it through ``request_id_var`` / ``scope["request_id"]``. ``None`` turns it off.
     - ``max_body_size``: 413 for a larger ``Content-Length`` before reading, or as soon as a
       streamed body goes over.
+    - ``handler_body_limit``: the body limit of the ``handler``'s ``Request`` only (an ``App``
+      passes its ``max_body_size``; its routes keep their own limits).
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class ErrorMiddleware:
         request_id_header: str | None = "X-Request-ID",
         problem_json: bool = False,
         max_body_size: int | None = None,
+        handler_body_limit: int | None = None,
     ) -> None:
         self.app = app
         self.debug = debug
@@ -73,6 +76,7 @@ class ErrorMiddleware:
         self.header_name = request_id_header.lower().encode("latin-1") if request_id_header else None
         self.problem_json = problem_json
         self.max_body_size = max_body_size
+        self.handler_body_limit = handler_body_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -149,6 +153,8 @@ class ErrorMiddleware:
             exc_info=exc,
         )
         if self.handler is not None and not self.debug:
+            if self.handler_body_limit is not None and not is_limited(receive):
+                receive = limited_receive(receive, self.handler_body_limit, scope)
             result = self.handler(Request(scope, receive), exc)
             return await result if inspect.isawaitable(result) else result
         response = self._json(500, "Internal Server Error", "Internal Server Error", request_id)
