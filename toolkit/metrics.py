@@ -6,9 +6,17 @@
     app = App(middleware=[metrics.middleware()])
     app.add_api_route("/metrics", metrics.endpoint, include_in_schema=False)
 
-Labels are the method, the route *template* (``/items/{item_id:int}``, never the raw path, so
-cardinality stays bounded; unmatched requests are ``<unmatched>``) and the status code. The
-in-flight gauge is labelled by method only: the route is not known until routing has run.
+Every label takes a bounded set of values, whatever clients send or handlers answer, so a client
+cannot grow the number of series (memory here and in Prometheus, bytes in every scrape):
+
+- ``method``: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, CONNECT or TRACE; anything else is
+  ``OTHER`` (uvicorn's h11 parser passes any token through as a method, ``MXYZ`` included);
+- ``route``: the route *template* (``/items/{item_id:int}``), never the raw path; unmatched
+  requests (404, 405, a mounted app) are ``<unmatched>``;
+- ``status``: the code when it is a registered one (``http.HTTPStatus``: 200, 404, 418...),
+  else its class (``4xx`` for 499) or ``other`` outside 100-599 (a handler can set any integer).
+
+The in-flight gauge is labelled by method only: the route is not known until routing has run.
 
 Several uvicorn workers: set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before the workers
 start (prometheus-client's multiprocess mode); ``endpoint`` then aggregates every worker's files.
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 import os
 import time
+from http import HTTPStatus
 from typing import Any
 
 from starlette.middleware import Middleware
@@ -30,6 +39,28 @@ from .routing import ROUTE_SCOPE_KEY
 __all__ = ["Metrics", "MetricsMiddleware"]
 
 UNMATCHED = "<unmatched>"
+OTHER_METHOD = "OTHER"
+OTHER_STATUS = "other"
+_METHODS = {
+    method: method
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE")
+}
+_STATUSES = {int(status): str(int(status)) for status in HTTPStatus}
+
+
+def method_label(method: str) -> str:
+    """The method, or ``OTHER`` for one outside the standard set (methods are case-sensitive)."""
+    return _METHODS.get(method, OTHER_METHOD)
+
+
+def status_label(status: int) -> str:
+    """The registered code as is, else its class (``"4xx"``), else ``"other"``."""
+    label = _STATUSES.get(status)
+    if label is not None:
+        return label
+    if isinstance(status, int) and 100 <= status <= 599:
+        return f"{status // 100}xx"
+    return OTHER_STATUS
 
 
 def _prometheus() -> Any:
@@ -99,7 +130,7 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        method = scope["method"]
+        method = method_label(scope["method"])
         metrics = self.metrics
         start = time.perf_counter()
         status = 500  # what the client gets if the app fails before answering
@@ -117,6 +148,6 @@ class MetricsMiddleware:
         finally:
             in_flight.dec()
             route = scope.get(ROUTE_SCOPE_KEY, UNMATCHED)
-            labels = (method, route, str(status))
+            labels = (method, route, status_label(status))
             metrics.requests.labels(*labels).inc()
             metrics.duration.labels(*labels).observe(time.perf_counter() - start)

@@ -1,4 +1,5 @@
-"""Security helpers: authentication schemes as dependencies, passwords, roles, CSRF and CORS.
+"""Security helpers: authentication schemes as dependencies, passwords, roles, CSRF, CORS and
+``Origin`` allow-lists (websockets).
 
 JWT helpers live in ``toolkit.security.jwt`` (they need PyJWT: ``pip install 'toolkit[jwt]'``).
 """
@@ -19,6 +20,7 @@ from ._schemes import (
 )
 from .cors import cors_middleware
 from .csrf import CSRFMiddleware
+from .origin import OriginChecker, require_origin
 from .passwords import (
     PasswordHasher,
     hash_password,
@@ -41,6 +43,7 @@ __all__ = [
     "OAuth2PasswordBearer",
     "OAuth2PasswordRequestForm",
     "OAuth2PasswordRequestFormStrict",
+    "OriginChecker",
     "PasswordHasher",
     "RoleChecker",
     "SecurityScheme",
@@ -49,6 +52,7 @@ __all__ = [
     "hash_password",
     "hash_password_async",
     "needs_rehash",
+    "require_origin",
     "require_roles",
     "verify_password",
     "verify_password_async",

@@ -1,8 +1,18 @@
-"""CSRF protection for apps that authenticate with cookies (sessions, ``APIKeyCookie``...).
+"""CSRF protection for apps that a browser authenticates on its own (cookies, HTTP Basic...).
 
-Pure ASGI. Safe methods (GET, HEAD, OPTIONS, TRACE) always pass. Any other method carrying
-cookies must pass the enabled checks; a request without cookies has no ambient credentials
-for a forged request to ride on (an API called with a bearer token), so it passes.
+Pure ASGI. Safe methods (GET, HEAD, OPTIONS, TRACE) always pass. Any other method must pass
+the enabled checks when it carries cookies *or* comes from a foreign origin: its ``Origin``
+(or, without one, ``Referer``) is neither the request's own origin nor in ``trusted_origins``
+(an unparsable value and ``"null"`` are foreign). Cookies are not the only credential a browser
+attaches by itself: cached HTTP Basic/Digest/NTLM credentials, TLS client certificates and the
+network position of an intranet client ride on a cross-site form POST too, and most of them
+never show in the request, so the origin decides, whatever the credential. Browsers send
+``Origin`` on every cross-origin POST (``null`` under ``no-referrer``). What still passes
+unchecked is a request with no cookies that names no foreign origin: a non-browser client
+(curl, a server-to-server call with a bearer token) sending neither header, or a same-origin
+page. A cross-origin browser app calling with a bearer token must be listed in
+``trusted_origins`` (as it is in the CORS allow-list); a cookie-less request from a foreign
+origin has no token cookie, so it is refused in every mode.
 
 - Origin check (``check_origin=True``): the ``Origin`` header, or the origin of ``Referer``
   when there is none, must be the request's own origin (scheme + ``Host``) or one of
@@ -59,8 +69,16 @@ def normalize_origin(value: str) -> str | None:
     return f"{scheme}://{host}"
 
 
+def _claimed_origin(headers: Headers) -> str | None:
+    """The ``Origin`` header, or ``Referer`` when there is none (an empty ``Referer`` is none)."""
+    origin = headers.get("origin")
+    if origin is None:
+        return headers.get("referer") or None
+    return origin
+
+
 class CSRFMiddleware:
-    """Refuse cross-site unsafe requests that carry cookies (see the module docstring)."""
+    """Refuse cross-site unsafe requests (see the module docstring for which are checked)."""
 
     def __init__(
         self,
@@ -116,7 +134,7 @@ class CSRFMiddleware:
             scope["csrf_token"] = token or new_token
             await self.app(scope, receive, self._setting_cookie(scope, send, new_token))
             return
-        if cookies and not self._is_exempt(scope["path"]):
+        if (cookies or self._is_foreign(scope, headers)) and not self._is_exempt(scope["path"]):
             failure = self._failure(scope, headers, token)
             if failure is not None:
                 response = JSONResponse({"detail": f"CSRF check failed: {failure}"}, status_code=403)
@@ -130,12 +148,18 @@ class CSRFMiddleware:
             bool(self.exempt_prefixes) and path.startswith(self.exempt_prefixes)
         )
 
+    def _is_foreign(self, scope: Scope, headers: Headers) -> bool:
+        """Whether the request names an origin other than ours or a trusted one (whatever the mode)."""
+        raw = _claimed_origin(headers)
+        if raw is None:
+            return False
+        origin = normalize_origin(raw)
+        return origin is None or not self._is_trusted(origin, scope, headers)
+
     def _failure(self, scope: Scope, headers: Headers, token: str | None) -> str | None:
         """Why the request is refused, or ``None`` when it passes."""
         if self.check_origin:
-            raw = headers.get("origin")
-            if raw is None and (referer := headers.get("referer")):
-                raw = referer
+            raw = _claimed_origin(headers)
             if raw is not None:
                 origin = normalize_origin(raw)
                 if origin is None or not self._is_trusted(origin, scope, headers):

@@ -4,7 +4,9 @@
   refused, and so is a list that mixes HMAC (``HS*``) with public-key algorithms, the setting
   behind algorithm-confusion attacks (a token signed with HS256 using the public key as secret).
 - Tokens always expire: ``create_token`` sets ``exp`` and ``iat`` (and ``nbf`` if asked) and
-  ``decode_token`` requires ``exp``.
+  ``decode_token`` requires ``exp`` whatever ``require=`` lists (``require=("sub",)`` means
+  "``sub`` as well", never "instead of ``exp``": a token without ``exp`` is valid forever once
+  leaked). Only ``require_exp=False``, spelled out, accepts a token without one.
 - HMAC keys shorter than the hash (32 bytes for HS256) are refused (RFC 7518 §3.2).
 - Every rejected token is a 401 with ``WWW-Authenticate: Bearer error="invalid_token"`` and a
   detail that says why (expired, not yet valid, bad signature, malformed...)::
@@ -131,6 +133,17 @@ def _reason(exc: Exception) -> str:
     return next((text for cls, text in _REASONS if isinstance(exc, cls)), "Token is invalid")
 
 
+def _required_claims(require: Sequence[str], require_exp: bool) -> list[str]:
+    if isinstance(require, str):
+        raise TypeError(f"require must be a list of claim names, like [{require!r}], not a string")
+    names = list(dict.fromkeys(require))
+    if not require_exp:
+        if "exp" in names:
+            raise ValueError('require lists "exp" but require_exp=False; drop one of them')
+        return names
+    return names if "exp" in names else ["exp", *names]
+
+
 def decode_token(
     token: str | bytes,
     key: Any,
@@ -139,19 +152,23 @@ def decode_token(
     audience: str | Iterable[str] | None = None,
     issuer: str | Sequence[str] | None = None,
     leeway: datetime.timedelta | float = 0,
-    require: Sequence[str] = ("exp",),
+    require: Sequence[str] = (),
+    require_exp: bool = True,
 ) -> dict[str, Any]:
     """Verify ``token`` and return its claims, or raise a 401 ``HTTPException`` saying why.
 
     The token's ``alg`` header must be one of ``algorithms`` (``"none"`` never is). ``exp``,
     ``nbf`` and ``iat`` are checked with ``leeway`` seconds of clock skew; ``audience`` and
     ``issuer``, when given, must match (a token carrying an ``aud`` is refused without them).
-    ``require`` lists the claims that must be present. A bad allow-list or a too-short HMAC key
-    is a ``ValueError``: a configuration bug, not a bad token.
+    ``require`` lists claims that must be present *besides* ``exp``, which is always required
+    unless ``require_exp=False`` (an ``exp`` that is present is still checked). A bad allow-list,
+    a too-short HMAC key or contradictory ``require`` options is a ``ValueError``: a
+    configuration bug, not a bad token.
     """
     allowed = _check_allow_list(algorithms)
     for name in allowed:
         _check_hmac_key(name, key)
+    required = _required_claims(require, require_exp)
     try:
         return jwt.decode(
             token,
@@ -160,7 +177,7 @@ def decode_token(
             audience=audience,
             issuer=issuer,
             leeway=leeway,
-            options={"require": list(require), "verify_signature": True},
+            options={"require": required, "verify_signature": True},
         )
     except jwt.InvalidTokenError as exc:
         raise invalid_token(_reason(exc)) from exc
