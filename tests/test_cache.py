@@ -492,7 +492,7 @@ async def test_cache_object_on_a_failing_store(caplog: pytest.LogCaptureFixture)
 
 
 def test_memory_store_is_a_bounded_lru_cache() -> None:
-    store = MemoryStore(max_entries=2)
+    store = MemoryStore(max_entries=2, when_full="evict")
     app, _ = cache_app(store)
     calls: list[int] = []
 

@@ -159,6 +159,8 @@ def test_sliding_window_weighs_the_previous_window(store: CounterStore, clock: F
     async def fix() -> None:
         return None
 
+    # A sliding window is (start, end]: a request exactly on BASE would close the window before it.
+    clock.now = BASE + 1
     with TestClient(app) as client:
         assert statuses(client, "/sliding", 10) == [200] * 10
         assert statuses(client, "/fixed", 10) == [200] * 10
@@ -167,10 +169,10 @@ def test_sliding_window_weighs_the_previous_window(store: CounterStore, clock: F
         assert first.headers["ratelimit-remaining"] == "4"  # 1 + 10 * 0.5 = 6 of 10
         assert statuses(client, "/sliding", 5) == [200] * 4 + [429]
         assert statuses(client, "/fixed", 11) == [200] * 10 + [429]  # the burst a fixed window allows
-        clock.now = BASE + 60 + 54  # 6 counted here (the refused one too) + 10 * 0.1 = 7, +1
+        clock.now = BASE + 60 + 54  # 5 counted here (not the refused one) + 10 * 0.1 = 6, +1
         later = client.get("/sliding")
     assert later.status_code == 200
-    assert later.headers["ratelimit-remaining"] == "2"
+    assert later.headers["ratelimit-remaining"] == "3"
 
 
 @pytest.mark.parametrize("algorithm", ["fixed", "sliding"])

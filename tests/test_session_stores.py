@@ -142,7 +142,7 @@ async def test_memory_store_ttl_with_a_fake_clock(monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.anyio
 async def test_memory_store_is_bounded_least_recently_used_first() -> None:
-    store = MemoryStore(max_entries=3)
+    store = MemoryStore(max_entries=3, when_full="evict")  # the default refuses: test_memory_store.py
     for key in "abc":
         await store.set(key, key.encode(), 60)
     assert await store.get("a") == b"a"  # a read makes "a" the most recently used

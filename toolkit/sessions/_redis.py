@@ -13,7 +13,7 @@ __all__ = ["RedisStore"]
 
 _INCR_SCRIPT = """
 local value = redis.call('INCRBY', KEYS[1], ARGV[1])
-if value == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return value
 """
 

@@ -49,6 +49,8 @@ class CounterStore(Store, Protocol):
         """Add ``amount`` to the counter at ``key`` and return the new value, in one atomic step.
 
         A counter that did not exist starts at 0 and expires ``ttl`` seconds after its creation;
-        later increments do not extend it (a fixed window).
+        later increments do not extend it (a fixed window). ``amount`` may be negative: the rate
+        limiter takes back the increment of a request it refused after all (it lost a race for
+        the last slot), so refused requests never count.
         """
         ...
