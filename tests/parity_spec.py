@@ -17,6 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TS = "<timestamp>"
+#: The admin, made out of band before the conversation (``python -m apps.shop.admin
+#: create-admin``): registering never makes one. (username, email, password)
+ADMIN = ("root", "root@example.com", "root-password")
+#: Login attempts per account and hour the table's apps allow (tests/test_parity.py).
+ACCOUNT_ATTEMPTS = 3
 JWT = "<jwt>"
 ANY = object()  # the body is not fixed by the table (still compared between the two apps)
 PRESENT = object()  # a header that must be there, whatever its value
@@ -123,6 +128,7 @@ UNSUPPORTED = Expect(
     415, detail("Unsupported Media Type: send the body as JSON with Content-Type: application/json")
 )
 FORBIDDEN = Expect(403, detail("Not enough permissions"))
+THROTTLED = Expect(429, detail("Too Many Requests"), {"retry-after": PRESENT}, set_cookie=False)
 NOT_OWNER = Expect(403, detail("Not the owner of this item"))
 NOT_FOUND = Expect(404, detail("Item not found"))
 TOKEN = {"access_token": JWT, "token_type": "bearer"}
@@ -146,7 +152,8 @@ STEPS: list[Step] = [
          headers={"X-Request-ID": "req-42.a"}),
     Step("ready", "GET /ready",
          Expect(200, {"status": "ready", "checks": {"database": "ok", "sessions": "ok"}})),
-    Step("register root", "POST /users", Expect(201, ROOT, {"location": "/users/1"}), json=register("root")),
+    Step("register the admin's name", "POST /users", Expect(409, detail("Username already taken")),
+         json=register("root")),
     Step("register alice", "POST /users", Expect(201, ALICE, {"location": "/users/2"}),
          json=register("alice")),
     Step("register bob", "POST /users", Expect(201, BOB, {"location": "/users/3"}), json=register("bob")),
@@ -206,6 +213,25 @@ STEPS: list[Step] = [
     Step("me session", "GET /users/me", Expect(200, BOB, set_cookie=False), jar="bob"),
     Step("me session, bad bearer", "GET /users/me", BAD_TOKEN, bearer="forged", jar="bob"),
     Step("me bearer beats session", "GET /users/me", Expect(200, ALICE), bearer="alice", jar="bob"),
+    # --- throttling: ACCOUNT_ATTEMPTS logins per account (any case, either endpoint, whether or not
+    # the user exists), then 429 before any password check --------------------------------------
+    Step("login eve 1", "POST /auth/login", Expect(401, BAD_LOGIN), json=credentials("eve")),
+    Step("token eve 2", "POST /auth/token", Expect(401, BAD_LOGIN, BEARER), data=credentials("eve")),
+    Step("login Eve 3", "POST /auth/login", Expect(401, BAD_LOGIN), json=credentials("Eve")),
+    Step("login eve throttled", "POST /auth/login", THROTTLED, json=credentials("eve")),
+    Step("token EVE throttled", "POST /auth/token", Differs(
+        "the toolkit's rate limit dependency also sends the RateLimit-* fields (IETF draft: the limit, "
+        "what remains, when the window resets, the policy), on a 429 and on an admitted request; the "
+        "twin's small equivalent of it (apps/shop_fastapi/throttle.py) sends Retry-After only",
+        toolkit=Expect(429, detail("Too Many Requests"), {
+            "retry-after": PRESENT, "ratelimit-limit": str(ACCOUNT_ATTEMPTS),
+            "ratelimit-policy": f"{ACCOUNT_ATTEMPTS};w=3600"}, set_cookie=False),
+        fastapi=Expect(429, detail("Too Many Requests"), {"retry-after": PRESENT, "ratelimit-limit": None},
+                       set_cookie=False),
+    ), data=credentials("EVE")),
+    Step("login eve invalid body", "POST /auth/login", invalid("missing body.password"),
+         json={"username": "eve"}),
+    Step("token root, same address", "POST /auth/token", Expect(200, TOKEN), data=credentials("root")),
     # --- admin ------------------------------------------------------------------------------------
     Step("admin users anonymous", "GET /admin/users", NOT_AUTHENTICATED),
     Step("admin users as user", "GET /admin/users", FORBIDDEN, bearer="alice"),

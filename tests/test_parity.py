@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 import jwt
 import pytest
-from parity_spec import ANY, JWT, PRESENT, STEPS, TS, Differs, Expect, Step
+from parity_spec import ACCOUNT_ATTEMPTS, ADMIN, ANY, JWT, PRESENT, STEPS, TS, Differs, Expect, Step
 from starlette.testclient import TestClient
 
 from apps.common.db import DatabaseUnavailable, SQLiteDatabase
@@ -30,6 +30,14 @@ from apps.common.settings import Settings
 pytest.importorskip("fastapi")
 
 SECRET = "parity-secret-" + "k" * 40
+ORIGIN = "http://testserver"  # the one origin the WebSocket accepts
+#: The table's throttling steps reach the per-account limit; the per-address ones stay out of the
+#: way of the conversation (tests/test_shop_abuse.py tests them, on both apps).
+LIMITS = {
+    "login_rate_per_account": f"{ACCOUNT_ATTEMPTS}/hour",
+    "login_rate_per_address": "1000/hour",
+    "signup_rate_per_address": "1000/hour",
+}
 APPS = ("toolkit", "fastapi")
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
 _TIMESTAMP_KEYS = {"created_at", "updated_at", "at"}
@@ -50,13 +58,21 @@ def cheap_passwords() -> Iterator[None]:
         yield
 
 
-def make_app(kind: str, tmp_path: Path) -> Any:
+def make_app(kind: str, tmp_path: Path, *, with_admin: bool = False) -> Any:
+    """``kind``'s app on an empty database of its own; ``with_admin``: holding the table's admin,
+    made out of band (``python -m apps.shop.admin create-admin``) before the app starts."""
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / kind}.db",
         redis_url=None,
         secret_key=SECRET,
-        admin_usernames=frozenset({"root"}),
+        development=True,  # the plain-HTTP test client: a `session` cookie without Secure
+        allowed_origins=(ORIGIN,),
+        **LIMITS,
     )
+    if with_admin:
+        from apps.shop.admin import create_admin
+
+        anyio.run(create_admin, settings.database_url, *ADMIN)
     if kind == "toolkit":
         from apps.shop.main import create_app
     else:
@@ -179,7 +195,7 @@ def run_conversation(app: Any) -> list[Exchange]:
 @pytest.fixture(scope="module")
 def transcripts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Exchange]]:
     tmp_path = tmp_path_factory.mktemp("parity")
-    return {kind: run_conversation(make_app(kind, tmp_path)) for kind in APPS}
+    return {kind: run_conversation(make_app(kind, tmp_path, with_admin=True)) for kind in APPS}
 
 
 # --- checks -------------------------------------------------------------------------------------
@@ -289,7 +305,7 @@ def _scope(client: TestClient, kind: str, path: str, query: bytes = b"") -> dict
         "raw_path": path.encode(),
         "root_path": "",
         "query_string": query,
-        "headers": [(b"host", b"testserver")],
+        "headers": [(b"host", b"testserver"), (b"origin", ORIGIN.encode())],
         "client": ("testclient", 50000),
         "server": ("testserver", 80),
         "subprotocols": [],

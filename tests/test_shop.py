@@ -22,6 +22,7 @@ from apps.common._sqlite import SQLiteDatabase
 from apps.common.db import MAX_ID, Database, DatabaseUnavailable, ValueOutOfRange
 from apps.common.events import Broadcaster
 from apps.common.settings import Settings, load_settings
+from apps.shop import admin as admin_command
 from apps.shop import security
 from apps.shop.deps import Conn, open_broadcaster, open_database
 from apps.shop.main import create_app
@@ -31,6 +32,7 @@ from toolkit.security.jwt import create_token
 from toolkit.testing import TestClient
 
 SECRET = "test-secret-key-of-at-least-32-bytes!!"
+ORIGIN = "http://testserver"  # the WebSocket's allowed origin (the test client's own)
 PASSWORD = "correct horse"
 
 Headers = dict[str, str]
@@ -50,7 +52,8 @@ def make_settings(database_url: str, **changes: Any) -> Settings:
         "database_url": database_url,
         "redis_url": None,
         "secret_key": SECRET,
-        "admin_usernames": frozenset({"admin"}),
+        "development": True,  # the plain-HTTP test client: a `session` cookie without Secure
+        "allowed_origins": (ORIGIN,),
         **changes,
     }
     return Settings(**options)
@@ -94,6 +97,14 @@ def bearer(client: TestClient, username: str, password: str = PASSWORD) -> Heade
 
 def user_headers(client: TestClient, username: str) -> Headers:
     register(client, username)
+    return bearer(client, username)
+
+
+def admin_headers(client: TestClient, settings: Settings, username: str = "admin") -> Headers:
+    """Registered through HTTP (a plain user), promoted out of band by the admin command."""
+    register(client, username)
+    promoted = anyio.run(admin_command.promote, settings.database_url, username)
+    assert promoted["roles"] == ["user", "admin"]
     return bearer(client, username)
 
 
@@ -300,8 +311,11 @@ def test_register_validation_lists_every_field(client: TestClient) -> None:
     assert client.post("/users", json={"username": "bob"}).status_code == 422
 
 
-def test_admin_usernames_get_the_admin_role(client: TestClient) -> None:
-    assert register(client, "admin")["roles"] == ["user", "admin"]
+def test_registering_never_makes_an_admin(client: TestClient) -> None:
+    for name in ("admin", "root"):
+        user = register(client, name)
+        assert user["roles"] == ["user"]
+        assert client.get("/admin/users", headers=bearer(client, name)).status_code == 403
 
 
 def test_token_flow(client: TestClient) -> None:
@@ -402,7 +416,7 @@ def test_logout_without_a_session(client: TestClient) -> None:
     assert "set-cookie" not in response.headers
 
 
-def test_admin_endpoints(client: TestClient) -> None:
+def test_admin_endpoints(client: TestClient, settings: Settings) -> None:
     assert client.get("/admin/users").status_code == 401
     user = user_headers(client, "alice")
     response = client.get("/admin/users", headers=user)
@@ -410,7 +424,7 @@ def test_admin_endpoints(client: TestClient) -> None:
     assert response.json() == {"detail": "Not enough permissions"}
     assert client.get("/admin/audit", headers=user).status_code == 403
 
-    admin = user_headers(client, "admin")
+    admin = admin_headers(client, settings)
     for name in ("bob", "carol"):
         register(client, name)
     users = client.get("/admin/users", headers=admin).json()
@@ -425,7 +439,7 @@ def test_admin_endpoints(client: TestClient) -> None:
 # --- items ------------------------------------------------------------------------------------
 
 
-def test_create_item_and_audit_record(client: TestClient) -> None:
+def test_create_item_and_audit_record(client: TestClient, settings: Settings) -> None:
     alice = user_headers(client, "alice")
     response = client.post(
         "/items", json={"name": "Lamp", "price": 25, "tags": ["home", "light"]}, headers=alice
@@ -442,7 +456,7 @@ def test_create_item_and_audit_record(client: TestClient) -> None:
     assert client.get(f"/items/{item['id']}").json() == item
 
     # The background task ran after the response, in its own (committed) transaction.
-    audit = client.get("/admin/audit", headers=user_headers(client, "admin")).json()
+    audit = client.get("/admin/audit", headers=admin_headers(client, settings)).json()
     assert len(audit) == 1
     assert audit[0]["action"] == "item.created"
     assert audit[0]["item_id"] == item["id"]
@@ -450,8 +464,8 @@ def test_create_item_and_audit_record(client: TestClient) -> None:
     assert audit[0]["at"].endswith("Z")
 
 
-def test_audit_is_newest_first(client: TestClient) -> None:
-    admin = user_headers(client, "admin")
+def test_audit_is_newest_first(client: TestClient, settings: Settings) -> None:
+    admin = admin_headers(client, settings)
     ids = [create_item(client, admin, name=f"n{i}")["id"] for i in range(3)]
     audit = client.get("/admin/audit?limit=2", headers=admin).json()
     assert [record["item_id"] for record in audit] == ids[:0:-1]
@@ -550,10 +564,10 @@ def test_patch_changes_only_the_fields_sent(client: TestClient) -> None:
     assert client.get(url).json() == cleared
 
 
-def test_owner_checks(client: TestClient) -> None:
+def test_owner_checks(client: TestClient, settings: Settings) -> None:
     alice = user_headers(client, "alice")
     bob = user_headers(client, "bob")
-    admin = user_headers(client, "admin")
+    admin = admin_headers(client, settings)
     item = create_item(client, alice)
     url = f"/items/{item['id']}"
     png = {"file": ("a.png", b"\x89PNG", "image/png")}
@@ -639,7 +653,11 @@ def test_server_sent_events(app: App, client: TestClient) -> None:
 
 def test_websocket_notifications(client: TestClient) -> None:
     alice = user_headers(client, "alice")
-    with client.websocket_connect("/ws/items") as first, client.websocket_connect("/ws/items") as second:
+    origin = {"Origin": ORIGIN}
+    with (
+        client.websocket_connect("/ws/items", headers=origin) as first,
+        client.websocket_connect("/ws/items", headers=origin) as second,
+    ):
         item = create_item(client, alice, name="live")
         expected = {"event": "item.created", "item": item}
         assert first.receive_json() == expected
@@ -688,26 +706,44 @@ def test_load_settings(caplog: pytest.LogCaptureFixture) -> None:
         "DATABASE_URL": "sqlite:////tmp/x.db",
         "REDIS_URL": "redis://localhost:6379/0",
         "SECRET_KEY": SECRET,
-        "ADMIN_USERNAMES": " root, admin ,,",
+        "SHOP_DEVELOPMENT": "1",
+        "SHOP_ALLOWED_ORIGINS": " https://shop.example, https://admin.shop.example ,,",
+        "SHOP_LOGIN_RATE_PER_ADDRESS": "100/hour",
+        "SHOP_LOGIN_RATE_PER_ACCOUNT": "10 per 5 minutes",
+        "SHOP_SIGNUP_RATE_PER_ADDRESS": "2/second",
+        "SHOP_RATE_LIMITS": "0",
     }
     assert load_settings(env) == Settings(
         database_url="sqlite:////tmp/x.db",
         redis_url="redis://localhost:6379/0",
         secret_key=SECRET,
-        admin_usernames=frozenset({"root", "admin"}),
+        development=True,
+        allowed_origins=("https://shop.example", "https://admin.shop.example"),
+        login_rate_per_address="100/hour",
+        login_rate_per_account="10 per 5 minutes",
+        signup_rate_per_address="2/second",
+        rate_limits=False,
     )
     with caplog.at_level(logging.WARNING, logger="apps.settings"):
         defaults = load_settings({})
     assert "SECRET_KEY is not set" in caplog.text
     assert len(defaults.secret_key) >= 32
     assert defaults.secret_key != load_settings({}).secret_key
-    assert (defaults.database_url, defaults.redis_url, defaults.admin_usernames) == (
-        "sqlite:///./shop.db",
-        None,
-        frozenset(),
+    assert (defaults.database_url, defaults.redis_url) == ("sqlite:///./shop.db", None)
+    # Production unless told otherwise: secure cookie, no WebSocket origin, limits on.
+    assert (defaults.development, defaults.session_cookie, defaults.secure_cookies) == (
+        False,
+        "__Host-session",
+        True,
     )
+    assert (defaults.allowed_origins, defaults.rate_limits) == ((), True)
+    development = load_settings({"SHOP_DEVELOPMENT": "true"})
+    assert (development.session_cookie, development.secure_cookies) == ("session", False)
+    assert development.allowed_origins == ("http://localhost:8000", "http://127.0.0.1:8000")
     with pytest.raises(ValueError, match="32 bytes"):
         load_settings({"SECRET_KEY": "short"})
+    with pytest.raises(ValueError, match="SHOP_DEVELOPMENT"):
+        load_settings({"SHOP_DEVELOPMENT": "maybe"})
 
 
 def test_placeholders_for_asyncpg() -> None:
@@ -754,7 +790,8 @@ def postgres_schema_url(postgres_url: str) -> Iterator[str]:
 
 
 def test_postgresql_crud(postgres_schema_url: str) -> None:
-    with TestClient(create_app(make_settings(postgres_schema_url))) as client:
+    settings = make_settings(postgres_schema_url)
+    with TestClient(create_app(settings)) as client:
         assert client.get("/ready").json()["checks"]["database"] == "ok"
         alice = user_headers(client, "alice")
         assert (
@@ -776,7 +813,7 @@ def test_postgresql_crud(postgres_schema_url: str) -> None:
         assert image.json()["image"] == {"content_type": "image/png", "size": 3}
         assert client.delete(url, headers=alice).status_code == 204
         assert client.get(url).status_code == 404
-        audit = client.get("/admin/audit", headers=user_headers(client, "admin")).json()
+        audit = client.get("/admin/audit", headers=admin_headers(client, settings)).json()
         assert [record["action"] for record in audit] == ["item.created", "item.created"]
         # SERIAL ids are 32-bit: a larger (valid 64-bit) id is not found, not a 500 or a 503.
         beyond = f"/items/{2**31}"

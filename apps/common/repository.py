@@ -31,6 +31,7 @@ __all__ = [
     "list_users",
     "now",
     "set_item_image",
+    "set_user_roles",
     "update_item",
 ]
 
@@ -123,6 +124,15 @@ async def get_user(conn: Connection, user_id: int) -> Row | None:
 async def get_user_by_username(conn: Connection, username: str) -> Row | None:
     row = await conn.fetchone(f"SELECT {_USER_COLUMNS} FROM users WHERE username = ?", username)
     return None if row is None else _user(row)
+
+
+async def set_user_roles(conn: Connection, user_id: int, roles: Sequence[str]) -> Row | None:
+    """Replace the user's roles; the updated user, or ``None`` if there is no such user."""
+    try:
+        changed = await conn.execute("UPDATE users SET roles = ? WHERE id = ?", _json(roles), user_id)
+    except ValueOutOfRange:
+        return None
+    return await get_user(conn, user_id) if changed else None
 
 
 async def list_users(conn: Connection, *, skip: int, limit: int) -> list[Row]:

@@ -5,9 +5,10 @@ from collections.abc import AsyncIterator
 
 from apps.common.db import DatabaseUnavailable, ValueOutOfRange
 from apps.common.settings import Settings, load_settings
-from toolkit import App, JSONResponse, Middleware, Request, Response
+from toolkit import App, Depends, JSONResponse, Middleware, Request, Response
 from toolkit.middleware.sessions import SessionMiddleware
 from toolkit.middleware.timing import TimingMiddleware
+from toolkit.security import require_origin
 from toolkit.sessions import MemoryStore, RedisStore, Store
 
 from .deps import get_settings
@@ -54,6 +55,10 @@ def create_app(settings: Settings | None = None) -> App:
                 store=store,
                 idle_timeout=SESSION_IDLE_TIMEOUT,
                 max_age=SESSION_MAX_AGE,
+                # Production: __Host-session, Secure; development: session (apps/common/settings.py).
+                cookie_name=settings.session_cookie,
+                https_only=settings.secure_cookies,
+                same_site="lax",
             ),
         ],
         exception_handlers={DatabaseUnavailable: database_unavailable, ValueOutOfRange: value_out_of_range},
@@ -61,6 +66,11 @@ def create_app(settings: Settings | None = None) -> App:
     app.state.session_store = store
     for module in (health, users, auth, admin, items, live):
         app.include_router(module.router)
+    # Refused before accept (close 1008; uvicorn answers the handshake 403) unless the Origin is one
+    # of settings.allowed_origins; none listed refuses every browser.
+    app.add_websocket_route(
+        "/ws/items", live.item_socket, dependencies=[Depends(require_origin(*settings.allowed_origins))]
+    )
     # Dependencies ask for `get_settings` (the database is made from it); this app answers with its
     # own. Set after the routes: the toolkit ignores overrides set before a route is registered.
     app.dependency_overrides[get_settings] = lambda: settings

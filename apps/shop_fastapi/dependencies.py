@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, WebSocket, WebSocketException, status
 from fastapi.security import OAuth2PasswordBearer
 from starlette.requests import HTTPConnection
 
@@ -85,3 +86,42 @@ async def require_admin(user: CurrentUser) -> dict[str, Any]:
 
 
 AdminUser = Annotated[dict[str, Any], Depends(require_admin)]
+
+
+def normalise_origin(value: str) -> str | None:
+    """``"HTTPS://Shop.Example:443"`` -> ``"https://shop.example"``; ``None`` unless ``value`` is
+    exactly an http(s) origin (``"null"``, a path, user info, a wildcard: ``None``)."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in ("http", "https") or not host or "*" in host or "@" in parts.netloc:
+        return None
+    if parts.path or parts.query or parts.fragment or any(c in value for c in "?# "):
+        return None
+    host = f"[{host}]" if ":" in host else host
+    default_port = 80 if scheme == "http" else 443
+    return f"{scheme}://{host}" if port in (None, default_port) else f"{scheme}://{host}:{port}"
+
+
+def allowed_origins(settings: Settings) -> frozenset[str]:
+    """``settings.allowed_origins``, normalised; a value that is not an origin is a start-up error."""
+    origins = set()
+    for origin in settings.allowed_origins:
+        normalised = normalise_origin(origin)
+        if normalised is None:
+            raise ValueError(
+                f"allowed origin {origin!r} is not an http(s) origin like 'https://shop.example'"
+            )
+        origins.add(normalised)
+    return frozenset(origins)
+
+
+async def check_origin(websocket: WebSocket) -> None:
+    """Refuse the handshake (close 1008 before accept) unless it has exactly one listed ``Origin``:
+    a browser opens a WebSocket to any site with that site's cookies, and CORS does not apply."""
+    values = websocket.headers.getlist("origin")
+    if len(values) != 1 or normalise_origin(values[0]) not in websocket.app.state.allowed_origins:
+        raise WebSocketException(code=status.WS_1008_POLICY_VIOLATION, reason="Origin not allowed")

@@ -19,7 +19,9 @@ from apps.common.db import Database, DatabaseUnavailable, ValueOutOfRange
 from apps.common.events import Broadcaster
 from apps.common.settings import Settings, load_settings
 
+from .dependencies import allowed_origins
 from .routers import admin, auth, health, items, live, users
+from .throttle import Throttle
 
 _WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
@@ -39,8 +41,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="shop (FastAPI)", version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.throttle = Throttle(settings)
+    app.state.allowed_origins = allowed_origins(settings)  # of WebSockets (dependencies.check_origin)
 
-    app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, same_site="lax")
+    # Production: __Host-session, Secure; development: session (apps/common/settings.py).
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie=settings.session_cookie,
+        https_only=settings.secure_cookies,
+        same_site="lax",
+    )
 
     @app.middleware("http")
     async def request_id_and_timing(

@@ -1,4 +1,9 @@
-"""Passwords (scrypt, the toolkit's hash format) and access tokens (PyJWT, HS256)."""
+"""Passwords (scrypt, the toolkit's hash format) and access tokens (PyJWT, HS256).
+
+Hashing runs in worker threads, at most ``HASHING_CONCURRENCY`` at once per event loop, on a
+``CapacityLimiter`` of its own: a burst of logins queues for it instead of taking every thread of
+the default pool (40), which the database calls of every other request need.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,17 @@ import os
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
+import anyio
+import anyio.to_thread
 import jwt
+from anyio.lowlevel import RunVar
 
 ALGORITHM = "HS256"
 #: scrypt's (n, r, p) for new hashes: OWASP's setting, as the toolkit app uses (tests lower it).
 SCRYPT_COST = (2**14, 8, 5)
+#: KDFs at once per event loop: the CPUs (at most 8), as the toolkit's hasher does.
+HASHING_CONCURRENCY = min(os.cpu_count() or 1, 8)
+_hashing_slots: RunVar[anyio.CapacityLimiter] = RunVar("shop_fastapi.hashing_slots")
 
 
 def _b64(data: bytes) -> str:
@@ -58,6 +69,24 @@ def check_password(password: str, hashed: str | None) -> bool:
     the answer takes as long whether or not the username exists. Slow: call it in a thread."""
     matches = verify_password(password, hashed if hashed is not None else _dummy_hash(SCRYPT_COST))
     return matches and hashed is not None
+
+
+def _slots() -> anyio.CapacityLimiter:
+    """This event loop's limiter (anyio's belong to one loop), made at its first use."""
+    try:
+        return _hashing_slots.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(HASHING_CONCURRENCY)
+        _hashing_slots.set(limiter)
+        return limiter
+
+
+async def hash_password_async(password: str) -> str:
+    return await anyio.to_thread.run_sync(hash_password, password, limiter=_slots())
+
+
+async def check_password_async(password: str, hashed: str | None) -> bool:
+    return await anyio.to_thread.run_sync(check_password, password, hashed, limiter=_slots())
 
 
 def create_access_token(user_id: int, secret_key: str, minutes: int) -> str:

@@ -9,6 +9,9 @@ with the same rows through the shared ``apps.common`` storage layer:
 - ``shop_write_app`` (create): the same user and no items; each timed request adds an item (and
   an audit record), so this database grows while it is timed, by as many rows as the peer is fast.
 
+The login and sign-up limits are off (``rate_limits=False``): ``shop_login`` is one user logging in
+from one address as fast as it can, which the service's default limits refuse after a few tries.
+
 Password hashing is made cheap for both, as ``tests/test_parity.py`` does: scrypt at n=2^4 instead
 of OWASP's 2^14 (~0.1-0.4 s of CPU per login, which would swamp any framework). Both apps check
 the hash with the parameters stored in it, so a login costs both the same few microseconds.
@@ -101,7 +104,8 @@ def build(kind: str, name: str) -> Any:
     password_hash = _cheap_passwords(kind)(SHOP_USER["password"])
     items = SHOP_ITEMS if name == "shop_app" else ()
     _run_apart(lambda: _seed(url, password_hash, items))
-    settings = Settings(database_url=url, redis_url=None, secret_key=SHOP_SECRET, admin_usernames=frozenset())
+    # rate_limits=False: shop_login logs the same user in from one address thousands of times a second.
+    settings = Settings(database_url=url, redis_url=None, secret_key=SHOP_SECRET, rate_limits=False)
     if kind == "toolkit":
         import apps.shop.main as main
     else:

@@ -249,15 +249,24 @@ SHOP_SECRET = "adversarial-secret-key-of-at-least-32-bytes"
 PASSWORD = "correct horse"
 
 
-def shop_settings(directory: Path, redis_url: str | None = None) -> Any:
+def shop_settings(directory: Path, redis_url: str | None = None, **changes: Any) -> Any:
+    """Development mode (the plain-HTTP test client keeps the ``session`` cookie), limits on."""
     from apps.common.settings import Settings
 
     return Settings(
         database_url=f"sqlite:///{directory / 'shop.db'}",
         redis_url=redis_url,
         secret_key=SHOP_SECRET,
-        admin_usernames=frozenset({"admin"}),
+        development=True,
+        **changes,
     )
+
+
+def promote(directory: Path, username: str) -> None:
+    """Make ``username`` an admin out of band, as ``python -m apps.shop.admin promote`` does."""
+    from apps.shop.admin import promote as promote_user
+
+    anyio.run(promote_user, f"sqlite:///{directory / 'shop.db'}", username)
 
 
 def register(client: Any, username: str) -> dict[str, Any]:

@@ -31,8 +31,16 @@ CATEGORIES = {
     "test_faults": "Faults",
     "test_fuzz_params": "Fuzzing",
     "test_fuzz_shop": "Fuzzing",
+    "test_bounded_work": "Bad input",
+    "test_ratelimit_abuse": "Abuse",
+    "test_memory_store": "Abuse",
+    "test_security_abuse": "Abuse",
+    "test_metrics_abuse": "Abuse",
+    "test_shop_abuse": "Abuse",
+    "test_cache_safety": "Abuse",
+    "test_body_limit": "Bad input",
 }
-ORDER = ["Bad input", "Faults", "Fuzzing"]
+ORDER = ["Bad input", "Abuse", "Faults", "Fuzzing"]
 COLUMNS = ["tests", "passed", "failed", "known bugs (xfail)", "skipped", "time (s)"]
 
 

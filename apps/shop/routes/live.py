@@ -58,7 +58,9 @@ async def item_events(
     return EventSourceResponse(events())
 
 
-@router.websocket("/ws/items")
+# Registered by create_app (``/ws/items``), behind ``require_origin(*settings.allowed_origins)``:
+# a browser opens a WebSocket to any site a page asks for, with no same-origin policy or CORS, so
+# the handshake's Origin is what keeps another site's page from listening in.
 async def item_socket(websocket: WebSocket, events: BroadcasterDep) -> None:
     """One JSON text message ``{"event": "item.created", "item": {...}}`` per created item."""
     async with events.subscribe() as stream:

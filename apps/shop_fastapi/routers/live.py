@@ -6,10 +6,10 @@ from collections.abc import AsyncIterable
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketDisconnect
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from ..dependencies import BroadcasterDep
+from ..dependencies import BroadcasterDep, check_origin
 
 router = APIRouter(tags=["live"])
 
@@ -27,7 +27,7 @@ async def item_events(
                 return
 
 
-@router.websocket("/ws/items")
+@router.websocket("/ws/items", dependencies=[Depends(check_origin)])  # settings.allowed_origins
 async def item_socket(websocket: WebSocket, broadcaster: BroadcasterDep) -> None:
     async with broadcaster.subscribe() as events:
         await websocket.accept()
