@@ -23,7 +23,7 @@ from starlette.requests import Request
 
 import toolkit.ratelimit as ratelimit_module
 import toolkit.sessions._memory as memory_module
-from toolkit import App, Depends
+from toolkit import App, Depends, HTTPException
 from toolkit.ratelimit import RateLimiter
 from toolkit.sessions import CounterStore, MemoryStore, RedisStore
 
@@ -512,3 +512,25 @@ def test_uvicorn_two_forwarded_lines_through_a_trusted_proxy(
     assert xff == LIMITED_THRICE
     assert fwd == LIMITED_THRICE  # one /64, whatever the port or the interface id
     assert other == 200
+
+
+def test_error_responses_of_a_limited_route_carry_the_count() -> None:
+    """A wrong password's 401 (or a 422) is when a client most needs to see what is left."""
+    limiter = RateLimiter(MemoryStore())
+    app = App()
+
+    @app.post("/login", dependencies=[Depends(limiter.limit("5/minute"))])
+    async def login(ok: bool = False) -> dict[str, bool]:
+        if not ok:
+            raise HTTPException(401, "no")
+        return {"ok": True}
+
+    from toolkit.testing import TestClient
+
+    client = TestClient(app)
+    refused = client.post("/login")
+    assert refused.status_code == 401
+    assert refused.headers["ratelimit-remaining"] == "4"
+    assert refused.headers.get_list("ratelimit-limit") == ["5"]
+    assert client.post("/login?ok=maybe").headers["ratelimit-remaining"] == "3"  # a 422
+    assert client.post("/login?ok=true").headers.get_list("ratelimit-remaining") == ["2"]

@@ -42,6 +42,7 @@ from .di import Depends
 from .exceptions import HTTPException, RequestValidationError, RouteConfigError
 from .middleware.timing import TIMING_SCOPE_KEY
 from .responses import (
+    RESPONSE_HEADERS_SCOPE_KEY,
     JSONResponse,
 )
 from .sessions._session import Session
@@ -220,6 +221,10 @@ class Endpoint:
             receive = limited_receive(receive, self.max_body_size, scope)
         error_response = await self.render_error(scope, receive, send, exc)
         if error_response is not None:
+            extra = scope.get(RESPONSE_HEADERS_SCOPE_KEY)
+            if extra:
+                have = {key for key, _ in error_response.raw_headers}
+                error_response.raw_headers.extend(h for h in extra if h[0] not in have)
             await error_response(scope, receive, send)
 
     async def _solve(

@@ -65,6 +65,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .exceptions import HTTPException
+from .responses import RESPONSE_HEADERS_SCOPE_KEY
 from .routing import ROUTE_SCOPE_KEY
 from .sessions._store import CounterStore, StoreError
 
@@ -313,14 +314,15 @@ class RateLimit:
             raise HTTPException(429, "Too Many Requests", headers=headers)
         remaining = max(0, limit - current - weighed)
         # PERF: raw headers, not response.headers[...] (a MutableHeaders scan per assignment).
-        response.raw_headers.extend(
-            (
-                (b"ratelimit-limit", self.limit_bytes),
-                (b"ratelimit-remaining", b"%d" % remaining),
-                (b"ratelimit-reset", b"%d" % reset),
-                (b"ratelimit-policy", self.policy),
-            )
+        sent = (
+            (b"ratelimit-limit", self.limit_bytes),
+            (b"ratelimit-remaining", b"%d" % remaining),
+            (b"ratelimit-reset", b"%d" % reset),
+            (b"ratelimit-policy", self.policy),
         )
+        response.raw_headers.extend(sent)
+        # Also on an error response (a wrong password's 401: when the count matters most).
+        request.scope[RESPONSE_HEADERS_SCOPE_KEY] = sent
 
     async def _take_back(self, key: str) -> None:
         """Undo this request's increment: shielded, so a cancelled request cannot leave it behind."""

@@ -272,7 +272,8 @@ def cors_middleware(
     _check_options(allow_origins, allow_origin_regex, allow_credentials)
     return Middleware(
         CORSMiddleware,
-        allow_origins=list(allow_origins),
+        # Browsers send scheme and host lower-case; Starlette compares exactly.
+        allow_origins=[origin.lower() for origin in allow_origins],
         allow_methods=list(allow_methods),
         allow_headers=list(allow_headers),
         allow_credentials=allow_credentials,
