@@ -534,3 +534,24 @@ def test_error_responses_of_a_limited_route_carry_the_count() -> None:
     assert refused.headers.get_list("ratelimit-limit") == ["5"]
     assert client.post("/login?ok=maybe").headers["ratelimit-remaining"] == "3"  # a 422
     assert client.post("/login?ok=true").headers.get_list("ratelimit-remaining") == ["2"]
+
+
+def test_two_unnamed_limits_on_one_route_never_share_a_counter() -> None:
+    from toolkit.testing import TestClient
+
+    limiter = RateLimiter(MemoryStore())
+    app = App(dependencies=[Depends(limiter.limit("1000/minute"))])
+
+    @app.get("/items", dependencies=[Depends(limiter.limit("10/minute"))])
+    async def list_items() -> dict[str, int]:
+        return {"n": 1}
+
+    @app.delete("/items", dependencies=[Depends(limiter.limit("5/minute"))])
+    async def delete_items() -> dict[str, int]:
+        return {"n": 0}
+
+    client = TestClient(app)
+    gets = [client.get("/items").status_code for _ in range(10)]
+    assert gets == [200] * 10  # the app-wide 1000/minute counter is its own
+    assert client.delete("/items").status_code == 200  # GET's count is not DELETE's
+    assert client.get("/items").status_code == 429

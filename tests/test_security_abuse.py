@@ -311,3 +311,24 @@ def test_require_origin_with_settings_shaped_arguments(client_factory: ClientFac
 def test_require_origin_configuration_errors(origins: tuple[Any, ...], error: type[Exception]) -> None:
     with pytest.raises(error):
         require_origin(*origins)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"https://[a-z0-9-]+\.github\.io",
+        r"https://myapp-[a-z0-9-]+\.vercel\.app",
+        r"https://[a-z]+\.herokuapp\.com",
+        r"https://[a-z0-9-]+\.s3\.amazonaws\.com",
+        r"https://[a-z0-9]+\.cloudfront\.net",
+    ],
+)
+def test_cors_refuses_wildcards_under_shared_hosting(pattern: str) -> None:
+    with pytest.raises(ValueError, match="anyone can get a name there"):
+        cors_middleware(allow_origin_regex=pattern, allow_credentials=True)
+
+
+def test_cors_regex_with_exploding_repeats_is_refused_quickly() -> None:
+    exploding = r"https://((((a|b){100}){100}){100}){100}\.example\.com"
+    with pytest.raises(ValueError, match="cannot be checked"):
+        cors_middleware(allow_origin_regex=exploding, allow_credentials=True)

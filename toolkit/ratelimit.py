@@ -263,14 +263,21 @@ class RateLimit:
         self.window = window
         self.key = key
         self.name = name
-        self.policy = f"{limit};w={window}".encode("latin-1")
+        self.policy_text = f"{limit};w={window}"
+        self.policy = self.policy_text.encode("latin-1")
         self.limit_bytes = b"%d" % limit
 
     async def __call__(self, request: Request, response: Response) -> None:
         limiter = self.limiter
         store = limiter.store
         client = self.key(request) if self.key is not None else limiter.client_key(request)
-        scope_name = self.name or request.scope.get(ROUTE_SCOPE_KEY) or request.url.path
+        scope_name = self.name
+        if scope_name is None:
+            # Unnamed: per route, method and rate, so two limits on one route (an app-wide one and
+            # the route's own) never share a counter.
+            method = request.scope["method"]
+            route = request.scope.get(ROUTE_SCOPE_KEY) or request.url.path
+            scope_name = f"{route}|{'GET' if method == 'HEAD' else method}|{self.policy_text}"
         now = time.time()
         window, limit = self.window, self.limit
         sliding = limiter.algorithm == "sliding"

@@ -104,13 +104,60 @@ def _check_options(
 # Those probes differ from an accepted origin only where a domain boundary is crossed, so an
 # anchored pattern never matches them. A pattern the analysis cannot follow (back-references,
 # conditionals) or that yields no example origin is refused as well: with credentials, an
-# allow-list we cannot check is not accepted on trust. Not covered: there is no public-suffix
-# list, so a wildcard right above a rarer suffix (``[a-z]+\.ne\.jp``) passes.
+# allow-list we cannot check is not accepted on trust. A wildcard right under a well-known
+# shared-hosting domain (``github.io``, ``vercel.app``... ``_SHARED_HOSTING``) is refused too.
+# Not covered: the full Public Suffix List, so a wildcard right above a rarer suffix
+# (``[a-z]+\.ne\.jp``, a smaller hosting provider) passes.
 
 _Char = tuple[str, bool]  # a character of an example origin, and whether the pattern fixes it
 _MAX_EXAMPLES = 64  # combinations kept in full up to this many
 _MAX_TOTAL = 4096  # examples at most; a pattern needing more is "cannot be checked"
 _MAX_REPEAT = 256
+_MAX_ORIGIN_LENGTH = 300  # scheme, a 253-character host and a port
+# Domains where anyone can get a name of their own (the private section of the Public Suffix
+# List, its best-known entries): a wildcard right under one admits every other customer's site.
+_SHARED_HOSTING = frozenset(
+    {
+        "github.io",
+        "gitlab.io",
+        "vercel.app",
+        "now.sh",
+        "netlify.app",
+        "netlify.com",
+        "herokuapp.com",
+        "pages.dev",
+        "workers.dev",
+        "web.app",
+        "firebaseapp.com",
+        "appspot.com",
+        "azurewebsites.net",
+        "cloudapp.net",
+        "azurestaticapps.net",
+        "cloudfront.net",
+        "s3.amazonaws.com",
+        "amazonaws.com",
+        "elasticbeanstalk.com",
+        "onrender.com",
+        "fly.dev",
+        "railway.app",
+        "glitch.me",
+        "repl.co",
+        "replit.dev",
+        "ngrok.io",
+        "ngrok-free.app",
+        "blogspot.com",
+        "wordpress.com",
+        "myshopify.com",
+        "surge.sh",
+        "deno.dev",
+        "pythonanywhere.com",
+        "readthedocs.io",
+        "gitbook.io",
+        "codeberg.page",
+        "bitbucket.io",
+        "translate.goog",
+    }
+)
 _CANDIDATES = "abcdefghijklmnopqrstuvwxyz0123456789-._~"
 _SECOND_LEVEL = frozenset({"ac", "co", "com", "edu", "gov", "net", "org"})  # co.uk, com.au...
 _EXAMPLE_ORIGIN = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*)://([^:/\[\]@]+)(:[0-9]*)?")
@@ -125,7 +172,7 @@ def _check_regex_hosts(compiled: re.Pattern[str]) -> str | None:
     try:
         parser: Any = importlib.import_module("re._parser")
         examples = _sequence(parser.parse(compiled.pattern, compiled.flags), in_repeat=False)
-    except (_Unsupported, ImportError, AttributeError, TypeError, ValueError, re.error):
+    except (_Unsupported, ImportError, AttributeError, TypeError, ValueError, re.error, RecursionError):
         return "cannot be checked (use plain alternatives of scheme://host, or allow_origins)"
     checked = 0
     for chars in examples:
@@ -155,6 +202,8 @@ def _host_problem(compiled: re.Pattern[str], scheme: str, host: tuple[_Char, ...
         return f"joins a variable part to {domain!r} without a dot (any prefix would do)"
     if variable and (len(labels) < 2 or (len(labels) == 2 and labels[0].lower() in _SECOND_LEVEL)):
         return f"accepts any domain under {domain!r}"
+    if variable and domain.lower() in _SHARED_HOSTING:
+        return f"accepts any site hosted under {domain!r} (anyone can get a name there)"
     for probe in _probes(domain):
         for probe_scheme in dict.fromkeys((scheme, "https", "http")):
             origin = f"{probe_scheme}://{probe}" if "@" in probe else f"{probe_scheme}://{probe}{port}"
@@ -175,6 +224,8 @@ def _probes(domain: str) -> Iterator[str]:
 
 def _concat(left: list[tuple[_Char, ...]], right: list[tuple[_Char, ...]]) -> list[tuple[_Char, ...]]:
     """Every combination while they are few; past that, pairs that still use every option once."""
+    if max(map(len, left), default=0) + max(map(len, right), default=0) > _MAX_ORIGIN_LENGTH:
+        raise _Unsupported("longer than any origin")  # nested repeats would otherwise explode
     if len(left) * len(right) <= _MAX_EXAMPLES:
         return [a + b for a in left for b in right]
     size = max(len(left), len(right))
