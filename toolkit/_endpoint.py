@@ -37,14 +37,11 @@ from ._plan import (
 )
 from ._responder import INFER, Responder, extra_headers, response_model_of, sub_response_slot
 from ._route_cache import KeySpec, key_spec, request_key, resource_key
+from ._scope_keys import RESPONSE_HEADERS_SCOPE_KEY, TIMING_SCOPE_KEY
 from .cache import Cache, CachePolicy, RouteKey, cached_response, vary_names
 from .di import Depends
 from .exceptions import HTTPException, RequestValidationError, RouteConfigError
-from .middleware.timing import TIMING_SCOPE_KEY
-from .responses import (
-    RESPONSE_HEADERS_SCOPE_KEY,
-    JSONResponse,
-)
+from .responses import JSONResponse
 from .sessions._session import Session
 
 ErrorRenderer = Callable[[Scope, Receive, Send, Exception], Awaitable[Response | None]]

@@ -34,7 +34,7 @@ import msgspec
 from starlette.responses import Response
 from starlette.types import Scope
 
-from .sessions._store import Store, StoreError
+from .stores import Store, StoreError
 
 if TYPE_CHECKING:
     from .app import App

@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .routing import ROUTE_SCOPE_KEY
+from ._scope_keys import ROUTE_SCOPE_KEY
 
 __all__ = ["Metrics", "MetricsMiddleware"]
 

@@ -64,10 +64,9 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ._scope_keys import RESPONSE_HEADERS_SCOPE_KEY, ROUTE_SCOPE_KEY
 from .exceptions import HTTPException
-from .responses import RESPONSE_HEADERS_SCOPE_KEY
-from .routing import ROUTE_SCOPE_KEY
-from .sessions._store import CounterStore, StoreError
+from .stores import CounterStore, StoreError
 
 __all__ = ["RateLimit", "RateLimiter", "parse_rate"]
 

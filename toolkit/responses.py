@@ -32,9 +32,7 @@ __all__ = [
 
 # One encoder for the process: msgspec encoders are thread-safe and reusable.
 json_encoder = msgspec.json.Encoder()
-#: Headers a dependency wants on every response of this request, error responses included
-#: (a rate limit's remaining count on a 401): ``scope[RESPONSE_HEADERS_SCOPE_KEY]``.
-RESPONSE_HEADERS_SCOPE_KEY = "toolkit.response_headers"
+
 _JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 # The only line breaks of text/event-stream (str.splitlines also splits on U+2028, U+0085...).
 _SSE_LINE_BREAK = re.compile(r"\r\n|\r|\n")

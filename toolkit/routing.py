@@ -21,19 +21,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._endpoint import Endpoint, RouteOptions
 from ._responder import INFER
+from ._scope_keys import ROUTE_SCOPE_KEY, TIMING_SCOPE_KEY
 from ._trie import DEFAULT_CONVERTERS, CompiledPath, PathTrie, compile_path
 from .cache import CachePolicy
 from .di import Depends
 from .exceptions import HTTPException, RouteConfigError
-from .middleware.timing import TIMING_SCOPE_KEY
 from .responses import JSONResponse
 
 __all__ = ["ROUTE_SCOPE_KEY", "Mount", "NoMatchFound", "Router"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-WEBSOCKET = "WEBSOCKET"
-#: Scope key holding the matched route's template (``/items/{item_id:int}``), never the raw path.
-ROUTE_SCOPE_KEY = "toolkit.route"  # pseudo-method under which websocket endpoints are stored
+WEBSOCKET = "WEBSOCKET"  # pseudo-method under which websocket endpoints are stored
 
 
 @dataclasses.dataclass(slots=True)

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = ["TIMING_SCOPE_KEY", "TimingMiddleware"]
 
 #: Scope key of the dict where the toolkit records its stages (route, deps, handler, encode), in seconds.
-TIMING_SCOPE_KEY = "toolkit.timing"
+from .._scope_keys import TIMING_SCOPE_KEY
 
 access_logger = logging.getLogger("toolkit.access")
 

@@ -34,7 +34,7 @@ import time
 from collections import OrderedDict
 from typing import Literal, TypeVar
 
-from ._store import StoreError
+from ..stores import StoreError
 
 __all__ = ["MemoryStore"]
 

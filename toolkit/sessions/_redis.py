@@ -6,7 +6,7 @@ from typing import Any
 
 import anyio
 
-from ._store import StoreError
+from ..stores import StoreError
 
 __all__ = ["RedisStore"]
 
