@@ -66,7 +66,7 @@ lock-upgrade: $(UV_STAMP)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict toolkit
+	$(BIN)/mypy --strict toolkit tests/typing
 
 bench: install
 	$(BIN)/python -m benchmarks

@@ -7,7 +7,7 @@ import inspect
 import logging
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack
 
 from starlette.convertors import Convertor
 from starlette.datastructures import State, URLPath
@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket
 from ._app_scope import AppScope, DependencyOverrides
 from ._body import is_limited, limited_receive
 from ._endpoint import Endpoint, RouteOptions
+from ._route_kwargs import IncludeKwargs, RouteKwargs, WebSocketRouteKwargs
 from ._trie import compile_path
 from ._websocket import WebSocketEndpoint, check_websocket_options
 from .cache import Cache
@@ -36,7 +37,11 @@ __all__ = ["App"]
 logger = logging.getLogger("toolkit")
 
 AppT = TypeVar("AppT", bound="App")
+if TYPE_CHECKING:
+    from starlette.middleware import _MiddlewareFactory  # Starlette's own type for add_middleware
+
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
 ExceptionHandler = Callable[[Request, Exception], Response | Awaitable[Response]]
 Lifespan = Callable[[Any], contextlib.AbstractAsyncContextManager[Mapping[str, Any] | None]]
 
@@ -224,42 +229,53 @@ class App:
     def routes(self) -> list[RouteOptions | Mount]:
         return self.router.routes
 
-    def add_api_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
-        self.router.add_api_route(path, endpoint, **options)
+    def add_api_route(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        *,
+        methods: Sequence[str] | None = None,
+        **options: Unpack[RouteKwargs],
+    ) -> None:
+        self.router.add_api_route(path, endpoint, methods=methods, **options)
 
     add_route = add_api_route
 
-    def api_route(self, path: str, **options: Any) -> Callable[[F], F]:
-        return self.router.api_route(path, **options)
+    def api_route(
+        self, path: str, *, methods: Sequence[str] | None = None, **options: Unpack[RouteKwargs]
+    ) -> Callable[[F], F]:
+        return self.router.api_route(path, methods=methods, **options)
 
-    def get(self, path: str, **options: Any) -> Callable[[F], F]:
+    def get(self, path: str, **options: Unpack[RouteKwargs]) -> Callable[[F], F]:
         return self.router.get(path, **options)
 
-    def post(self, path: str, **options: Any) -> Callable[[F], F]:
+    def post(self, path: str, **options: Unpack[RouteKwargs]) -> Callable[[F], F]:
         return self.router.post(path, **options)
 
-    def put(self, path: str, **options: Any) -> Callable[[F], F]:
+    def put(self, path: str, **options: Unpack[RouteKwargs]) -> Callable[[F], F]:
         return self.router.put(path, **options)
 
-    def patch(self, path: str, **options: Any) -> Callable[[F], F]:
+    def patch(self, path: str, **options: Unpack[RouteKwargs]) -> Callable[[F], F]:
         return self.router.patch(path, **options)
 
-    def delete(self, path: str, **options: Any) -> Callable[[F], F]:
+    def delete(self, path: str, **options: Unpack[RouteKwargs]) -> Callable[[F], F]:
         return self.router.delete(path, **options)
 
-    def head(self, path: str, **options: Any) -> Callable[[F], F]:
+    def head(self, path: str, **options: Unpack[RouteKwargs]) -> Callable[[F], F]:
         return self.router.head(path, **options)
 
-    def options(self, path: str, **options: Any) -> Callable[[F], F]:
+    def options(self, path: str, **options: Unpack[RouteKwargs]) -> Callable[[F], F]:
         return self.router.options(path, **options)
 
-    def websocket(self, path: str, **options: Any) -> Callable[[F], F]:
+    def websocket(self, path: str, **options: Unpack[WebSocketRouteKwargs]) -> Callable[[F], F]:
         return self.router.websocket(path, **options)
 
-    def add_websocket_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+    def add_websocket_route(
+        self, path: str, endpoint: Callable[..., Any], **options: Unpack[WebSocketRouteKwargs]
+    ) -> None:
         self.router.add_websocket_route(path, endpoint, **options)
 
-    def include_router(self, router: Router, **options: Any) -> None:
+    def include_router(self, router: Router, **options: Unpack[IncludeKwargs]) -> None:
         self.router.include_router(router, **options)
 
     def mount(self, path: str, app: ASGIApp, name: str | None = None) -> None:
@@ -273,7 +289,9 @@ class App:
 
     # --- middleware and errors -------------------------------------------------------------
 
-    def add_middleware(self, middleware_class: Any, *args: Any, **kwargs: Any) -> None:
+    def add_middleware(
+        self, middleware_class: _MiddlewareFactory[P], *args: P.args, **kwargs: P.kwargs
+    ) -> None:
         """Add a pure-ASGI middleware; the last one added is the outermost (as in Starlette)."""
         if self.middleware_stack is not None:
             raise RuntimeError("Cannot add middleware after the application has started")

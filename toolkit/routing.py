@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from starlette.convertors import Convertor
 from starlette.datastructures import URL, URLPath
@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._endpoint import Endpoint, RouteOptions
 from ._responder import INFER
+from ._route_kwargs import RouteKwargs
 from ._scope_keys import ROUTE_SCOPE_KEY, TIMING_SCOPE_KEY
 from ._trie import DEFAULT_CONVERTERS, CompiledPath, PathTrie, compile_path
 from .cache import CachePolicy
@@ -154,7 +155,7 @@ class Router:
         )
 
     def api_route(
-        self, path: str, *, methods: Sequence[str] | None = None, **options: Any
+        self, path: str, *, methods: Sequence[str] | None = None, **options: Unpack[RouteKwargs]
     ) -> Callable[[F], F]:
         def decorator(func: F) -> F:
             self.add_api_route(path, func, methods=methods, **options)
@@ -162,25 +163,25 @@ class Router:
 
         return decorator
 
-    def get(self, path: str, **options: Any) -> Callable[[F], F]:
+    def get(self, path: str, **options: Unpack[RouteKwargs]) -> Callable[[F], F]:
         return self.api_route(path, methods=["GET"], **options)
 
-    def post(self, path: str, **options: Any) -> Callable[[F], F]:
+    def post(self, path: str, **options: Unpack[RouteKwargs]) -> Callable[[F], F]:
         return self.api_route(path, methods=["POST"], **options)
 
-    def put(self, path: str, **options: Any) -> Callable[[F], F]:
+    def put(self, path: str, **options: Unpack[RouteKwargs]) -> Callable[[F], F]:
         return self.api_route(path, methods=["PUT"], **options)
 
-    def patch(self, path: str, **options: Any) -> Callable[[F], F]:
+    def patch(self, path: str, **options: Unpack[RouteKwargs]) -> Callable[[F], F]:
         return self.api_route(path, methods=["PATCH"], **options)
 
-    def delete(self, path: str, **options: Any) -> Callable[[F], F]:
+    def delete(self, path: str, **options: Unpack[RouteKwargs]) -> Callable[[F], F]:
         return self.api_route(path, methods=["DELETE"], **options)
 
-    def head(self, path: str, **options: Any) -> Callable[[F], F]:
+    def head(self, path: str, **options: Unpack[RouteKwargs]) -> Callable[[F], F]:
         return self.api_route(path, methods=["HEAD"], **options)
 
-    def options(self, path: str, **options: Any) -> Callable[[F], F]:
+    def options(self, path: str, **options: Unpack[RouteKwargs]) -> Callable[[F], F]:
         return self.api_route(path, methods=["OPTIONS"], **options)
 
     def add_websocket_route(
