@@ -52,6 +52,35 @@ SPECIAL_TYPES: tuple[tuple[type, str], ...] = (
 )
 
 
+def undecodable_types(tp: Any) -> list[str]:
+    """The classes inside ``tp`` that msgspec can neither decode nor check (plain classes, read
+    as ``CustomType``): a body or response model holding one would fail on every request."""
+    try:
+        root = msgspec.inspect.type_info(tp)
+    except (TypeError, ValueError):
+        return []  # refused elsewhere, with msgspec's own message
+    found: list[str] = []
+    seen: set[int] = set()
+    todo: list[Any] = [root]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, msgspec.inspect.CustomType):
+            if node.cls is object:  # msgspec reads ``object`` as any value
+                continue
+            found.append(getattr(node.cls, "__qualname__", repr(node.cls)))
+            continue
+        for value in getattr(node, "__struct_fields__", ()):
+            child = getattr(node, value)
+            if isinstance(child, (msgspec.inspect.Type, msgspec.inspect.Field)):
+                todo.append(child.type if isinstance(child, msgspec.inspect.Field) else child)
+            elif isinstance(child, tuple):
+                todo += [c.type if isinstance(c, msgspec.inspect.Field) else c for c in child]
+    return sorted(set(found))
+
+
 def describe(call: Any) -> str:
     """A readable name for error messages: ``module.qualname``."""
     target = call if inspect.isroutine(call) or inspect.isclass(call) else type(call)

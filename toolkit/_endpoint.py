@@ -94,6 +94,7 @@ class Endpoint:
     ) -> None:
         self.options = options
         self.name = describe(options.endpoint)
+        self.route_label = f"{' '.join(sorted(options.methods))} {options.path} ({self.name})"
         self.path_params = path_params
         self.app_scope = app_scope
         self.overrides = overrides if overrides is not None else DependencyOverrides()
@@ -123,7 +124,7 @@ class Endpoint:
 
     def _compile(self, overrides: DependencyOverrides | None) -> Plan:
         root = analyze(self.options.endpoint, self.path_params, owner=self.name, overrides=overrides)
-        return Plan(
+        plan = Plan(
             root,
             self.options.dependencies,
             self.name,
@@ -132,6 +133,17 @@ class Endpoint:
             overrides=overrides,
             body_name=self._body_name(),
         )
+        self.check_plan(plan)  # the base plan at registration, an override plan when it is made
+        return plan
+
+    def check_plan(self, plan: Plan) -> None:
+        """Refuse what could only fail per request, naming the route and the step."""
+        for step in plan.steps:
+            if any(kind == "websocket" for _, kind in step.special_args):
+                raise RouteConfigError(
+                    f"{self.route_label}: {step.name} takes a WebSocket, which only websocket routes "
+                    "have (use Request or HTTPConnection here)"
+                )
 
     def _body_name(self) -> str:
         """``Body_<operation>`` as FastAPI names it: unique per route in an app, and stable."""
@@ -314,8 +326,6 @@ class Endpoint:
                     kwargs[kwarg] = sub_response
                 elif kind == "session":
                     kwargs[kwarg] = await loaded_session(scope)
-                elif kind == "websocket":
-                    raise RouteConfigError(f"{step.name}: WebSocket can only be injected in websocket routes")
             for kwarg, dep_index in step.dep_args:
                 kwargs[kwarg] = values[dep_index]
             if timing is not None and index == last:

@@ -23,7 +23,15 @@ from urllib.parse import unquote_plus
 import msgspec
 from starlette.datastructures import FormData
 
-from ._analysis import BodySpec, Dependant, FormSpec, ScalarSpec, analyze_dependency, strip_optional
+from ._analysis import (
+    BodySpec,
+    Dependant,
+    FormSpec,
+    ScalarSpec,
+    analyze_dependency,
+    strip_optional,
+    undecodable_types,
+)
 from ._app_scope import AppScope
 from ._body import request_cookies
 from ._error_walk import collect_errors
@@ -254,6 +262,12 @@ class Plan:
                 rename={field: spec.key for spec, field in specs},
             )
             self.body_required = any(spec.default is UNSET for spec, _ in specs)
+        custom = undecodable_types(self.body_type)
+        if custom:
+            raise RouteConfigError(
+                f"{self.owner}: the request body holds {', '.join(custom)}, which msgspec cannot decode "
+                "from JSON: make it a msgspec.Struct (or a dataclass / TypedDict)"
+            )
         self.body_decoder = msgspec.json.Decoder(self.body_type)
         self.body_specs = specs
 

@@ -16,7 +16,7 @@ import msgspec
 from starlette.background import BackgroundTasks
 from starlette.responses import Response
 
-from ._analysis import describe
+from ._analysis import describe, undecodable_types
 from .exceptions import ResponseValidationError, RouteConfigError
 from .responses import (
     HTMLResponse,
@@ -90,6 +90,12 @@ class Responder:
                 msgspec.inspect.type_info(model)
             except (TypeError, ValueError) as exc:
                 raise RouteConfigError(f"{owner}: response model {model!r} is not supported: {exc}") from exc
+            custom = undecodable_types(model)
+            if custom:
+                raise RouteConfigError(
+                    f"{owner}: the response model holds {', '.join(custom)}, which msgspec cannot check: "
+                    "make it a msgspec.Struct (or a dataclass / TypedDict), or pass response_model=None"
+                )
         # Lax, as FastAPI's output validation is: "1.5" or a Decimal for a float, 3.0 for an int.
         self.response_decoder = msgspec.json.Decoder(model, strict=False) if model is not None else None
         # PERF: only a plain scalar is provably of the declared type by its class alone.

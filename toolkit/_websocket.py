@@ -9,6 +9,7 @@ from starlette.websockets import WebSocket
 
 from ._cleanup import CleanupStack
 from ._endpoint import Endpoint, RouteOptions, call_step, loaded_session
+from ._plan import Plan
 from .exceptions import RouteConfigError
 
 __all__ = ["WebSocketEndpoint", "check_websocket_options"]
@@ -16,6 +17,20 @@ __all__ = ["WebSocketEndpoint", "check_websocket_options"]
 
 class WebSocketEndpoint(Endpoint):
     """A websocket route: same parameter plan; the handler talks to the ``WebSocket`` itself."""
+
+    def check_plan(self, plan: Plan) -> None:
+        """Refused for the base plan and for every override plan (an override asking for a
+        ``Request`` would otherwise get ``None``)."""
+        for step in plan.steps:
+            if step.body_args or step.form_args:
+                raise RouteConfigError(
+                    f"{self.route_label}: {step.name}: websocket routes cannot read a body or form fields"
+                )
+            for _, kind in step.special_args:
+                if kind in ("request", "background", "response"):
+                    raise RouteConfigError(
+                        f"{self.route_label}: {step.name}: {kind} cannot be injected in a websocket route"
+                    )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path_params: dict[str, Any]) -> None:
         websocket = WebSocket(scope, receive, send)
@@ -46,9 +61,4 @@ class WebSocketEndpoint(Endpoint):
 
 
 def check_websocket_options(options: RouteOptions, endpoint: WebSocketEndpoint) -> None:
-    for step in endpoint.base_plan.steps:
-        if step.body_args or step.form_args:
-            raise RouteConfigError(f"{step.name}: websocket routes cannot read a body or form fields")
-        for _, kind in step.special_args:
-            if kind in ("request", "background", "response"):
-                raise RouteConfigError(f"{step.name}: {kind} cannot be injected in a websocket route")
+    endpoint.check_plan(endpoint.base_plan)
