@@ -11,6 +11,7 @@ __all__ = [
     "body_headers",
     "declared_size_check",
     "header_value",
+    "is_json_content_type",
     "is_limited",
     "limited_receive",
     "read_chunks",
@@ -99,3 +100,13 @@ async def read_chunks(first: Message, receive: Receive, limit: int | None) -> by
         if not message.get("more_body", False):
             return b"".join(chunks)
         message = await receive()
+
+
+def is_json_content_type(value: str | None) -> bool:
+    if not value:
+        return False
+    media = value.split(";", 1)[0].strip().lower()
+    if not media.startswith("application/"):
+        return False
+    subtype = media[len("application/") :]
+    return subtype == "json" or subtype.endswith("+json")

@@ -23,7 +23,15 @@ from starlette.types import Receive, Scope, Send
 
 from ._analysis import analyze, describe, strip_optional
 from ._app_scope import AppScope, DependencyOverrides
-from ._body import body_headers, declared_size_check, header_value, is_limited, limited_receive, read_chunks
+from ._body import (
+    body_headers,
+    declared_size_check,
+    header_value,
+    is_json_content_type,
+    is_limited,
+    limited_receive,
+    read_chunks,
+)
 from ._cleanup import CleanupStack
 from ._plan import (
     ASYNC,
@@ -33,7 +41,6 @@ from ._plan import (
     PendingBodyErrors,
     Plan,
     Step,
-    is_json_content_type,
 )
 from ._responder import INFER, Responder, extra_headers, response_model_of, sub_response_slot
 from ._route_cache import KeySpec, key_spec, request_key, resource_key

@@ -10,12 +10,9 @@ body decode; on failure, walk the input again to report every failing field.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import re
 import types
-import typing
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import unquote_plus
@@ -29,16 +26,17 @@ from ._analysis import (
     FormSpec,
     ScalarSpec,
     analyze_dependency,
-    strip_optional,
     undecodable_types,
 )
 from ._app_scope import AppScope
 from ._body import request_cookies
 from ._error_walk import collect_errors
 from ._forms import FormPlan
+from ._lax import is_bool, lenient_ints, normalize_bool, restore_bound
 from ._validation import (
     ErrorEntry,
     entry_from_exception,
+    json_invalid_entry,
     missing_entry,
     split_error,
 )
@@ -223,7 +221,7 @@ class Plan:
         }
         self.cookie_fields = tuple((s.key, f) for s, f in self._scalars if s.source == "cookie")
         # msgspec reads "true/false/1/0" as booleans; FastAPI users also send yes/no/on/off.
-        self.bool_fields = tuple(f for s, f in self._scalars if _is_bool(s.annotation))
+        self.bool_fields = tuple(f for s, f in self._scalars if is_bool(s.annotation))
 
     # --- body --------------------------------------------------------------------------------
 
@@ -300,11 +298,11 @@ class Plan:
             # the body (authentication) have run: an anonymous request buys only the decode.
             raise PendingBodyErrors(self, raw, exc) from None
         except msgspec.DecodeError as exc:
-            raise RequestValidationError([_json_invalid(str(exc), len(raw))]) from None
+            raise RequestValidationError([json_invalid_entry(str(exc), len(raw))]) from None
         except UnicodeDecodeError:
-            raise RequestValidationError([_json_invalid("Invalid UTF-8 in JSON string")]) from None
+            raise RequestValidationError([json_invalid_entry("Invalid UTF-8 in JSON string")]) from None
         except RecursionError:
-            raise RequestValidationError([_json_invalid("JSON is nested too deeply")]) from None
+            raise RequestValidationError([json_invalid_entry("JSON is nested too deeply")]) from None
 
     def body_errors(self, raw: bytes, first: msgspec.ValidationError | None = None) -> list[ErrorEntry]:
         """Every failing field of a body that failed validation with ``first``.
@@ -326,7 +324,7 @@ class Plan:
         try:
             value = msgspec.json.decode(raw)
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-            return [_json_invalid(str(exc), len(raw))]
+            return [json_invalid_entry(str(exc), len(raw))]
 
         def convert(v: Any, t: Any) -> Any:
             # JSON object keys are strings: ``dict[int, X]`` reads "1" as the decoder does.
@@ -393,7 +391,7 @@ class Plan:
         try:
             for field in self.bool_fields:
                 if field in raw:
-                    raw[field] = _normalize_bool(raw[field])
+                    raw[field] = normalize_bool(raw[field])
             return msgspec.convert(raw, self.params_type, strict=False)
         except msgspec.ValidationError:
             errors, valid = self._scalar_errors(raw)
@@ -450,11 +448,11 @@ class Plan:
             try:
                 valid[field] = msgspec.convert(raw[field], spec.annotation, strict=False)
             except msgspec.ValidationError as exc:
-                lenient = _lenient_ints(raw[field], spec.annotation)
+                lenient = lenient_ints(raw[field], spec.annotation)
                 if lenient is not None:
                     valid[field] = lenient
                 else:
-                    errors.append(_restore_bound(entry_from_exception(exc, loc, raw[field]), spec))
+                    errors.append(restore_bound(entry_from_exception(exc, loc, raw[field]), spec))
         return errors, valid
 
     def steps_to_run_despite(self, errors: list[ErrorEntry]) -> frozenset[int]:
@@ -488,88 +486,3 @@ class PendingBodyErrors(RequestValidationError):
         placeholder = self.errors[0]
         found = self.plan.body_errors(self.raw, self.first)
         return [entry for error in errors for entry in (found if error is placeholder else [error])]
-
-
-def _restore_bound(entry: ErrorEntry, spec: ScalarSpec) -> ErrorEntry:
-    """msgspec turns ``gt=0`` on an int into ``ge=1``; report the bound as it was declared."""
-    declared = spec.marker.meta_kwargs
-    if entry["type"] == "greater_than_equal" and "gt" in declared and "ge" not in declared:
-        entry["type"], entry["msg"] = "greater_than", f"Input should be greater than {declared['gt']}"
-        entry["ctx"] = {"gt": declared["gt"]}
-    elif entry["type"] == "less_than_equal" and "lt" in declared and "le" not in declared:
-        entry["type"], entry["msg"] = "less_than", f"Input should be less than {declared['lt']}"
-        entry["ctx"] = {"lt": declared["lt"]}
-    return entry
-
-
-_INT_TEXT = re.compile(r"[ \t]*[+-]?[0-9]+[ \t]*", re.ASCII)  # ASCII digits only, as pydantic
-
-
-def _lenient_ints(value: Any, annotation: Any) -> Any:
-    """``"01"``, ``"+1"``, ``" 1 "`` as integers, as pydantic's lax mode reads them (msgspec does not);
-    ``None`` when that does not make ``value`` valid. Slow path only."""
-    texts = value if isinstance(value, list) else [value]
-    lax = [isinstance(t, str) and _INT_TEXT.fullmatch(t) is not None for t in texts]
-    if not any(lax):
-        return None
-    try:
-        # Only the lax texts: the others ("1e3") stay for msgspec, so a list may mix both.
-        # int() refuses some texts the regex lets through: "\x1c5" (\s matches U+001C-U+001F,
-        # int() does not strip them) and more than 4300 digits ("0" + "9" * 5000).
-        numbers = [int(t) if is_lax else t for t, is_lax in zip(texts, lax, strict=True)]
-        return msgspec.convert(numbers if isinstance(value, list) else numbers[0], annotation, strict=False)
-    except (ValueError, msgspec.ValidationError):
-        return None
-
-
-_BOOL_WORDS = {
-    "yes": "true",
-    "y": "true",
-    "on": "true",
-    "t": "true",
-    "no": "false",
-    "n": "false",
-    "off": "false",
-    "f": "false",
-}
-
-
-def _normalize_bool(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_BOOL_WORDS.get(v.lower(), v) for v in value]
-    return _BOOL_WORDS.get(value.lower(), value) if isinstance(value, str) else value
-
-
-def _is_bool(annotation: Any) -> bool:
-    bare = strip_optional(annotation)
-    if typing.get_origin(bare) in (list, set, frozenset, tuple):
-        args = typing.get_args(bare)
-        bare = strip_optional(args[0]) if args else None
-    return bare is bool
-
-
-def _json_invalid(detail: str, size: int | None = None) -> ErrorEntry:
-    """FastAPI's ``json_invalid`` entry; ``loc`` ends with the byte offset where parsing stopped."""
-    loc: tuple[str | int, ...] = ("body",)
-    if detail == "Input data was truncated" and size is not None:
-        loc = ("body", size)
-    elif "(byte " in detail:
-        with contextlib.suppress(ValueError):
-            loc = ("body", int(detail.rsplit("(byte ", 1)[1].rstrip(")")))
-    return {
-        "type": "json_invalid",
-        "loc": list(loc),
-        "msg": "JSON decode error",
-        "input": {},
-        "ctx": {"error": detail},
-    }
-
-
-def is_json_content_type(value: str | None) -> bool:
-    if not value:
-        return False
-    media = value.split(";", 1)[0].strip().lower()
-    if not media.startswith("application/"):
-        return False
-    subtype = media[len("application/") :]
-    return subtype == "json" or subtype.endswith("+json")

@@ -6,6 +6,7 @@ walks a failed input again, bounded, to report every failing field with these he
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from typing import Any
@@ -241,3 +242,20 @@ def _json_size(value: Any, limit: int) -> int:
         if size > limit:
             return size
     return size
+
+
+def json_invalid_entry(detail: str, size: int | None = None) -> ErrorEntry:
+    """FastAPI's ``json_invalid`` entry; ``loc`` ends with the byte offset where parsing stopped."""
+    loc: tuple[str | int, ...] = ("body",)
+    if detail == "Input data was truncated" and size is not None:
+        loc = ("body", size)
+    elif "(byte " in detail:
+        with contextlib.suppress(ValueError):
+            loc = ("body", int(detail.rsplit("(byte ", 1)[1].rstrip(")")))
+    return {
+        "type": "json_invalid",
+        "loc": list(loc),
+        "msg": "JSON decode error",
+        "input": {},
+        "ctx": {"error": detail},
+    }
