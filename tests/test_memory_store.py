@@ -11,6 +11,7 @@ import httpx
 import pytest
 from _session_app import call, issued, session_app
 from cache_support import cache_app
+from fake_clock import BASE, FakeClock, patch_clock
 
 import toolkit.ratelimit as ratelimit_module
 import toolkit.sessions._memory as memory_module
@@ -20,33 +21,15 @@ from toolkit.ratelimit import RateLimiter
 from toolkit.sessions import MemoryStore, Session, StoreError
 from toolkit.testing import TestClient
 
-BASE = 60 * 28_333_334
-
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
 
 
-class FakeClock:
-    """Stands in for the ``time`` module of ``toolkit.ratelimit`` and of ``_memory``."""
-
-    def __init__(self, now: float = BASE + 1) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(ratelimit_module, "time", fake)
-    monkeypatch.setattr(memory_module, "time", fake)
-    return fake
+    return patch_clock(monkeypatch, ratelimit_module, memory_module, now=BASE + 1)
 
 
 def limited_app(store: MemoryStore, rate: str = "3/hour") -> App:

@@ -10,6 +10,7 @@ import anyio
 import httpx
 import pytest
 from _shared_app import uvicorn_pair
+from fake_clock import BASE, FakeClock, patch_clock
 from redis_server import RedisServer
 from starlette.requests import Request
 
@@ -20,32 +21,15 @@ from toolkit.ratelimit import RateLimiter, parse_rate
 from toolkit.sessions import CounterStore, MemoryStore, RedisStore, StoreError
 from toolkit.testing import TestClient
 
-BASE = 60 * 28_333_334  # a time on a minute (and window) boundary
-
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
 
 
-class FakeClock:
-    """Stands in for the ``time`` module of ``toolkit.ratelimit`` (and of ``_memory``)."""
-
-    def __init__(self, now: float = BASE) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(ratelimit_module, "time", fake)
-    return fake
+    return patch_clock(monkeypatch, ratelimit_module)
 
 
 class BrokenStore(MemoryStore):

@@ -19,6 +19,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from fake_clock import BASE, FakeClock, patch_clock
 from starlette.requests import Request
 
 import toolkit.ratelimit as ratelimit_module
@@ -27,7 +28,6 @@ from toolkit import App, Depends, HTTPException
 from toolkit.ratelimit import RateLimiter
 from toolkit.sessions import CounterStore, MemoryStore, RedisStore
 
-BASE = 60 * 28_333_334  # a time on a minute (and window) boundary
 TESTS_DIR = Path(__file__).resolve().parent
 
 
@@ -36,25 +36,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-class FakeClock:
-    """Stands in for the ``time`` module of ``toolkit.ratelimit`` and of ``_memory``."""
-
-    def __init__(self, now: float = BASE) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(ratelimit_module, "time", fake)
-    monkeypatch.setattr(memory_module, "time", fake)
-    return fake
+    return patch_clock(monkeypatch, ratelimit_module, memory_module)
 
 
 def limited_app(limiter: RateLimiter, rate: str) -> App:

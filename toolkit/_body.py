@@ -10,6 +10,7 @@ from .exceptions import RequestBodyTooLarge
 __all__ = [
     "body_headers",
     "declared_size_check",
+    "header_lines",
     "header_value",
     "is_json_content_type",
     "is_limited",
@@ -25,6 +26,12 @@ def header_value(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+def header_lines(scope: Scope, name: bytes) -> bytes:
+    """Every line of the (lower-case) header ``name``, joined: a second ``Authorization`` line
+    must count, not hide behind the first (cache keys, ``Vary``)."""
+    return b"\x1f".join(value for key, value in scope["headers"] if key == name)
 
 
 def request_cookies(scope: Scope) -> dict[str, str]:

@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl
 import msgspec
 from starlette.types import Scope
 
-from ._body import request_cookies
+from ._body import header_lines, request_cookies
 from ._plan import Plan
 from .cache import CachePolicy
 from .exceptions import RouteConfigError
@@ -129,11 +129,6 @@ def key_spec(plan: Plan, policy: CachePolicy, owner: str) -> KeySpec:
     )
 
 
-def _header(scope: Scope, name: bytes) -> bytes:
-    # Repeated headers all count: a second Authorization line must not share the first's entry.
-    return b"\x1f".join(value for key, value in scope["headers"] if key == name)
-
-
 _json = msgspec.json.encode
 # msgpack frames every value with its length, so no choice of values makes two requests alike.
 _pack = msgspec.msgpack.Encoder().encode
@@ -156,12 +151,12 @@ def request_key(
         _json(params),
         scope.get("scheme", "http"),
         scope.get("root_path", ""),
-        _header(scope, b"host"),
+        header_lines(scope, b"host"),
     ]
     for name in spec.headers:
-        parts.append(_header(scope, name))
+        parts.append(header_lines(scope, name))
     for learned_name in learned:
-        parts.append(_header(scope, learned_name.encode("latin-1")))
+        parts.append(header_lines(scope, learned_name.encode("latin-1")))
     if spec.cookies:
         jar = request_cookies(scope)  # every Cookie line, as ``Request.cookies`` (``APIKeyCookie``)
         parts += [jar.get(cookie, "") for cookie in spec.cookies]

@@ -34,6 +34,7 @@ import msgspec
 from starlette.responses import Response
 from starlette.types import Scope
 
+from ._body import header_lines
 from .stores import Store, StoreError
 
 if TYPE_CHECKING:
@@ -292,12 +293,7 @@ def vary_names(headers: Sequence[tuple[bytes, bytes]]) -> list[str] | None:
 
 def vary_values(names: Sequence[str], scope: Scope) -> list[str]:
     """The request's value of each header in ``names`` (repeated lines joined, so they count too)."""
-    wanted = [name.encode("latin-1") for name in names]
-    found: dict[bytes, list[bytes]] = {}
-    for key, value in scope["headers"]:
-        if key in wanted:
-            found.setdefault(key, []).append(value)
-    return [b"\x1f".join(found.get(name, ())).decode("latin-1") for name in wanted]
+    return [header_lines(scope, name.encode("latin-1")).decode("latin-1") for name in names]
 
 
 def _cacheable(response: Response, policy: CachePolicy, per_request: list[tuple[bytes, bytes]]) -> bool:
