@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 import re
@@ -42,13 +41,12 @@ from ._plan import (
     Plan,
     Step,
 )
-from ._responder import INFER, Responder, extra_headers, response_model_of, sub_response_slot
+from ._responder import Responder, extra_headers, response_model_of, sub_response_slot
 from ._route_cache import KeySpec, key_spec, request_key, resource_key
+from ._route_options import RouteOptions
 from ._scope_keys import RESPONSE_HEADERS_SCOPE_KEY, TIMING_SCOPE_KEY
 from .cache import Cache, CachePolicy, RouteKey, cached_response, vary_names
-from .di import Depends
 from .exceptions import HTTPException, RequestValidationError, RouteConfigError
-from .responses import JSONResponse
 from .sessions._session import Session
 
 ErrorRenderer = Callable[[Scope, Receive, Send, Exception], Awaitable[Response | None]]
@@ -58,31 +56,6 @@ _MAX_LEARNED_VARY = 16
 #: The body limit of typed urlencoded forms on routes without their own ``max_body_size``.
 URLENCODED_FORM_LIMIT = 256 * 1024
 _BODY_HEADERS = (b"content-length", b"content-type")
-
-
-@dataclasses.dataclass(slots=True)
-class RouteOptions:
-    """What a route was declared with (kept for OpenAPI and for re-compiling under a prefix)."""
-
-    path: str
-    endpoint: Callable[..., Any]
-    methods: frozenset[str]
-    name: str
-    status_code: int | None = None
-    response_model: Any = INFER
-    response_class: type[Response] = JSONResponse
-    tags: list[str] = dataclasses.field(default_factory=list)
-    dependencies: list[Depends] = dataclasses.field(default_factory=list)
-    summary: str | None = None
-    description: str | None = None
-    deprecated: bool | None = None
-    include_in_schema: bool = True
-    operation_id: str | None = None
-    responses: dict[int | str, Any] = dataclasses.field(default_factory=dict)
-    response_description: str = "Successful Response"
-    max_body_size: int | None = None
-    is_websocket: bool = False
-    cache: CachePolicy | int | None = None
 
 
 class Endpoint:

@@ -8,11 +8,11 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from ._cleanup import CleanupStack
-from ._endpoint import Endpoint, RouteOptions, call_step, loaded_session
+from ._endpoint import Endpoint, call_step, loaded_session
 from ._plan import Plan
 from .exceptions import RouteConfigError
 
-__all__ = ["WebSocketEndpoint", "check_websocket_options"]
+__all__ = ["WebSocketEndpoint"]
 
 
 class WebSocketEndpoint(Endpoint):
@@ -59,6 +59,3 @@ class WebSocketEndpoint(Endpoint):
         if stack is not None:
             await stack.close()
 
-
-def check_websocket_options(options: RouteOptions, endpoint: WebSocketEndpoint) -> None:
-    endpoint.check_plan(endpoint.base_plan)

@@ -20,10 +20,10 @@ from starlette.websockets import WebSocket
 
 from ._app_scope import AppScope, DependencyOverrides
 from ._body import is_limited, limited_receive
-from ._endpoint import Endpoint, RouteOptions
-from ._route_kwargs import IncludeKwargs, RouteKwargs, WebSocketRouteKwargs
+from ._endpoint import Endpoint
+from ._route_options import IncludeKwargs, RouteKwargs, RouteOptions, WebSocketRouteKwargs
 from ._trie import compile_path
-from ._websocket import WebSocketEndpoint, check_websocket_options
+from ._websocket import WebSocketEndpoint
 from .cache import Cache
 from .di import Depends
 from .exceptions import RequestValidationError, RouteConfigError
@@ -160,8 +160,6 @@ class App:
             overrides=self.dependency_overrides,
             response_cache=self.cache,
         )
-        if isinstance(endpoint, WebSocketEndpoint):
-            check_websocket_options(item, endpoint)
         self.dispatcher.add(item, compiled, endpoint)
         return endpoint
 

@@ -19,9 +19,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import NoMatchFound
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._endpoint import Endpoint, RouteOptions
+from ._endpoint import Endpoint
 from ._responder import INFER
-from ._route_kwargs import RouteKwargs
+from ._route_options import RouteKwargs, RouteOptions
 from ._scope_keys import ROUTE_SCOPE_KEY, TIMING_SCOPE_KEY
 from ._trie import DEFAULT_CONVERTERS, CompiledPath, PathTrie, compile_path
 from .cache import CachePolicy
