@@ -18,16 +18,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
-from starlette.background import BackgroundTasks
 from starlette.datastructures import UploadFile
-from starlette.requests import HTTPConnection, Request
-from starlette.responses import Response
-from starlette.websockets import WebSocket
 
+from ._injectables import injectable_for
 from .di import Depends
 from .exceptions import RouteConfigError
 from .params import UNSET, Body, File, Form, Header, Param, Path, Query
-from .sessions._session import Session
 
 SCALAR_TYPES: tuple[type, ...] = (
     str,
@@ -42,14 +38,6 @@ SCALAR_TYPES: tuple[type, ...] = (
     decimal.Decimal,
 )
 SEQUENCE_ORIGINS = (list, set, frozenset, tuple)
-SPECIAL_TYPES: tuple[tuple[type, str], ...] = (
-    (WebSocket, "websocket"),
-    (Request, "request"),
-    (HTTPConnection, "connection"),
-    (BackgroundTasks, "background"),
-    (Response, "response"),
-    (Session, "session"),
-)
 
 
 def undecodable_types(tp: Any) -> list[str]:
@@ -131,7 +119,7 @@ class Dependant:
     scalars: list[ScalarSpec] = dataclasses.field(default_factory=list)
     bodies: list[BodySpec] = dataclasses.field(default_factory=list)
     forms: list[FormSpec] = dataclasses.field(default_factory=list)
-    specials: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    specials: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (kwarg, injectable kind)
     dependencies: list[tuple[str | None, Depends, Dependant]] = dataclasses.field(default_factory=list)
     is_coroutine: bool = False
     is_async_gen: bool = False
@@ -224,15 +212,6 @@ def attach_meta(annotation: Any, meta: Sequence[msgspec.Meta]) -> Any:
     inner, optional = _split_optional(annotation)
     constrained = typing.Annotated[(inner, *meta)]  # type: ignore[valid-type]
     return constrained | None if optional else constrained
-
-
-def _special_kind(tp: Any) -> str | None:
-    if not isinstance(tp, type):
-        return None
-    for cls, kind in SPECIAL_TYPES:
-        if issubclass(tp, cls):
-            return kind
-    return None
 
 
 def check_msgspec_type(annotation: Any, where: str) -> None:
@@ -349,9 +328,9 @@ def _analyze_param(
         )
         return
     if marker is None:
-        special = _special_kind(annotation)
-        if special is not None:
-            dependant.specials.append((param.name, special))
+        injectable = injectable_for(annotation)
+        if injectable is not None:
+            dependant.specials.append((param.name, injectable.kind))
             return
         marker = _infer_marker(param.name, annotation, path_params, where)
     if marker.default is not UNSET:

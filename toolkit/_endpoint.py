@@ -5,18 +5,14 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import anyio.to_thread
-from starlette.background import BackgroundTasks
 from starlette.convertors import FloatConvertor, IntegerConvertor, UUIDConvertor
-from starlette.requests import ClientDisconnect, HTTPConnection, Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -25,37 +21,26 @@ from ._app_scope import AppScope, DependencyOverrides
 from ._body import (
     body_headers,
     declared_size_check,
-    header_value,
     is_json_content_type,
     is_limited,
     limited_receive,
     read_chunks,
 )
+from ._cached_route import CachedRoute, cache_policy_of
 from ._cleanup import CleanupStack
-from ._plan import (
-    ASYNC,
-    ASYNC_GEN,
-    SYNC_GEN,
-    SYNC_INLINE,
-    PendingBodyErrors,
-    Plan,
-    Step,
-)
-from ._responder import Responder, extra_headers, response_model_of, sub_response_slot
-from ._route_cache import KeySpec, key_spec, request_key, resource_key
+from ._executor import Resolution, run_steps
+from ._injectables import HTTP, injectable_named
+from ._plan import PendingBodyErrors, Plan
+from ._responder import Responder, response_model_of
 from ._route_options import RouteOptions
 from ._scope_keys import RESPONSE_HEADERS_SCOPE_KEY, TIMING_SCOPE_KEY
-from .cache import Cache, CachePolicy, RouteKey, cached_response, vary_names
+from .cache import Cache
 from .exceptions import HTTPException, RequestValidationError, RouteConfigError
-from .sessions._session import Session
 
 ErrorRenderer = Callable[[Scope, Receive, Send, Exception], Awaitable[Response | None]]
 
-_NO_BODY_STATUSES = frozenset({204, 304})
-_MAX_LEARNED_VARY = 16
 #: The body limit of typed urlencoded forms on routes without their own ``max_body_size``.
 URLENCODED_FORM_LIMIT = 256 * 1024
-_BODY_HEADERS = (b"content-length", b"content-type")
 
 
 class Endpoint:
@@ -93,14 +78,14 @@ class Endpoint:
         )
         self.response_model = self.responder.model
         self.status_code = self.responder.status_code
-        self.response_cache = response_cache
-        self.cache_policy = _cache_policy(options, self.name, response_cache)
-        self.cache_route = f"{options.path}#{options.name}"  # route names may repeat; paths do not
-        self._key_spec_plan: Plan | None = None
-        self._key_spec_value = KeySpec()
-        self._learned_vary: tuple[str, ...] = ()  # header names this route's responses vary on
+        # The handler stage: the handler into a response, or that wrapped in the response cache.
+        self.respond: Callable[[Plan, Resolution], Awaitable[Response]] = self._respond
+        self.cache_policy = cache_policy_of(options, self.name, response_cache)
         if self.cache_policy is not None:
-            self._key_spec(self.base_plan)  # refuse a route that cannot be keyed safely, now
+            assert response_cache is not None
+            self.respond = CachedRoute(
+                response_cache, self.cache_policy, options, self.base_plan, self.responder, self.name
+            ).respond
 
     def _compile(self, overrides: DependencyOverrides | None) -> Plan:
         root = analyze(self.options.endpoint, self.path_params, owner=self.name, overrides=overrides)
@@ -116,14 +101,19 @@ class Endpoint:
         self.check_plan(plan)  # the base plan at registration, an override plan when it is made
         return plan
 
+    connection = HTTP  # what ``check_plan`` holds injectable parameters to
+
     def check_plan(self, plan: Plan) -> None:
         """Refuse what could only fail per request, naming the route and the step."""
         for step in plan.steps:
-            if any(kind == "websocket" for _, kind in step.special_args):
-                raise RouteConfigError(
-                    f"{self.route_label}: {step.name} takes a WebSocket, which only websocket routes "
-                    "have (use Request or HTTPConnection here)"
-                )
+            for kwarg, kind in step.special_args:
+                injectable = injectable_named(kind)
+                if self.connection not in injectable.available:
+                    raise RouteConfigError(
+                        f"{self.route_label}: {step.name} takes a {injectable.cls.__name__} "
+                        f"(parameter {kwarg!r}), which {self.connection} routes do not have"
+                        f"{_INSTEAD.get(kind, '')}"
+                    )
 
     def _body_name(self) -> str:
         """``Body_<operation>`` as FastAPI names it: unique per route in an app, and stable."""
@@ -154,8 +144,13 @@ class Endpoint:
             # .stream() in a handler or dependency, an exception handler) counts against one
             # limit: 413 past it, and before reading anything when Content-Length says so.
             receive = limited_receive(receive, self._request_body_limit(plan, scope), scope)
+        res = Resolution(scope, receive, send, plan.size, stack)
         try:
-            response = await self._solve(plan, scope, receive, send, path_params, stack)
+            timing: dict[str, float] | None = scope.get(TIMING_SCOPE_KEY)
+            if timing is None:
+                response = await self._solve(plan, res, path_params)
+            else:
+                response = await self._solve_timed(plan, res, path_params, timing)
         except ClientDisconnect:
             if stack is not None:
                 await stack.unwind_shielded(ClientDisconnect())
@@ -177,6 +172,93 @@ class Endpoint:
             await stack.unwind_shielded(exc)
             raise
         await stack.close()
+
+    async def _solve(self, plan: Plan, res: Resolution, path_params: dict[str, Any]) -> Response:
+        """Read and validate the inputs, run the dependencies, then the handler into a response."""
+        if plan.has_inputs:
+            await self._read_inputs(plan, res, path_params)
+        if plan.dependency_steps:
+            await run_steps(plan.dependency_steps, res)
+        return await self.respond(plan, res)
+
+    async def _solve_timed(
+        self, plan: Plan, res: Resolution, path_params: dict[str, Any], timing: dict[str, float]
+    ) -> Response:
+        """``_solve`` with stage timings for Server-Timing (``TimingMiddleware`` asked for them)."""
+        started = time.perf_counter()
+        if plan.has_inputs:
+            await self._read_inputs(plan, res, path_params)
+        if plan.dependency_steps:
+            await run_steps(plan.dependency_steps, res)
+        handler_started = time.perf_counter()
+        timing["deps"] = handler_started - started
+        if self.cache_policy is not None:  # the cache's lookup, handler and save: one stage
+            response = await self.respond(plan, res)
+            timing["handler"] = time.perf_counter() - handler_started
+            return response
+        result = await run_steps(plan.handler_steps, res)
+        encode_started = time.perf_counter()
+        timing["handler"] = encode_started - handler_started
+        response = self.responder.build(result, res.background, res.response)
+        timing["encode"] = time.perf_counter() - encode_started
+        return response
+
+    async def _respond(self, plan: Plan, res: Resolution) -> Response:
+        result = await run_steps(plan.handler_steps, res)
+        return self.responder.build(result, res.background, res.response)
+
+    async def _read_inputs(self, plan: Plan, res: Resolution, path_params: dict[str, Any]) -> None:
+        """Fill ``res`` with the validated parameters, body and form (and the ``Request``).
+
+        Errors are collected across all of them, so one 422 lists every failing field. Then, in
+        FastAPI's order, the dependencies whose own inputs are valid still run (an auth check's
+        401 wins over the handler's 422) before the 422 is raised.
+        """
+        errors: list[dict[str, Any]] = []
+        if plan.has_params:
+            try:
+                res.params = plan.extract_params(res.scope, path_params)
+            except RequestValidationError as exc:
+                errors += exc.errors
+                res.params = exc.valid_params
+        if plan.needs_request:
+            res.connection = Request(res.scope, res.receive, res.send)
+        pending: PendingBodyErrors | None = None
+        if plan.has_body:
+            try:
+                res.body = plan.decode_body(await self._read_json(res))
+            except PendingBodyErrors as exc:
+                errors += exc.errors
+                pending = exc
+            except RequestValidationError as exc:
+                errors += exc.errors
+        if plan.has_forms:
+            try:
+                res.form = await self._read_form(plan, res)
+            except RequestValidationError as exc:
+                errors += exc.errors
+        if errors:
+            await run_steps(plan.steps_to_run_despite(errors), res)
+            raise RequestValidationError(errors if pending is None else pending.complete(errors))
+
+    async def _read_json(self, res: Resolution) -> bytes:
+        content_length, content_type = body_headers(res.scope)
+        raw = await self._read_body(res.receive, res.connection, content_length)
+        # PERF: the common exact value first; the full media-type parse only otherwise.
+        if raw and content_type != "application/json" and not is_json_content_type(content_type):
+            raise HTTPException(
+                415, "Unsupported Media Type: send the body as JSON with Content-Type: application/json"
+            )
+        return raw
+
+    @staticmethod
+    async def _read_form(plan: Plan, res: Resolution) -> dict[str, Any]:
+        request = res.connection
+        assert isinstance(request, Request)
+        assert res.stack is not None
+        form = await request.form(max_files=1000, max_fields=1000, max_part_size=1024 * 1024)
+        res.stack.push_async_callback(form.close)
+        return await plan.extract_form(form)
 
     def _request_body_limit(self, plan: Plan, scope: Scope) -> int:
         assert self.max_body_size is not None
@@ -216,203 +298,6 @@ class Endpoint:
                 error_response.raw_headers.extend(h for h in extra if h[0] not in have)
             await error_response(scope, receive, send)
 
-    async def _solve(
-        self,
-        plan: Plan,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        path_params: dict[str, Any],
-        stack: CleanupStack | None,
-    ) -> Response:
-        # Stage timings for Server-Timing, only when TimingMiddleware asked for them.
-        timing: dict[str, float] | None = scope.get(TIMING_SCOPE_KEY)
-        last = len(plan.steps) - 1
-        if timing is not None:
-            solve_started = time.perf_counter()
-        use_cache = self.cache_policy is not None and scope["method"] in ("GET", "HEAD")
-        params: Any = None
-        # Errors are collected across parameters, body and form, so one 422 lists every
-        # failing field of the request.
-        errors: list[dict[str, Any]] = []
-        if plan.has_params:
-            try:
-                params = plan.extract_params(scope, path_params)
-            except RequestValidationError as exc:
-                errors += exc.errors
-                params = exc.valid_params
-        request: Request | None = None
-        body: Any = None
-        pending: PendingBodyErrors | None = None
-        if plan.needs_request:
-            request = Request(scope, receive, send)
-        if plan.has_body:
-            content_length, content_type = body_headers(scope)
-            raw = await self._read_body(receive, request, content_length)
-            # PERF: the common exact value first; the full media-type parse only otherwise.
-            if raw and content_type != "application/json" and not is_json_content_type(content_type):
-                raise HTTPException(
-                    415, "Unsupported Media Type: send the body as JSON with Content-Type: application/json"
-                )
-            try:
-                body = plan.decode_body(raw)
-            except PendingBodyErrors as exc:
-                errors += exc.errors
-                pending = exc
-            except RequestValidationError as exc:
-                errors += exc.errors
-        form_values: dict[str, Any] | None = None
-        if plan.has_forms:
-            assert request is not None
-            assert stack is not None
-            form = await request.form(max_files=1000, max_fields=1000, max_part_size=1024 * 1024)
-            stack.push_async_callback(form.close)
-            try:
-                form_values = await plan.extract_form(form)
-            except RequestValidationError as exc:
-                errors += exc.errors
-        only: frozenset[int] | None = None
-        if errors:
-            # FastAPI's order: dependencies whose own inputs are valid still run (an auth check's
-            # 401 wins over the handler's 422); then the 422 lists every error.
-            only = plan.steps_to_run_despite(errors)
-            if not only:
-                raise _validation_error(errors, pending)
-
-        values: list[Any] = [None] * len(plan.steps)
-        background: BackgroundTasks | None = None
-        sub_response: Response | None = None
-        for index, step in enumerate(plan.steps):
-            if only is not None and index not in only:
-                continue
-            kwargs: dict[str, Any] = {}
-            for kwarg, field in step.scalar_args:
-                kwargs[kwarg] = getattr(params, field)
-            if step.body_args:
-                kwargs.update(plan.body_args_for(step, body))
-            if form_values is not None:
-                for kwarg, key in step.form_args:
-                    kwargs[kwarg] = form_values[key]
-            for kwarg, kind in step.special_args:
-                if kind == "request" or kind == "connection":
-                    kwargs[kwarg] = request if request is not None else HTTPConnection(scope)
-                elif kind == "background":
-                    if background is None:
-                        background = BackgroundTasks()
-                    kwargs[kwarg] = background
-                elif kind == "response":
-                    if sub_response is None:
-                        sub_response = sub_response_slot()
-                    kwargs[kwarg] = sub_response
-                elif kind == "session":
-                    kwargs[kwarg] = await loaded_session(scope)
-            for kwarg, dep_index in step.dep_args:
-                kwargs[kwarg] = values[dep_index]
-            if timing is not None and index == last:
-                handler_started = time.perf_counter()
-                timing["deps"] = handler_started - solve_started
-            if use_cache and index == last:
-                # After the dependencies (an auth check still runs), before the handler.
-                route_key = self._route_key(plan, params, scope)
-                # Headers set on an injected Response after this point are the handler's: stored.
-                handler_mark = len(sub_response.raw_headers) if sub_response is not None else 0
-                hit = await self._cached_response(route_key, scope)
-                if hit is not None:
-                    if sub_response is not None:  # what the dependencies set is per request
-                        hit.raw_headers.extend(extra_headers(sub_response))
-                    hit.background = background
-                    return hit
-            if step.kind == ASYNC:  # PERF: the common case without a call to call_step
-                values[index] = await step.call(**kwargs)
-            else:
-                values[index] = await call_step(step, kwargs, stack)
-        if only is not None:
-            raise _validation_error(errors, pending)
-
-        if use_cache:
-            return await self._build_and_cache(
-                values[-1], background, sub_response, handler_mark, route_key, plan, params, scope
-            )
-        if timing is None:
-            return self.responder.build(values[-1], background, sub_response)
-        encode_started = time.perf_counter()
-        timing["handler"] = encode_started - handler_started
-        response = self.responder.build(values[-1], background, sub_response)
-        timing["encode"] = time.perf_counter() - encode_started
-        return response
-
-    async def _build_and_cache(
-        self,
-        result: Any,
-        background: BackgroundTasks | None,
-        sub_response: Response | None,
-        handler_mark: int,
-        key: RouteKey,
-        plan: Plan,
-        params: Any,
-        scope: Scope,
-    ) -> Response:
-        """Cache the handler's own response, with the headers the handler set on an injected
-        ``Response``; those the dependencies set belong to this request only (the dependencies
-        run again on a hit) and are added after saving."""
-        assert self.response_cache is not None
-        policy = self.cache_policy
-        assert policy is not None
-        if sub_response is not None and sub_response.status_code:
-            return self.responder.build(result, background, sub_response)  # a custom status: not cached
-        per_request = None
-        own = self.responder.build(result, background, None)
-        if sub_response is not None:
-            raw = sub_response.raw_headers
-            per_request = [h for h in raw[:handler_mark] if h[0] not in _BODY_HEADERS]
-            own.raw_headers.extend(h for h in raw[handler_mark:] if h[0] not in _BODY_HEADERS)
-        spec = self._key_spec(plan)
-        private = spec.private
-        also_vary: tuple[str, ...] = ("cookie",) if spec.session else ()
-        session = scope.get("session")
-        if isinstance(session, Session) and session.accessed:
-            # Read by code the key does not cover (a dependency using request.session): the
-            # response may differ per session cookie, as the middleware's Vary: Cookie says.
-            private = True
-            if not spec.reads_session and not policy.shared:
-                also_vary = ("cookie",)
-        varies = vary_names([*own.raw_headers, *(per_request or ())])
-        if varies is not None:
-            learned = tuple(sorted({*self._learned_vary, *varies, *also_vary}))
-            if learned != self._learned_vary and len(learned) <= _MAX_LEARNED_VARY:
-                # Later requests key on these headers too, so each variant gets its own entry.
-                self._learned_vary = learned
-                key.entry = self._route_key(plan, params, scope).entry
-        return await self.response_cache.save(
-            key, own, policy, per_request, scope, private=private, also_vary=also_vary
-        )
-
-    # --- response cache ------------------------------------------------------------------
-
-    def _key_spec(self, plan: Plan) -> KeySpec:
-        if self._key_spec_plan is not plan:
-            assert self.cache_policy is not None
-            self._key_spec_value = key_spec(plan, self.cache_policy, self.name)
-            self._key_spec_plan = plan
-        return self._key_spec_value
-
-    def _route_key(self, plan: Plan, params: Any, scope: Scope) -> RouteKey:
-        path_values = [getattr(params, field) for _, field in plan.path_fields]
-        resource, entry = request_key(self._key_spec(plan), params, path_values, scope, self._learned_vary)
-        return RouteKey(self.cache_route, resource, entry)
-
-    def cache_resource_key(self, kwargs: dict[str, Any]) -> bytes:
-        """The resource digest of requests whose path parameters had these values (invalidation)."""
-        return resource_key(self.base_plan.path_values_from(kwargs))
-
-    async def _cached_response(self, key: RouteKey, scope: Scope) -> Response | None:
-        assert self.response_cache is not None
-        assert self.cache_policy is not None
-        entry = await self.response_cache.lookup(key, scope)
-        if entry is None:
-            return None
-        return cached_response(entry, header_value(scope, b"if-none-match"), self.cache_policy.vary)
-
     async def _read_body(
         self, receive: Receive, request: Request | None, content_length: str | None
     ) -> bytes:
@@ -433,11 +318,10 @@ class Endpoint:
         return body
 
 
-def _validation_error(
-    errors: list[dict[str, Any]], pending: PendingBodyErrors | None
-) -> RequestValidationError:
-    return RequestValidationError(errors if pending is None else pending.complete(errors))
-
+_INSTEAD = {
+    "websocket": " (use Request or HTTPConnection here)",
+    "request": " (use WebSocket or HTTPConnection here)",
+}
 
 _CONVERTOR_OUTPUT = {IntegerConvertor: int, FloatConvertor: float, UUIDConvertor: uuid.UUID}
 
@@ -458,43 +342,3 @@ def _check_path_types(plan: Plan, convertors: dict[str, Any], owner: str) -> Non
                 f"{owner}: path parameter {spec.key!r} is converted to {produced.__name__} by the route "
                 f"template but annotated {declared!r}"
             )
-
-
-async def call_step(step: Step, kwargs: dict[str, Any], stack: CleanupStack | None) -> Any:
-    kind = step.kind
-    if kind == ASYNC:
-        return await step.call(**kwargs)
-    if kind == SYNC_INLINE:
-        return step.call(**kwargs)
-    if kind == ASYNC_GEN:
-        assert stack is not None
-        return await stack.enter_async_gen(step.call(**kwargs))
-    if kind == SYNC_GEN:
-        assert stack is not None
-        return await stack.enter_sync_gen(step.call(**kwargs))
-    result = await anyio.to_thread.run_sync(functools.partial(step.call, **kwargs))
-    if inspect.isawaitable(result):  # a sync callable that returned a coroutine (e.g. a wrapper)
-        result = await result
-    return result
-
-
-async def loaded_session(scope: Scope) -> Session:
-    session = scope.get("session")
-    if not isinstance(session, Session):
-        raise RuntimeError("a `Session` parameter needs toolkit.middleware.sessions.SessionMiddleware")
-    return await session.load()
-
-
-def _cache_policy(options: RouteOptions, owner: str, cache: Cache | None) -> CachePolicy | None:
-    policy = (
-        options.cache if options.cache is not None else getattr(options.endpoint, "__toolkit_cache__", None)
-    )
-    if policy is None:
-        return None
-    if isinstance(policy, int):
-        policy = CachePolicy(policy)
-    if not options.methods <= {"GET", "HEAD"}:
-        raise RouteConfigError(f"{owner}: only GET routes can cache their responses")
-    if cache is None:
-        raise RouteConfigError(f"{owner}: response caching needs a cache: App(cache=Cache(store))")
-    return policy

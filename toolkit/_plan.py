@@ -10,8 +10,8 @@ body decode; on failure, walk the input again to report every failing field.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
+import operator
 import types
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
@@ -31,7 +31,9 @@ from ._analysis import (
 from ._app_scope import AppScope
 from ._body import request_cookies
 from ._error_walk import collect_errors
+from ._executor import ASYNC, ASYNC_GEN, SYNC_GEN, Extractor, Step, step_kind, value_of
 from ._forms import FormPlan
+from ._injectables import injectable_named
 from ._lax import is_bool, lenient_ints, normalize_bool, restore_bound
 from ._validation import (
     ErrorEntry,
@@ -47,24 +49,6 @@ from .params import UNSET
 #: A body larger than this that fails validation reports msgspec's first error only (see
 #: ``Plan.body_errors``): the every-field walk would decode all of it again, untyped.
 MAX_WALKED_BODY = 256 * 1024
-
-# Step kinds
-ASYNC, SYNC_THREAD, SYNC_INLINE, ASYNC_GEN, SYNC_GEN = range(5)
-
-
-@dataclasses.dataclass(slots=True)
-class Step:
-    """One call in the flattened graph: a dependency, or the handler (always last)."""
-
-    call: Callable[..., Any]
-    name: str
-    kind: int
-    scalar_args: tuple[tuple[str, str], ...]  # (kwarg, params-struct field)
-    body_args: tuple[tuple[str, str | None], ...]  # (kwarg, body-struct field or None: whole body)
-    form_args: tuple[tuple[str, str], ...]  # (kwarg, form-values key)
-    special_args: tuple[tuple[str, str], ...]  # (kwarg, special kind)
-    dep_args: tuple[tuple[str, int], ...]  # (kwarg, index of the step whose value it takes)
-    scope: str = "request"
 
 
 def _struct(name: str, fields: list[tuple[str, Any, Any]], rename: dict[str, str] | None = None) -> Any:
@@ -112,11 +96,18 @@ class Plan:
         self.specials = {kind for step in self.steps for _, kind in step.special_args}
         self.has_generators = any(s.kind in (ASYNC_GEN, SYNC_GEN) for s in self.steps)
         self.step_inputs = [self._inputs_of(step) for step in self.steps]
+        for step in self.steps:
+            self._bind(step)
+        # What the endpoint runs: the dependencies, then the handler (the cache wraps the latter).
+        self.dependency_steps = tuple(self.steps[:-1])
+        self.handler_steps = (self.steps[-1],)
         # Flags the endpoint reads per request.
         self.has_params = self.params_type is not None
         self.has_body = self.body_decoder is not None
         self.needs_request = bool(self.specials & {"request", "connection"}) or self.has_forms
         self.uses_stack = self.has_generators or self.has_forms
+        self.has_inputs = self.has_params or self.needs_request or self.has_body or self.has_forms
+        self.size = len(self.steps)
 
     # --- graph -----------------------------------------------------------------------------
 
@@ -143,19 +134,12 @@ class Plan:
         )
         body_args = tuple((spec.name, self._body_field(spec, dependant.name)) for spec in dependant.bodies)
         form_args = tuple((spec.name, self._form_field(spec, dependant.name)) for spec in dependant.forms)
-        if dependant.is_async_gen:
-            kind = ASYNC_GEN
-        elif dependant.is_gen:
-            kind = SYNC_GEN
-        elif dependant.is_coroutine:
-            kind = ASYNC
-        else:
-            kind = SYNC_THREAD if sync_to_thread else SYNC_INLINE
         self.steps.append(
             Step(
                 dependant.call,
                 dependant.name,
-                kind,
+                step_kind(dependant, sync_to_thread),
+                len(self.steps),
                 scalar_args,
                 body_args,
                 form_args,
@@ -165,6 +149,24 @@ class Plan:
             )
         )
         return len(self.steps) - 1
+
+    def _bind(self, step: Step) -> None:
+        """Compile where ``step``'s arguments come from into extractors (see ``_executor``)."""
+        args: list[tuple[str, Extractor]] = []
+        args += [(kwarg, operator.attrgetter("params." + field)) for kwarg, field in step.scalar_args]
+        for kwarg, body_field in step.body_args:
+            embedded = self.body_embedded and body_field is not None
+            args.append((kwarg, operator.attrgetter(f"body.{body_field}" if embedded else "body")))
+        args += [(kwarg, _form_value(key)) for kwarg, key in step.form_args]
+        awaited = []
+        for kwarg, kind in step.special_args:
+            injectable = injectable_named(kind)
+            args.append((kwarg, injectable.extract))
+            if injectable.awaited:
+                awaited.append(kwarg)
+        args += [(kwarg, value_of(index)) for kwarg, index in step.dep_args]
+        step.args = tuple(args)
+        step.awaited = tuple(awaited)
 
     def _inputs_of(self, step: Step) -> tuple[tuple[str | int, ...], ...]:
         """The error ``loc`` prefixes that concern ``step``'s own arguments."""
@@ -182,7 +184,7 @@ class Plan:
         self.app_scope.register(dependant, replace=self.overridden)
         # The step just fetches the shared value: an async call with no arguments.
         fetch = functools.partial(self.app_scope.get, dependant.call)
-        self.steps.append(Step(fetch, dependant.name, ASYNC, (), (), (), (), (), "app"))
+        self.steps.append(Step(fetch, dependant.name, ASYNC, len(self.steps), scope="app"))
         return len(self.steps) - 1
 
     # --- scalars -----------------------------------------------------------------------------
@@ -427,8 +429,20 @@ class Plan:
                 values.append(value)
         return values
 
+    # --- read-only views (OpenAPI, the cache key) ------------------------------------------
+
     def scalar_specs(self) -> list[ScalarSpec]:
+        """The path, query, header and cookie parameters of every step, each once."""
         return [spec for spec, _ in self._scalars]
+
+    def form_specs(self) -> list[FormSpec]:
+        """The form fields of every step, each once."""
+        return list(self._forms.values())
+
+    @property
+    def validates(self) -> bool:
+        """Whether a request can fail validation (a 422) on this route."""
+        return bool(self._scalars) or self.has_body or self.has_forms
 
     def path_specs(self) -> list[ScalarSpec]:
         return [spec for spec, _ in self._scalars if spec.source == "path"]
@@ -455,7 +469,7 @@ class Plan:
                     errors.append(restore_bound(entry_from_exception(exc, loc, raw[field]), spec))
         return errors, valid
 
-    def steps_to_run_despite(self, errors: list[ErrorEntry]) -> frozenset[int]:
+    def steps_to_run_despite(self, errors: list[ErrorEntry]) -> list[Step]:
         """Dependencies that can still run when ``errors`` failed validation (FastAPI's order).
 
         A dependency whose own inputs (and dependencies) are valid runs before the 422 is sent,
@@ -468,7 +482,14 @@ class Plan:
             tainted = any(loc[: len(i)] == i or i[: len(loc)] == loc for loc in failed for i in inputs)
             if not tainted and all(dep in runnable for _, dep in step.dep_args):
                 runnable.add(index)
-        return frozenset(runnable)
+        return [step for step in self.steps if step.index in runnable]
+
+
+def _form_value(key: str) -> Extractor:
+    def extract(res: Any) -> Any:
+        return res.form[key]
+
+    return extract
 
 
 class PendingBodyErrors(RequestValidationError):

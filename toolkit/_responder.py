@@ -27,7 +27,7 @@ from .responses import (
     raw_response,
 )
 
-__all__ = ["INFER", "Responder", "extra_headers", "response_model_of", "sub_response_slot"]
+__all__ = ["INFER", "Responder", "extra_headers", "response_model_of"]
 
 _NO_BODY_STATUSES = frozenset({204, 304})
 
@@ -190,13 +190,6 @@ def _loosened(value: Any) -> Any:
     if isinstance(value, _ITERABLES):
         return [_loosened(item) for item in value]
     return value
-
-
-def sub_response_slot() -> Response:
-    response = Response()
-    response.status_code = 0  # 0: not set by the handler; the route's status code applies
-    response.raw_headers = []
-    return response
 
 
 def extra_headers(sub_response: Response) -> list[tuple[bytes, bytes]]:

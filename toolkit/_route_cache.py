@@ -31,6 +31,7 @@ import msgspec
 from starlette.types import Scope
 
 from ._body import header_lines, request_cookies
+from ._injectables import injectable_named
 from ._plan import Plan
 from .cache import CachePolicy
 from .exceptions import RouteConfigError
@@ -38,7 +39,6 @@ from .security._schemes import SecurityScheme
 
 __all__ = ["KeySpec", "key_spec", "request_key", "resource_key"]
 
-_REQUEST_READERS = frozenset({"request", "connection"})
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
@@ -110,7 +110,8 @@ def key_spec(plan: Plan, policy: CachePolicy, owner: str) -> KeySpec:
             continue
         if _neutral(step.call):
             continue  # the toolkit's own rate limit: refuses or adds headers, nothing else
-        if kinds & _REQUEST_READERS and not (policy.shared or policy.vary):
+        reads_request = any(injectable_named(kind).reads_request for kind in kinds)
+        if reads_request and not (policy.shared or policy.vary):
             raise RouteConfigError(
                 f"{owner}: a cached route cannot know what {step.name} reads from the Request, so "
                 "one caller's response could be served to another. Say what the response depends "

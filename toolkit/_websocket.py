@@ -1,4 +1,4 @@
-"""Websocket routes: the same parameter plan; the handler talks to the ``WebSocket`` itself."""
+"""Websocket routes: the same parameter plan and executor; the handler talks to the ``WebSocket``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from ._cleanup import CleanupStack
-from ._endpoint import Endpoint, call_step, loaded_session
+from ._endpoint import Endpoint
+from ._executor import Resolution, run_steps
+from ._injectables import WEBSOCKET
 from ._plan import Plan
 from .exceptions import RouteConfigError
 
@@ -18,6 +20,8 @@ __all__ = ["WebSocketEndpoint"]
 class WebSocketEndpoint(Endpoint):
     """A websocket route: same parameter plan; the handler talks to the ``WebSocket`` itself."""
 
+    connection = WEBSOCKET
+
     def check_plan(self, plan: Plan) -> None:
         """Refused for the base plan and for every override plan (an override asking for a
         ``Request`` would otherwise get ``None``)."""
@@ -26,29 +30,17 @@ class WebSocketEndpoint(Endpoint):
                 raise RouteConfigError(
                     f"{self.route_label}: {step.name}: websocket routes cannot read a body or form fields"
                 )
-            for _, kind in step.special_args:
-                if kind in ("request", "background", "response"):
-                    raise RouteConfigError(
-                        f"{self.route_label}: {step.name}: {kind} cannot be injected in a websocket route"
-                    )
+        super().check_plan(plan)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path_params: dict[str, Any]) -> None:
-        websocket = WebSocket(scope, receive, send)
         plan = self.plan if self.plan_version == self.overrides.version else self.current_plan()
         stack = CleanupStack() if plan.uses_stack else None
+        res = Resolution(scope, receive, send, plan.size, stack)
+        res.connection = WebSocket(scope, receive, send)
         try:
-            params = plan.extract_params(scope, path_params) if plan.has_params else None
-            values: list[Any] = [None] * len(plan.steps)
-            for index, step in enumerate(plan.steps):
-                kwargs: dict[str, Any] = {kw: getattr(params, f) for kw, f in step.scalar_args}
-                for kwarg, kind in step.special_args:
-                    if kind == "session":
-                        kwargs[kwarg] = await loaded_session(scope)
-                    else:
-                        kwargs[kwarg] = websocket if kind in ("websocket", "connection") else None
-                for kwarg, dep_index in step.dep_args:
-                    kwargs[kwarg] = values[dep_index]
-                values[index] = await call_step(step, kwargs, stack)
+            if plan.has_params:
+                res.params = plan.extract_params(scope, path_params)
+            await run_steps(plan.steps, res)
         except Exception as exc:
             await self._fail(scope, receive, send, exc, stack)
             return
@@ -58,4 +50,3 @@ class WebSocketEndpoint(Endpoint):
             raise
         if stack is not None:
             await stack.close()
-

@@ -22,15 +22,15 @@ from ._app_scope import AppScope, DependencyOverrides
 from ._body import is_limited, limited_receive
 from ._endpoint import Endpoint
 from ._route_options import IncludeKwargs, RouteKwargs, RouteOptions, WebSocketRouteKwargs
-from ._trie import compile_path
+from ._trie import CompiledPath
 from ._websocket import WebSocketEndpoint
 from .cache import Cache
 from .di import Depends
-from .exceptions import RequestValidationError, RouteConfigError
+from .exceptions import RequestValidationError
 from .middleware.errors import ErrorMiddleware
 from .openapi import REDOC_JS, SWAGGER_CSS, SWAGGER_JS, build_openapi, redoc_html, swagger_ui_html
 from .responses import JSONResponse, json_encoder
-from .routing import Dispatcher, Mount, Router
+from .routing import Dispatcher, Mount, Router, compile_route
 
 __all__ = ["App"]
 
@@ -110,8 +110,6 @@ class App:
         self.request_id_header = request_id_header
         self.problem_details = problem_details
         self.cache = cache
-        if cache is not None:
-            cache._app = self
         self.lifespan_context = lifespan
         self.user_middleware: list[Middleware] = list(middleware or [])
         self.exception_handlers: dict[Any, ExceptionHandler] = {
@@ -121,9 +119,13 @@ class App:
         self.exception_handlers.update(exception_handlers or {})
         self.dependency_overrides = DependencyOverrides()
         self.app_scope = AppScope()
-        self.router = Router(dependencies=dependencies, default_response_class=default_response_class)
-        self.router._on_add = self._register
         self.dispatcher = Dispatcher(self._render_error, redirect_slashes=redirect_slashes)
+        self.router = Router(
+            dependencies=dependencies,
+            default_response_class=default_response_class,
+            on_route=self._register,
+            on_mount=self.dispatcher.add_mount,
+        )
         self.endpoints: list[Endpoint] = []
         self.middleware_stack: ASGIApp | None = None
         self.openapi_url = openapi_url
@@ -134,21 +136,15 @@ class App:
             docs_url, redoc_url, swagger_js_url, swagger_css_url, redoc_js_url, swagger_ui_parameters or {}
         )
 
-    # --- registration (delegated to the root router, compiled at once) -------------------
+    # --- registration (delegated to the root router, served the moment it is added) ---------
 
-    def _register(self, item: RouteOptions | Mount, converters: Mapping[str, Convertor[Any]]) -> None:
-        if isinstance(item, Mount):
-            self.dispatcher.add_mount(item)
-            return
-        self.endpoints.append(self._serve(item, converters))
+    def _register(self, item: RouteOptions, compiled: CompiledPath) -> None:
+        """The root router's ``on_route``: serve the route it compiled (raising refuses it)."""
+        self.endpoints.append(self._serve(item, compiled))
         self.openapi_schema = self._openapi_json = None  # the document changes with the routes
 
-    def _serve(self, item: RouteOptions, converters: Mapping[str, Convertor[Any]]) -> Endpoint:
-        """Compile ``item`` and put it in the dispatcher."""
-        try:
-            compiled = compile_path(item.path, converters)
-        except ValueError as exc:
-            raise RouteConfigError(f"{item.name}: {exc}") from exc
+    def _serve(self, item: RouteOptions, compiled: CompiledPath) -> Endpoint:
+        """Build ``item``'s endpoint and put it in the dispatcher under ``compiled``."""
         path_types = {name: compiled.converters[name] for name in compiled.param_names}
         endpoint_cls = WebSocketEndpoint if item.is_websocket else Endpoint
         endpoint = endpoint_cls(
@@ -187,7 +183,7 @@ class App:
         def serve(path: str, handler: Callable[..., Any], name: str) -> None:
             # The documentation's own routes are served, but are not the app's routes or endpoints.
             options = RouteOptions(path, handler, frozenset({"GET"}), name, include_in_schema=False)
-            self._serve(options, self.router.converters)
+            self._serve(options, compile_route(options, self.router.converters))
 
         async def openapi_document(request: Request) -> Response:
             root_path = request.scope.get("root_path", "")

@@ -28,7 +28,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from starlette.responses import Response
@@ -36,9 +36,6 @@ from starlette.types import Scope
 
 from ._body import header_lines
 from .stores import Store, StoreError
-
-if TYPE_CHECKING:
-    from .app import App
 
 __all__ = ["Cache", "CachePolicy", "RouteKey", "cached"]
 
@@ -126,7 +123,9 @@ class Cache:
         self.store = store
         self.namespace = namespace
         self.default_ttl = default_ttl
-        self._app: App | None = None
+        # The cached routes compiled on this cache: (handler, route name, route id, expire, the
+        # function mapping path parameter values to the resource digest ``invalidate`` moves).
+        self._routes: list[tuple[Callable[..., Any], str, str, float, Callable[[dict[str, Any]], bytes]]] = []
 
     def _key(self, key: str, namespace: str | None) -> str:
         return f"{namespace or self.namespace}:{key}"
@@ -167,6 +166,18 @@ class Cache:
     def _generation_key(self, route: str, resource: bytes) -> str:
         return f"{self.namespace}:gen:{route}:{resource.hex()}"
 
+    def register_route(
+        self,
+        handler: Callable[..., Any],
+        name: str,
+        route: str,
+        expire: float,
+        resource_key: Callable[[dict[str, Any]], bytes],
+    ) -> None:
+        """Called when an App compiles a route with ``cache=...`` on this cache, so ``invalidate``
+        can find it by handler or name."""
+        self._routes.append((handler, name, route, expire, resource_key))
+
     async def invalidate(self, handler: Callable[..., Any] | str, **params: Any) -> None:
         """Drop every cached response of ``handler`` for these path parameters: for every query,
         host, header variant and user (a route without path parameters: all its responses).
@@ -176,23 +187,19 @@ class Cache:
         It moves the generation of those path parameters, so an entry saved by a request that
         began before the call is never served either.
         """
-        if self._app is None:
-            raise RuntimeError("this Cache is not attached to an App (App(cache=...))")
-        endpoints = [
-            endpoint
-            for endpoint in self._app.endpoints
-            if endpoint.cache_policy is not None
-            and (endpoint.options.endpoint is handler or endpoint.options.name == handler)
-        ]
-        if not endpoints:
+        if not self._routes:
+            raise RuntimeError(
+                "this Cache is not attached to an App: no route caches on it (App(cache=...), then "
+                "cache=... on a route)"
+            )
+        routes = [entry for entry in self._routes if entry[0] is handler or entry[1] == handler]
+        if not routes:
             name = handler if isinstance(handler, str) else getattr(handler, "__qualname__", repr(handler))
             raise ValueError(f"{name} is not a cached route of this app (cache=... on its route decorator)")
-        for endpoint in endpoints:
-            assert endpoint.cache_policy is not None
-            resource = endpoint.cache_resource_key(params)
+        for _, _, route, expire, resource_key in routes:
+            resource = resource_key(params)
             # Outlives every entry saved under the previous generation (they expire first).
-            ttl = endpoint.cache_policy.expire + 300
-            await self.store.set(self._generation_key(endpoint.cache_route, resource), os.urandom(8), ttl)
+            await self.store.set(self._generation_key(route, resource), os.urandom(8), expire + 300)
 
     async def lookup(self, key: RouteKey, scope: Scope) -> _Entry | None:
         """The entry to serve for this request, or ``None`` (then ``key.generation`` is what a

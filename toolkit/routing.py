@@ -55,6 +55,11 @@ class Router:
         async def read_user(user_id: int) -> User: ...
 
         app.include_router(router)
+
+    Whoever serves a router's routes (the App, for its own router) passes ``on_route`` and
+    ``on_mount``: each route is then handed over the moment it is added, with the template the
+    router compiled (so it is compiled once), and each mount likewise. A callback that raises
+    refuses the route or mount: it is not listed in ``routes`` either.
     """
 
     def __init__(
@@ -68,6 +73,8 @@ class Router:
         deprecated: bool | None = None,
         include_in_schema: bool = True,
         converters: Mapping[str, Convertor[Any]] | None = None,
+        on_route: Callable[[RouteOptions, CompiledPath], None] | None = None,
+        on_mount: Callable[[Mount], None] | None = None,
     ) -> None:
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise RouteConfigError(f"router prefix {prefix!r} must start with '/' and not end with '/'")
@@ -81,8 +88,8 @@ class Router:
         self.converters: dict[str, Convertor[Any]] = {**DEFAULT_CONVERTERS, **(converters or {})}
         self.routes: list[RouteOptions | Mount] = []
         self._route_converters: dict[int, Mapping[str, Convertor[Any]]] = {}
-        # Set by App on its root router: routes are compiled the moment they are added.
-        self._on_add: Callable[[RouteOptions | Mount, Mapping[str, Convertor[Any]]], None] | None = None
+        self._on_route = on_route
+        self._on_mount = on_mount
 
     def register_converter(self, name: str, convertor: Convertor[Any]) -> None:
         """Make ``{param:name}`` available in this router's paths (no global registry)."""
@@ -92,17 +99,12 @@ class Router:
 
     # --- registration --------------------------------------------------------------------
 
-    def _add(
-        self, item: RouteOptions | Mount, converters: Mapping[str, Convertor[Any]] | None = None
-    ) -> None:
+    def _add(self, item: RouteOptions, converters: Mapping[str, Convertor[Any]] | None = None) -> None:
         merged = self.converters if converters is None else {**self.converters, **converters}
         # Fail at registration: compile the template now, even on a router not yet included.
-        try:
-            compile_path(item.path or "/", merged)
-        except ValueError as exc:
-            raise RouteConfigError(f"{item.name}: {exc}") from exc
-        if self._on_add is not None:
-            self._on_add(item, merged)  # may refuse the route: then it is not listed either
+        compiled = compile_route(item, merged)
+        if self._on_route is not None:
+            self._on_route(item, compiled)  # may refuse the route: then it is not listed either
         self.routes.append(item)
         self._route_converters[id(item)] = merged
 
@@ -220,9 +222,10 @@ class Router:
         path = (self.prefix + path).rstrip("/")
         if path and not path.startswith("/"):
             raise RouteConfigError(f"mount path {path!r} must start with '/'")
-        self.routes.append(Mount(path, app, name))
-        if self._on_add is not None:
-            self._on_add(self.routes[-1], self.converters)
+        mount = Mount(path, app, name)
+        if self._on_mount is not None:
+            self._on_mount(mount)  # may refuse the mount: then it is not listed either
+        self.routes.append(mount)
 
     def include_router(
         self,
@@ -254,6 +257,14 @@ class Router:
                 include_in_schema=item.include_in_schema and include_in_schema and self.include_in_schema,
             )
             self._add(copied, router._route_converters.get(id(item), router.converters))
+
+
+def compile_route(item: RouteOptions, converters: Mapping[str, Convertor[Any]]) -> CompiledPath:
+    """Compile ``item``'s path template; a malformed one is a RouteConfigError naming the route."""
+    try:
+        return compile_path(item.path, converters)
+    except ValueError as exc:
+        raise RouteConfigError(f"{item.name}: {exc}") from exc
 
 
 def _default_name(endpoint: Callable[..., Any]) -> str:

@@ -14,7 +14,7 @@ import re
 import typing
 from collections.abc import Iterable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import msgspec
 import msgspec.inspect as mi
@@ -23,10 +23,19 @@ from starlette.responses import Response
 from .._analysis import ScalarSpec
 from .._endpoint import Endpoint
 
-if TYPE_CHECKING:
-    from ..app import App
+__all__ = ["OpenAPISource", "build_openapi"]
 
-__all__ = ["build_openapi"]
+
+class OpenAPISource(Protocol):
+    """What the document is built from (an ``App``; structural, so this module does not import it)."""
+
+    endpoints: list[Endpoint]
+    title: str
+    version: str
+    description: str | None
+    servers: list[dict[str, Any]]
+    openapi_tags: list[dict[str, Any]]
+
 
 REF = "#/components/schemas/{name}"
 _PARAM_IN_TEMPLATE = re.compile(r"\{([^}:]+)(:[^}]*)?\}")
@@ -175,17 +184,19 @@ class _Operation:
         self.method = method
         plan = endpoint.base_plan
         self.params: list[tuple[ScalarSpec, int]] = [
-            (spec, schemas.add(spec.annotation)) for spec, _ in plan._scalars if spec.marker.include_in_schema
+            (spec, schemas.add(spec.annotation))
+            for spec in plan.scalar_specs()
+            if spec.marker.include_in_schema
         ]
-        self.body: int | None = schemas.add(plan.body_type) if plan.body_decoder is not None else None
+        self.body: int | None = schemas.add(plan.body_type) if plan.has_body else None
         self.body_required = plan.body_required
         self.forms = [
             (spec, None if spec.file_kind is not None else schemas.add(spec.annotation))
-            for spec in plan._forms.values()
+            for spec in plan.form_specs()
             if spec.marker.include_in_schema
         ]
         # A parameter left out of the schema still fails validation with a 422.
-        self.validates = bool(plan._scalars) or plan.body_decoder is not None or bool(plan._forms)
+        self.validates = plan.validates
         self.response: int | None = (
             schemas.add(endpoint.response_model) if endpoint.response_model is not None else None
         )
@@ -315,7 +326,7 @@ class _Operation:
         return responses
 
 
-def build_openapi(app: App) -> dict[str, Any]:
+def build_openapi(app: OpenAPISource) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``app``'s routes (``include_in_schema=False`` ones left out)."""
     schemas = _Schemas()
     operations: list[tuple[str, str, _Operation]] = []

@@ -1,0 +1,158 @@
+"""The one executor: run compiled steps, each a callable plus its argument extractors.
+
+A ``Step`` is made once, when a plan is compiled: the callable, how to call it (``kind``), and
+one extractor per argument, a function of the ``Resolution`` (the request's inputs and the
+values of the steps run so far). ``run_steps`` is all there is at request time: for each step,
+call its extractors, call it, keep its value. HTTP endpoints, websocket endpoints, app-scoped
+dependencies and health checks all run through it; what differs is how they fill the
+``Resolution`` and which steps they pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import anyio.to_thread
+
+from ._cleanup import CleanupStack
+
+__all__ = [
+    "ASYNC",
+    "ASYNC_GEN",
+    "SYNC_GEN",
+    "SYNC_INLINE",
+    "SYNC_THREAD",
+    "Extractor",
+    "Resolution",
+    "Step",
+    "invoke",
+    "run_steps",
+    "step_kind",
+]
+
+# How a step is called.
+ASYNC, SYNC_THREAD, SYNC_INLINE, ASYNC_GEN, SYNC_GEN = range(5)
+
+#: Reads one argument from the resolution; an extractor named in ``Step.awaited`` returns an
+#: awaitable (the session, loaded from its store).
+Extractor = Callable[["Resolution"], Any]
+
+
+class Resolution:
+    """One run of a plan: what its steps read, and the values they produced so far."""
+
+    __slots__ = (
+        "abandon_threads",
+        "background",
+        "body",
+        "connection",
+        "form",
+        "params",
+        "receive",
+        "response",
+        "scope",
+        "send",
+        "stack",
+        "values",
+    )
+
+    def __init__(self, scope: Any, receive: Any, send: Any, size: int, stack: CleanupStack | None) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.values: list[Any] = [None] * size
+        self.stack = stack
+        self.params: Any = None  # the validated path/query/header/cookie values (one Struct)
+        self.body: Any = None
+        self.form: dict[str, Any] | None = None
+        self.connection: Any = None  # the Request or WebSocket
+        self.background: Any = None  # created on first use (BackgroundTasks)
+        self.response: Any = None  # the injected Response, created on first use
+        self.abandon_threads = False  # a health check's timeout leaves a blocked thread behind
+
+
+@dataclasses.dataclass(slots=True)
+class Step:
+    """One call: a dependency, or the handler (always last in a plan).
+
+    The ``*_args`` fields say where each argument comes from (read by error reporting, the cache
+    key and OpenAPI); ``args`` is the same, compiled into extractors (read per request).
+    """
+
+    call: Callable[..., Any]
+    name: str
+    kind: int
+    index: int = 0  # where its value goes in ``Resolution.values``
+    scalar_args: tuple[tuple[str, str], ...] = ()  # (kwarg, params-struct field)
+    body_args: tuple[tuple[str, str | None], ...] = ()  # (kwarg, body-struct field or None: whole body)
+    form_args: tuple[tuple[str, str], ...] = ()  # (kwarg, form-values key)
+    special_args: tuple[tuple[str, str], ...] = ()  # (kwarg, injectable kind)
+    dep_args: tuple[tuple[str, int], ...] = ()  # (kwarg, index of the step whose value it takes)
+    scope: str = "request"
+    args: tuple[tuple[str, Extractor], ...] = ()
+    awaited: tuple[str, ...] = ()
+
+
+def step_kind(call_info: Any, sync_to_thread: bool = True) -> int:
+    """The kind of a step calling ``call_info``'s callable (a ``Dependant``)."""
+    if call_info.is_async_gen:
+        return ASYNC_GEN
+    if call_info.is_gen:
+        return SYNC_GEN
+    if call_info.is_coroutine:
+        return ASYNC
+    return SYNC_THREAD if sync_to_thread else SYNC_INLINE
+
+
+def value_of(index: int) -> Extractor:
+    """The extractor of an argument that takes the value of step ``index``."""
+
+    def extract(res: Resolution) -> Any:
+        return res.values[index]
+
+    return extract
+
+
+async def run_steps(steps: Sequence[Step], res: Resolution) -> Any:
+    """Run ``steps`` in order, keeping each value in ``res.values``; return the last one."""
+    values = res.values
+    value = None
+    for step in steps:
+        # PERF: a loop, not a comprehension (a function call of its own before Python 3.12).
+        kwargs = {}
+        for name, extract in step.args:
+            kwargs[name] = extract(res)
+        for name in step.awaited:
+            kwargs[name] = await kwargs[name]
+        if step.kind == ASYNC:  # PERF: the common case without a call to invoke
+            value = await step.call(**kwargs)
+        else:
+            value = await invoke(step, kwargs, res)
+        values[step.index] = value
+    return value
+
+
+async def invoke(step: Step, kwargs: dict[str, Any], res: Resolution) -> Any:
+    """Call a step of any kind: generators enter ``res.stack``, sync callables a worker thread."""
+    kind = step.kind
+    if kind == ASYNC:
+        return await step.call(**kwargs)
+    if kind == SYNC_INLINE:
+        return step.call(**kwargs)
+    stack = res.stack
+    if kind == ASYNC_GEN:
+        assert stack is not None
+        return await stack.enter_async_gen(step.call(**kwargs))
+    if kind == SYNC_GEN:
+        assert stack is not None
+        return await stack.enter_sync_gen(step.call(**kwargs))
+    result = await anyio.to_thread.run_sync(
+        functools.partial(step.call, **kwargs), abandon_on_cancel=res.abandon_threads
+    )
+    if inspect.isawaitable(result):  # a sync callable that returned a coroutine (e.g. a wrapper)
+        result = await result
+    return result
