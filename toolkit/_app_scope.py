@@ -7,15 +7,15 @@ that is checked at registration.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Collection
 from typing import Any
 
 import anyio
-import anyio.to_thread
 
 from ._analysis import Dependant
+from ._cleanup import CleanupStack
+from ._executor import Extractor, Resolution, Step, run_steps, step_kind
 from .exceptions import RouteConfigError
 
 logger = logging.getLogger("toolkit")
@@ -75,17 +75,39 @@ class AppScope:
     def __init__(self) -> None:
         self.dependants: dict[Callable[..., Any], Dependant] = {}
         self.values: dict[Callable[..., Any], Any] = {}
-        self._stack: contextlib.AsyncExitStack | None = None
+        self._steps: dict[Callable[..., Any], Step] = {}  # every node of the registered trees
+        self._stack: CleanupStack | None = None  # generator values stay open until shutdown
         self._lock: anyio.Lock | None = None
 
     def register(self, dependant: Dependant, *, replace: bool = False) -> None:
         """Register an app-scoped dependency; ``replace`` when compiled under overrides (its
         sub-dependencies may be replaced), so start-up builds it the way the overrides say."""
         self._check(dependant, dependant.name)
-        if replace and dependant.call not in self.values:
+        replace = replace and dependant.call not in self.values
+        if replace:
             self.dependants[dependant.call] = dependant
         else:
             self.dependants.setdefault(dependant.call, dependant)
+        self._compile(dependant, replace)
+
+    def _compile(self, dependant: Dependant, replace: bool) -> None:
+        """One step per node of the tree; an argument takes the (app-scoped) value of its node."""
+        args: list[tuple[str, Extractor]] = []
+        for kwarg, _, sub in dependant.dependencies:
+            self._compile(sub, replace)
+            if kwarg is not None:
+                args.append((kwarg, self._value_of(sub.call)))
+        if replace or dependant.call not in self._steps:
+            kind = step_kind(dependant)
+            self._steps[dependant.call] = Step(dependant.call, dependant.name, kind, args=tuple(args))
+
+    def _value_of(self, call: Callable[..., Any]) -> Extractor:
+        values = self.values
+
+        def extract(res: Resolution) -> Any:
+            return values[call]
+
+        return extract
 
     def _check(self, dependant: Dependant, root: str) -> None:
         needs = [s.name for s in dependant.scalars] + [b.name for b in dependant.bodies]
@@ -113,13 +135,13 @@ class AppScope:
                         "app-scoped dependency %s resolved outside the lifespan: it will not be torn down",
                         self.dependants[call].name,
                     )
-                    self._stack = contextlib.AsyncExitStack()
+                    self._stack = CleanupStack()
                 await self._resolve(self.dependants[call])
         return self.values[call]
 
     async def startup(self, skip: Collection[Callable[..., Any]] = ()) -> None:
         """Create every registered app-scoped value, except those of ``skip`` (overridden ones)."""
-        self._stack = contextlib.AsyncExitStack()
+        self._stack = CleanupStack()
         try:
             for call, dependant in list(self.dependants.items()):
                 if call not in skip:
@@ -132,33 +154,17 @@ class AppScope:
         stack, self._stack = self._stack, None
         try:
             if stack is not None:
-                await stack.aclose()
+                await stack.close()
         finally:
             self.values.clear()
 
     async def _resolve(self, dependant: Dependant) -> Any:
+        """Create ``dependant``'s value after those of its dependencies, with the one executor."""
         if dependant.call in self.values:
             return self.values[dependant.call]
-        kwargs = {}
-        for kwarg, _, sub in dependant.dependencies:
-            value = await self._resolve(sub)
-            if kwarg is not None:
-                kwargs[kwarg] = value
-        assert self._stack is not None
-        call = dependant.call
-        if dependant.is_async_gen:
-            value = await self._stack.enter_async_context(contextlib.asynccontextmanager(call)(**kwargs))
-        elif dependant.is_gen:
-            manager = contextlib.contextmanager(call)(**kwargs)
-            value = await anyio.to_thread.run_sync(manager.__enter__)
-
-            async def exit_in_thread(*exc_info: Any) -> bool | None:
-                return await anyio.to_thread.run_sync(manager.__exit__, *exc_info)
-
-            self._stack.push_async_exit(exit_in_thread)
-        elif dependant.is_coroutine:
-            value = await call(**kwargs)
-        else:
-            value = await anyio.to_thread.run_sync(lambda: call(**kwargs))
-        self.values[call] = value
+        for _, _, sub in dependant.dependencies:
+            await self._resolve(sub)
+        step = self._steps[dependant.call]
+        value = await run_steps((step,), Resolution(None, None, None, 1, self._stack))
+        self.values[dependant.call] = value
         return value

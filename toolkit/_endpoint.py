@@ -34,6 +34,7 @@ from ._plan import PendingBodyErrors, Plan
 from ._responder import Responder, response_model_of
 from ._route_options import RouteOptions
 from ._scope_keys import RESPONSE_HEADERS_SCOPE_KEY, TIMING_SCOPE_KEY
+from ._validation import ErrorEntry
 from .cache import Cache
 from .exceptions import HTTPException, RequestValidationError, RouteConfigError
 
@@ -78,14 +79,14 @@ class Endpoint:
         )
         self.response_model = self.responder.model
         self.status_code = self.responder.status_code
-        # The handler stage: the handler into a response, or that wrapped in the response cache.
-        self.respond: Callable[[Plan, Resolution], Awaitable[Response]] = self._respond
+        # A cached route's handler stage is wrapped in the cache's lookup and save.
+        self.cached: CachedRoute | None = None
         self.cache_policy = cache_policy_of(options, self.name, response_cache)
         if self.cache_policy is not None:
             assert response_cache is not None
-            self.respond = CachedRoute(
+            self.cached = CachedRoute(
                 response_cache, self.cache_policy, options, self.base_plan, self.responder, self.name
-            ).respond
+            )
 
     def _compile(self, overrides: DependencyOverrides | None) -> Plan:
         root = analyze(self.options.endpoint, self.path_params, owner=self.name, overrides=overrides)
@@ -174,12 +175,18 @@ class Endpoint:
         await stack.close()
 
     async def _solve(self, plan: Plan, res: Resolution, path_params: dict[str, Any]) -> Response:
-        """Read and validate the inputs, run the dependencies, then the handler into a response."""
+        """Read and validate the inputs, run the dependencies and the handler into a response."""
         if plan.has_inputs:
-            await self._read_inputs(plan, res, path_params)
+            errors = self._read_head(plan, res, path_params)
+            if plan.reads_body or errors:
+                await self._read_body(plan, res, errors)
+        if self.cached is None:
+            # PERF: one run for the dependencies and the handler.
+            result = await run_steps(plan.steps, res)
+            return self.responder.build(result, res.background, res.response)
         if plan.dependency_steps:
             await run_steps(plan.dependency_steps, res)
-        return await self.respond(plan, res)
+        return await self.cached.respond(plan, res)  # the handler, unless the cache has the response
 
     async def _solve_timed(
         self, plan: Plan, res: Resolution, path_params: dict[str, Any], timing: dict[str, float]
@@ -187,13 +194,15 @@ class Endpoint:
         """``_solve`` with stage timings for Server-Timing (``TimingMiddleware`` asked for them)."""
         started = time.perf_counter()
         if plan.has_inputs:
-            await self._read_inputs(plan, res, path_params)
+            errors = self._read_head(plan, res, path_params)
+            if plan.reads_body or errors:
+                await self._read_body(plan, res, errors)
         if plan.dependency_steps:
             await run_steps(plan.dependency_steps, res)
         handler_started = time.perf_counter()
         timing["deps"] = handler_started - started
-        if self.cache_policy is not None:  # the cache's lookup, handler and save: one stage
-            response = await self.respond(plan, res)
+        if self.cached is not None:  # the cache's lookup, handler and save: one stage
+            response = await self.cached.respond(plan, res)
             timing["handler"] = time.perf_counter() - handler_started
             return response
         result = await run_steps(plan.handler_steps, res)
@@ -203,26 +212,27 @@ class Endpoint:
         timing["encode"] = time.perf_counter() - encode_started
         return response
 
-    async def _respond(self, plan: Plan, res: Resolution) -> Response:
-        result = await run_steps(plan.handler_steps, res)
-        return self.responder.build(result, res.background, res.response)
-
-    async def _read_inputs(self, plan: Plan, res: Resolution, path_params: dict[str, Any]) -> None:
-        """Fill ``res`` with the validated parameters, body and form (and the ``Request``).
-
-        Errors are collected across all of them, so one 422 lists every failing field. Then, in
-        FastAPI's order, the dependencies whose own inputs are valid still run (an auth check's
-        401 wins over the handler's 422) before the 422 is raised.
-        """
-        errors: list[dict[str, Any]] = []
+    def _read_head(self, plan: Plan, res: Resolution, path_params: dict[str, Any]) -> list[ErrorEntry]:
+        """The validated parameters (and the ``Request``); the parameters' errors, if any."""
+        errors: list[ErrorEntry] = []
         if plan.has_params:
             try:
                 res.params = plan.extract_params(res.scope, path_params)
             except RequestValidationError as exc:
-                errors += exc.errors
+                errors = exc.errors
                 res.params = exc.valid_params
         if plan.needs_request:
             res.connection = Request(res.scope, res.receive, res.send)
+        return errors
+
+    async def _read_body(self, plan: Plan, res: Resolution, errors: list[ErrorEntry]) -> None:
+        """The validated body or form; then, if anything failed, the 422.
+
+        Errors are collected across parameters, body and form, so one 422 lists every failing
+        field. Before it is raised, in FastAPI's order, the dependencies whose own inputs are
+        valid still run (an auth check's 401 wins over the handler's 422).
+        """
+        errors = list(errors)
         pending: PendingBodyErrors | None = None
         if plan.has_body:
             try:
@@ -243,7 +253,7 @@ class Endpoint:
 
     async def _read_json(self, res: Resolution) -> bytes:
         content_length, content_type = body_headers(res.scope)
-        raw = await self._read_body(res.receive, res.connection, content_length)
+        raw = await self._receive_body(res.receive, res.connection, content_length)
         # PERF: the common exact value first; the full media-type parse only otherwise.
         if raw and content_type != "application/json" and not is_json_content_type(content_type):
             raise HTTPException(
@@ -298,7 +308,7 @@ class Endpoint:
                 error_response.raw_headers.extend(h for h in extra if h[0] not in have)
             await error_response(scope, receive, send)
 
-    async def _read_body(
+    async def _receive_body(
         self, receive: Receive, request: Request | None, content_length: str | None
     ) -> bytes:
         limit = self.max_body_size

@@ -14,7 +14,7 @@ import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio.to_thread
 
@@ -46,7 +46,6 @@ class Resolution:
     """One run of a plan: what its steps read, and the values they produced so far."""
 
     __slots__ = (
-        "abandon_threads",
         "background",
         "body",
         "connection",
@@ -59,6 +58,12 @@ class Resolution:
         "stack",
         "values",
     )
+    params: Any
+    body: Any
+    form: dict[str, Any] | None
+    connection: Any
+    background: Any
+    response: Any
 
     def __init__(self, scope: Any, receive: Any, send: Any, size: int, stack: CleanupStack | None) -> None:
         self.scope = scope
@@ -66,13 +71,12 @@ class Resolution:
         self.send = send
         self.values: list[Any] = [None] * size
         self.stack = stack
-        self.params: Any = None  # the validated path/query/header/cookie values (one Struct)
-        self.body: Any = None
-        self.form: dict[str, Any] | None = None
-        self.connection: Any = None  # the Request or WebSocket
-        self.background: Any = None  # created on first use (BackgroundTasks)
-        self.response: Any = None  # the injected Response, created on first use
-        self.abandon_threads = False  # a health check's timeout leaves a blocked thread behind
+        # The validated path/query/header/cookie values (one Struct), the body, the form values,
+        # the Request or WebSocket; the BackgroundTasks and injected Response, made on first use.
+        self.params = self.body = self.form = self.connection = self.background = self.response = None
+
+    #: A timed-out run leaves a sync step's thread behind instead of waiting for it (health checks).
+    abandon_threads: ClassVar[bool] = False
 
 
 @dataclasses.dataclass(slots=True)
@@ -80,7 +84,10 @@ class Step:
     """One call: a dependency, or the handler (always last in a plan).
 
     The ``*_args`` fields say where each argument comes from (read by error reporting, the cache
-    key and OpenAPI); ``args`` is the same, compiled into extractors (read per request).
+    key and OpenAPI). Per request, ``run_steps`` reads the two sources nearly every step has as
+    data: a field of the params Struct (``scalar_args``) and an earlier step's value
+    (``dep_args``); every other argument through its extractor in ``args``. (An extractor call
+    per argument measured 3% slower on the parameter and dependency benchmarks.)
     """
 
     call: Callable[..., Any]
@@ -93,7 +100,7 @@ class Step:
     special_args: tuple[tuple[str, str], ...] = ()  # (kwarg, injectable kind)
     dep_args: tuple[tuple[str, int], ...] = ()  # (kwarg, index of the step whose value it takes)
     scope: str = "request"
-    args: tuple[tuple[str, Extractor], ...] = ()
+    args: tuple[tuple[str, Extractor], ...] = ()  # the arguments from any other source
     awaited: tuple[str, ...] = ()
 
 
@@ -108,15 +115,6 @@ def step_kind(call_info: Any, sync_to_thread: bool = True) -> int:
     return SYNC_THREAD if sync_to_thread else SYNC_INLINE
 
 
-def value_of(index: int) -> Extractor:
-    """The extractor of an argument that takes the value of step ``index``."""
-
-    def extract(res: Resolution) -> Any:
-        return res.values[index]
-
-    return extract
-
-
 async def run_steps(steps: Sequence[Step], res: Resolution) -> Any:
     """Run ``steps`` in order, keeping each value in ``res.values``; return the last one."""
     values = res.values
@@ -124,10 +122,16 @@ async def run_steps(steps: Sequence[Step], res: Resolution) -> Any:
     for step in steps:
         # PERF: a loop, not a comprehension (a function call of its own before Python 3.12).
         kwargs = {}
+        if step.scalar_args:
+            params = res.params
+            for name, field in step.scalar_args:
+                kwargs[name] = getattr(params, field)
         for name, extract in step.args:
             kwargs[name] = extract(res)
         for name in step.awaited:
             kwargs[name] = await kwargs[name]
+        for name, index in step.dep_args:
+            kwargs[name] = values[index]
         if step.kind == ASYNC:  # PERF: the common case without a call to invoke
             value = await step.call(**kwargs)
         else:

@@ -31,7 +31,7 @@ from ._analysis import (
 from ._app_scope import AppScope
 from ._body import request_cookies
 from ._error_walk import collect_errors
-from ._executor import ASYNC, ASYNC_GEN, SYNC_GEN, Extractor, Step, step_kind, value_of
+from ._executor import ASYNC, ASYNC_GEN, SYNC_GEN, Extractor, Step, step_kind
 from ._forms import FormPlan
 from ._injectables import injectable_named
 from ._lax import is_bool, lenient_ints, normalize_bool, restore_bound
@@ -106,7 +106,8 @@ class Plan:
         self.has_body = self.body_decoder is not None
         self.needs_request = bool(self.specials & {"request", "connection"}) or self.has_forms
         self.uses_stack = self.has_generators or self.has_forms
-        self.has_inputs = self.has_params or self.needs_request or self.has_body or self.has_forms
+        self.reads_body = self.has_body or self.has_forms
+        self.has_inputs = self.has_params or self.needs_request or self.reads_body
         self.size = len(self.steps)
 
     # --- graph -----------------------------------------------------------------------------
@@ -151,9 +152,9 @@ class Plan:
         return len(self.steps) - 1
 
     def _bind(self, step: Step) -> None:
-        """Compile where ``step``'s arguments come from into extractors (see ``_executor``)."""
+        """Compile the arguments of ``step`` that are neither parameters nor earlier steps' values
+        (those ``run_steps`` reads directly) into extractors."""
         args: list[tuple[str, Extractor]] = []
-        args += [(kwarg, operator.attrgetter("params." + field)) for kwarg, field in step.scalar_args]
         for kwarg, body_field in step.body_args:
             embedded = self.body_embedded and body_field is not None
             args.append((kwarg, operator.attrgetter(f"body.{body_field}" if embedded else "body")))
@@ -164,7 +165,6 @@ class Plan:
             args.append((kwarg, injectable.extract))
             if injectable.awaited:
                 awaited.append(kwarg)
-        args += [(kwarg, value_of(index)) for kwarg, index in step.dep_args]
         step.args = tuple(args)
         step.awaited = tuple(awaited)
 

@@ -4,24 +4,39 @@
 
     health = Health(timeout=1.0)
     health.add_check("redis", store.ping)
-    health.add_check("database", db.ping)
+
+    async def database(pool: Annotated[Pool, Depends(create_pool, scope="app")]) -> None:
+        await pool.execute("SELECT 1")
+
+    health.add_check("database", database)      # dependencies are injected, as in a route
     app.include_router(health.router())          # GET /health/live, GET /health/ready
 
 Liveness answers 200 as long as the process serves requests. Readiness answers 200
 ``{"status": "ready", "checks": {"redis": "ok", ...}}`` or 503 with ``"status": "unavailable"`` and
 the failing checks as ``"error: ..."`` or ``"timeout"``.
+
+A check may take dependencies (``Depends(...)``, app-scoped ones included, and the readiness
+``Request``), resolved by the same executor as a route's, under the app's
+``dependency_overrides``; its timeout covers them, and generator dependencies are closed after
+it. It cannot take request parameters or a body: that is refused when the check is added.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-import anyio.to_thread
+from starlette.requests import HTTPConnection, Request
 
+from ._analysis import analyze, describe
+from ._app_scope import AppScope
+from ._cleanup import CleanupStack
+from ._executor import Resolution, run_steps
+from ._plan import Plan
+from .exceptions import RouteConfigError
 from .responses import JSONResponse
 from .routing import Router
 
@@ -29,42 +44,102 @@ __all__ = ["Health"]
 
 logger = logging.getLogger("toolkit.health")
 
-Check = Callable[[], Awaitable[Any] | Any]
+Check = Callable[..., Awaitable[Any] | Any]
+_ALLOWED_INJECTABLES = frozenset({"request", "connection", "session"})
+
+
+class _CheckResolution(Resolution):
+    __slots__ = ()
+    abandon_threads = True  # at the timeout a blocked thread is left behind, not waited for
 
 
 class Health:
     def __init__(self, *, timeout: float = 2.0) -> None:
         self.timeout = timeout
         self.checks: dict[str, tuple[Check, float]] = {}
+        # The checks' plans per app (its app-scoped values and overrides), made on first use.
+        self._plans: weakref.WeakKeyDictionary[AppScope, tuple[int, int, dict[str, Plan]]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._no_app: tuple[int, int, dict[str, Plan]] | None = None
+        self._generation = 0  # bumped by add_check
 
     def add_check(self, name: str, check: Check, *, timeout: float | None = None) -> None:
-        """``check`` passes when it returns (anything but ``False``) and fails when it raises."""
+        """``check`` passes when it returns (anything but ``False``) and fails when it raises.
+
+        Its dependencies are checked now: a check asking for request parameters, a body or a
+        dependency that cannot be built is refused here, not at the first probe."""
+        self._compile(name, check, AppScope(), None)  # throwaway: only to refuse misconfiguration
         self.checks[name] = (check, timeout if timeout is not None else self.timeout)
+        self._generation += 1
 
-    async def run(self) -> tuple[bool, dict[str, str]]:
+    def _compile(self, name: str, check: Check, app_scope: AppScope | None, overrides: Any) -> Plan:
+        owner = f"health check {name!r} ({describe(check)})"
+        root = analyze(check, {}, owner=owner, overrides=overrides)
+        plan = Plan(root, [], owner, set(), app_scope=app_scope, overrides=overrides)
+        for step in plan.steps:
+            unavailable = [kwarg for kwarg, kind in step.special_args if kind not in _ALLOWED_INJECTABLES]
+            if plan.validates or unavailable:
+                raise RouteConfigError(
+                    f"{owner}: a check may take dependencies and the Request, not request parameters, "
+                    f"a body or {', '.join(unavailable) or 'a response'} ({step.name})"
+                )
+        return plan
+
+    def _plans_for(self, connection: HTTPConnection | None) -> dict[str, Plan]:
+        app = connection.scope.get("app") if connection is not None else None
+        app_scope: AppScope | None = getattr(app, "app_scope", None)
+        overrides = getattr(app, "dependency_overrides", None)
+        version = getattr(overrides, "version", 0)
+        cached = self._plans.get(app_scope) if app_scope is not None else self._no_app
+        if cached is not None and cached[:2] == (self._generation, version):
+            return cached[2]
+        plans = {
+            name: self._compile(name, check, app_scope, overrides) for name, (check, _) in self.checks.items()
+        }
+        entry = (self._generation, version, plans)
+        if app_scope is not None:
+            self._plans[app_scope] = entry
+        else:
+            self._no_app = entry
+        return plans
+
+    async def run(self, connection: HTTPConnection | None = None) -> tuple[bool, dict[str, str]]:
+        """Run every check concurrently; ``(all passed, {name: "ok" | "error: ..." | "timeout"})``.
+
+        ``connection``: the request of the readiness probe (its app's app-scoped values and
+        overrides serve the checks' dependencies)."""
+        plans = self._plans_for(connection)
         results: dict[str, str] = {}
-
-        async def one(name: str, check: Check, timeout: float) -> None:
-            try:
-                with anyio.fail_after(timeout):
-                    if inspect.iscoroutinefunction(check):
-                        outcome = await check()
-                    else:
-                        # Abandoned at the timeout: a thread cannot be interrupted, only left behind.
-                        outcome = await anyio.to_thread.run_sync(check, abandon_on_cancel=True)
-                        if inspect.isawaitable(outcome):
-                            outcome = await outcome
-                results[name] = "error: check returned False" if outcome is False else "ok"
-            except TimeoutError:
-                results[name] = "timeout"
-            except Exception as exc:  # a failing check is a result, not an error
-                logger.warning("readiness check %s failed: %s", name, exc)
-                results[name] = f"error: {type(exc).__name__}"
-
         async with anyio.create_task_group() as tg:
-            for name, (check, timeout) in self.checks.items():
-                tg.start_soon(one, name, check, timeout)
+            for name, (_, timeout) in self.checks.items():
+                tg.start_soon(self._run_one, name, plans[name], timeout, connection, results)
         return all(v == "ok" for v in results.values()), dict(sorted(results.items()))
+
+    @staticmethod
+    async def _run_one(
+        name: str, plan: Plan, timeout: float, connection: HTTPConnection | None, results: dict[str, str]
+    ) -> None:
+        stack = CleanupStack() if plan.uses_stack else None
+        scope = connection.scope if connection is not None else {}
+        res = _CheckResolution(scope, None, None, plan.size, stack)
+        res.connection = connection
+        try:
+            with anyio.fail_after(timeout):
+                try:
+                    outcome = await run_steps(plan.steps, res)
+                except BaseException as exc:
+                    if stack is not None:
+                        await stack.unwind_shielded(exc)
+                    raise
+                if stack is not None:
+                    await stack.close()
+            results[name] = "error: check returned False" if outcome is False else "ok"
+        except TimeoutError:
+            results[name] = "timeout"
+        except Exception as exc:  # a failing check is a result, not an error
+            logger.warning("readiness check %s failed: %s", name, exc)
+            results[name] = f"error: {type(exc).__name__}"
 
     def router(self, *, live_path: str = "/health/live", ready_path: str = "/health/ready") -> Router:
         router = Router(tags=["health"])
@@ -72,8 +147,8 @@ class Health:
         async def live() -> dict[str, str]:
             return {"status": "ok"}
 
-        async def ready() -> JSONResponse:
-            ok, checks = await self.run()
+        async def ready(request: Request) -> JSONResponse:
+            ok, checks = await self.run(request)
             body = {"status": "ready" if ok else "unavailable", "checks": checks}
             return JSONResponse(body, status_code=200 if ok else 503)
 
