@@ -306,8 +306,10 @@ def _analyze_param(
     stack: tuple[Callable[..., Any], ...],
     overrides: Mapping[Callable[..., Any], Callable[..., Any]] | None,
 ) -> None:
-    owner = dependant.name
-    where = f"{owner}: parameter {param.name!r}"
+    # The dependency chain from the handler, so the message says which use of a shared
+    # dependency is meant: ``app.read_item -> app.get_user: parameter 'token' ...``.
+    chain = " -> ".join([*(describe(c) for c in stack[:-1]), dependant.name])
+    where = f"{chain}: parameter {param.name!r}"
     annotation, metadata = _unwrap_annotated(hint)
     markers = [m for m in metadata if isinstance(m, (Param, Depends))]
     metas = [m for m in metadata if isinstance(m, msgspec.Meta)]

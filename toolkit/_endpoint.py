@@ -65,7 +65,7 @@ class Endpoint:
         self.app_scope = app_scope
         self.overrides = overrides if overrides is not None else DependencyOverrides()
         self.base_plan = self._compile(None)
-        _check_path_types(self.base_plan, path_params, self.name)
+        _check_path_types(self.base_plan, path_params, self.route_label)
         self.plan = self.base_plan
         # -1: the first request checks the overrides already set (tests often set them first).
         self.plan_version = -1
@@ -75,31 +75,39 @@ class Endpoint:
             response_model_of(options.response_model, options.endpoint),
             options.response_class,
             options.status_code or 200,
-            self.name,
+            self.route_label,
         )
         self.response_model = self.responder.model
         self.status_code = self.responder.status_code
         # A cached route's handler stage is wrapped in the cache's lookup and save.
         self.cached: CachedRoute | None = None
-        self.cache_policy = cache_policy_of(options, self.name, response_cache)
+        self.cache_policy = cache_policy_of(options, self.route_label, response_cache)
         if self.cache_policy is not None:
             assert response_cache is not None
             self.cached = CachedRoute(
-                response_cache, self.cache_policy, options, self.base_plan, self.responder, self.name
+                response_cache, self.cache_policy, options, self.base_plan, self.responder, self.route_label
             )
 
     def _compile(self, overrides: DependencyOverrides | None) -> Plan:
-        root = analyze(self.options.endpoint, self.path_params, owner=self.name, overrides=overrides)
-        plan = Plan(
-            root,
-            self.options.dependencies,
-            self.name,
-            set(self.path_params),
-            app_scope=self.app_scope,
-            overrides=overrides,
-            body_name=self._body_name(),
-        )
-        self.check_plan(plan)  # the base plan at registration, an override plan when it is made
+        """The route's plan (under ``overrides``); every misconfiguration is refused here, for the
+        base plan at registration and for an override plan when it is made, naming the route."""
+        try:
+            root = analyze(self.options.endpoint, self.path_params, owner=self.name, overrides=overrides)
+            plan = Plan(
+                root,
+                self.options.dependencies,
+                self.name,
+                set(self.path_params),
+                app_scope=self.app_scope,
+                overrides=overrides,
+                body_name=self._body_name(),
+            )
+        except RouteConfigError as exc:
+            message = str(exc)
+            if message.startswith(self.name + ": "):
+                message = message[len(self.name) + 2 :]  # the route label names the handler
+            raise RouteConfigError(f"{self.route_label}: {message}") from None
+        self.check_plan(plan)
         return plan
 
     connection = HTTP  # what ``check_plan`` holds injectable parameters to
@@ -252,14 +260,29 @@ class Endpoint:
             raise RequestValidationError(errors if pending is None else pending.complete(errors))
 
     async def _read_json(self, res: Resolution) -> bytes:
+        """The raw body: 413 past the limit (before reading when ``Content-Length`` says so), 415
+        when it is not JSON."""
         content_length, content_type = body_headers(res.scope)
-        raw = await self._receive_body(res.receive, res.connection, content_length)
+        limit = self.max_body_size
+        if limit is not None:
+            declared_size_check(content_length, limit)
+        message = await res.receive()
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            # PERF: most bodies arrive in one message.
+            body: bytes = message.get("body", b"")
+            if limit is not None and len(body) > limit:
+                raise HTTPException(413, f"Request body is larger than {limit} bytes")
+        else:
+            body = await read_chunks(message, res.receive, limit)
+        if res.connection is not None:
+            # Let an injected Request still read the body it shares the receive channel with.
+            res.connection._body = body
         # PERF: the common exact value first; the full media-type parse only otherwise.
-        if raw and content_type != "application/json" and not is_json_content_type(content_type):
+        if body and content_type != "application/json" and not is_json_content_type(content_type):
             raise HTTPException(
                 415, "Unsupported Media Type: send the body as JSON with Content-Type: application/json"
             )
-        return raw
+        return body
 
     @staticmethod
     async def _read_form(plan: Plan, res: Resolution) -> dict[str, Any]:
@@ -307,25 +330,6 @@ class Endpoint:
                 have = {key for key, _ in error_response.raw_headers}
                 error_response.raw_headers.extend(h for h in extra if h[0] not in have)
             await error_response(scope, receive, send)
-
-    async def _receive_body(
-        self, receive: Receive, request: Request | None, content_length: str | None
-    ) -> bytes:
-        limit = self.max_body_size
-        if limit is not None:
-            declared_size_check(content_length, limit)
-        message = await receive()
-        if message["type"] == "http.request" and not message.get("more_body", False):
-            # PERF: most bodies arrive in one message.
-            body: bytes = message.get("body", b"")
-            if limit is not None and len(body) > limit:
-                raise HTTPException(413, f"Request body is larger than {limit} bytes")
-        else:
-            body = await read_chunks(message, receive, limit)
-        if request is not None:
-            # Let an injected Request still read the body it shares the receive channel with.
-            request._body = body
-        return body
 
 
 _INSTEAD = {
