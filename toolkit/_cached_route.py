@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from starlette.responses import Response
 from starlette.types import Scope
 
@@ -18,6 +19,7 @@ from ._plan import Plan
 from ._responder import Responder, extra_headers
 from ._route_cache import KeySpec, key_spec, request_key, resource_key
 from ._route_options import RouteOptions
+from ._validation import split_error
 from .cache import Cache, CachePolicy, RouteKey, cached_response, vary_names
 from .exceptions import RouteConfigError
 from .sessions._session import Session
@@ -42,6 +44,33 @@ def cache_policy_of(options: RouteOptions, owner: str, cache: Cache | None) -> C
     if cache is None:
         raise RouteConfigError(f"{owner}: response caching needs a cache: App(cache=Cache(store))")
     return policy
+
+
+def path_values_from(plan: Plan, kwargs: dict[str, Any]) -> list[Any]:
+    """The path parameters' values as a request would carry them, from values given by parameter
+    name (``Cache.invalidate``); a wrong call is reported in the handler's terms."""
+    names = {spec.name: spec for spec in plan.scalar_specs()}
+    unknown = sorted(set(kwargs) - set(names))
+    if unknown:
+        known = ", ".join(names) or "none"
+        raise TypeError(
+            f"{plan.owner}: no parameter named {', '.join(map(repr, unknown))} (its parameters: {known})"
+        )
+    values: list[Any] = []
+    for spec in [
+        *plan.path_specs(),
+        *(s for s in names.values() if s.source != "path" and s.name in kwargs),
+    ]:
+        if spec.name not in kwargs:
+            raise TypeError(f"{plan.owner}: parameter {spec.name!r} is required (it is in the path)")
+        try:
+            value = msgspec.convert(kwargs[spec.name], spec.annotation, strict=False)
+        except msgspec.ValidationError as exc:
+            message, _ = split_error(exc)
+            raise TypeError(f"{plan.owner}: parameter {spec.name!r}: {message}") from None
+        if spec.source == "path":
+            values.append(value)
+    return values
 
 
 class CachedRoute:
@@ -76,7 +105,7 @@ class CachedRoute:
 
     def invalidation_key(self, kwargs: dict[str, Any]) -> bytes:
         """The resource digest of requests whose path parameters had these values."""
-        return resource_key(self.base_plan.path_values_from(kwargs))
+        return resource_key(path_values_from(self.base_plan, kwargs))
 
     def route_key(self, plan: Plan, params: Any, scope: Scope) -> RouteKey:
         path_values = [getattr(params, field) for _, field in plan.path_fields]

@@ -40,7 +40,6 @@ from ._validation import (
     entry_from_exception,
     json_invalid_entry,
     missing_entry,
-    split_error,
 )
 from .di import Depends
 from .exceptions import RequestValidationError, RouteConfigError
@@ -402,32 +401,6 @@ class Plan:
             exc = RequestValidationError(errors)
             exc.valid_params = types.SimpleNamespace(**valid)
             raise exc from None
-
-    def path_values_from(self, kwargs: dict[str, Any]) -> list[Any]:
-        """The path parameters' values as a request would carry them, from values given by
-        parameter name (``Cache.invalidate``); a wrong call is reported in the handler's terms."""
-        names = {spec.name: spec for spec, _ in self._scalars}
-        unknown = sorted(set(kwargs) - set(names))
-        if unknown:
-            known = ", ".join(names) or "none"
-            raise TypeError(
-                f"{self.owner}: no parameter named {', '.join(map(repr, unknown))} (its parameters: {known})"
-            )
-        values: list[Any] = []
-        for spec in [
-            *self.path_specs(),
-            *(s for s in names.values() if s.source != "path" and s.name in kwargs),
-        ]:
-            if spec.name not in kwargs:
-                raise TypeError(f"{self.owner}: parameter {spec.name!r} is required (it is in the path)")
-            try:
-                value = msgspec.convert(kwargs[spec.name], spec.annotation, strict=False)
-            except msgspec.ValidationError as exc:
-                message, _ = split_error(exc)
-                raise TypeError(f"{self.owner}: parameter {spec.name!r}: {message}") from None
-            if spec.source == "path":
-                values.append(value)
-        return values
 
     # --- read-only views (OpenAPI, the cache key) ------------------------------------------
 
