@@ -1,6 +1,7 @@
 """Misconfigurations that used to fail on every request are refused when the route is made
 (or, for a dependency override, when its plan is made), naming the route and the step."""
 
+import re
 from typing import Annotated
 
 import msgspec
@@ -81,3 +82,54 @@ def test_an_override_asking_for_a_request_in_a_websocket_route_is_refused() -> N
         client.websocket_connect("/ws"),
     ):
         pass
+
+
+def test_an_error_in_a_dependency_names_the_route_and_the_chain() -> None:
+    app = App()
+
+    def token_reader(token: Thing) -> str:  # a query parameter cannot be a plain class
+        return "x"
+
+    def get_user(token: Annotated[str, Depends(token_reader)]) -> str:
+        return token
+
+    with pytest.raises(RouteConfigError) as raised:
+
+        @app.get("/me")
+        async def me(user: Annotated[str, Depends(get_user)]) -> str:
+            return user
+
+    message = str(raised.value)
+    assert message.startswith("GET /me (")
+    assert "me -> " in message
+    assert "get_user -> " in message
+    assert "token_reader: parameter 'token'" in message
+
+
+def test_an_override_that_cannot_be_planned_is_refused_naming_the_route(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Overrides are compiled on the next request (setting one must stay cheap): the route
+    answers a 500 whose logged error names the route, never runs the broken plan."""
+    app = App()
+
+    def current_user() -> str:
+        return "alice"
+
+    @app.get("/me")
+    async def me(user: Annotated[str, Depends(current_user)]) -> str:
+        return user
+
+    def broken_override(ws: WebSocket) -> str:
+        return "x"
+
+    client = TestClient(app)
+    assert client.get("/me").json() == "alice"
+    app.dependency_overrides[current_user] = broken_override
+    response = client.get("/me")
+    assert response.status_code == 500
+    assert "WebSocket" not in response.text  # nothing of the configuration reaches the client
+    logged = "\n".join(str(record.exc_info[1]) for record in caplog.records if record.exc_info)
+    assert re.search(r"GET /me \(.*me\): .*broken_override takes a WebSocket", logged)
+    app.dependency_overrides.clear()
+    assert client.get("/me").json() == "alice"

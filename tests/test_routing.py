@@ -653,3 +653,33 @@ def test_int_convertor_feeds_a_float_parameter(client_factory: Any) -> None:
         return x
 
     assert client_factory(app).get("/a/5").json() == 5.0
+
+
+# --- a router's owner receives its routes (the App's own router works this way) -----------------
+
+
+def test_a_router_hands_each_route_and_mount_to_its_owner_compiled_once() -> None:
+    from starlette.applications import Starlette
+
+    from toolkit import Router, RouteConfigError
+
+    seen: list[tuple[str, str]] = []
+    mounts: list[str] = []
+
+    def on_route(options: Any, compiled: Any) -> None:
+        if options.path == "/refused":
+            raise RouteConfigError("refused by the owner")
+        seen.append((options.path, compiled.template))
+
+    router = Router(on_route=on_route, on_mount=lambda mount: mounts.append(mount.path))
+
+    @router.get("/items/{item_id:int}")
+    async def read_item(item_id: int) -> dict[str, int]:
+        return {"item_id": item_id}
+
+    router.mount("/static", Starlette())
+    with pytest.raises(RouteConfigError, match="refused by the owner"):
+        router.add_api_route("/refused", read_item)
+    assert seen == [("/items/{item_id:int}", "/items/{item_id:int}")]
+    assert mounts == ["/static"]
+    assert [getattr(route, "path", None) for route in router.routes] == ["/items/{item_id:int}", "/static"]
