@@ -661,7 +661,7 @@ def test_int_convertor_feeds_a_float_parameter(client_factory: Any) -> None:
 def test_a_router_hands_each_route_and_mount_to_its_owner_compiled_once() -> None:
     from starlette.applications import Starlette
 
-    from toolkit import Router, RouteConfigError
+    from toolkit import RouteConfigError, Router
 
     seen: list[tuple[str, str]] = []
     mounts: list[str] = []
