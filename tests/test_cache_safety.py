@@ -11,6 +11,7 @@ import httpx
 import msgspec
 import pytest
 from cache_support import cache_app, portal
+from fake_clock import patch_clock
 
 from toolkit import App, BackgroundTasks, Depends, Form, Middleware, Request, Response, RouteConfigError
 from toolkit.cache import CachePolicy, cached
@@ -712,3 +713,29 @@ def test_two_renderings_of_one_instant_are_two_entries(store: Store) -> None:
         utc = client.get("/at", params={"when": "2020-01-01T00:00:00+00:00"}).json()
     assert paris == {"when": "2020-01-01T01:00:00+01:00"}
     assert utc == {"when": "2020-01-01T00:00:00+00:00"}
+
+
+def test_an_entry_lives_no_longer_than_the_handlers_own_max_age(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hit older than the max-age it carries would reach the client already stale."""
+    import toolkit.cache as cache_module
+    import toolkit.sessions._memory as memory_module
+
+    clock = patch_clock(monkeypatch, cache_module, memory_module)
+    app, _ = cache_app(MemoryStore())
+    calls: list[int] = []
+
+    @app.get("/short", cache=60)
+    async def short(response: Response) -> dict[str, int]:
+        calls.append(1)
+        response.headers["Cache-Control"] = "public, max-age=5"
+        return {"call": len(calls)}
+
+    with TestClient(app) as client:
+        assert client.get("/short").json() == {"call": 1}
+        clock.now += 4
+        hit = client.get("/short")
+        assert hit.json() == {"call": 1}
+        assert hit.headers["cache-control"] == "public, max-age=5"
+        assert hit.headers["age"] == "4"
+        clock.now += 2  # 6 s: past the handler's max-age, though within the route's 60
+        assert client.get("/short").json() == {"call": 2}

@@ -819,3 +819,78 @@ def test_an_override_set_before_the_route_is_registered_applies() -> None:
         return {"name": name}
 
     assert TestClient(app).get("/").json() == {"name": "fake"}
+
+
+# --- found by a new user -------------------------------------------------------------------------
+
+
+def test_assigning_dependency_overrides_works_as_in_fastapi() -> None:
+    """FastAPI's testing docs reset overrides with ``app.dependency_overrides = {}``."""
+    app = App()
+
+    def real() -> str:
+        return "real"
+
+    @app.get("/x")
+    async def x(value: Annotated[str, Depends(real)]) -> str:
+        return value
+
+    client = TestClient(app)
+    app.dependency_overrides = {real: lambda: "fake"}
+    assert client.get("/x").json() == "fake"
+    app.dependency_overrides[real] = lambda: "again"  # still the live mapping
+    assert client.get("/x").json() == "again"
+    app.dependency_overrides = {}
+    assert client.get("/x").json() == "real"
+
+
+def test_one_callable_at_app_and_request_scope_is_two_values() -> None:
+    opened: list[str] = []
+
+    async def create_pool() -> AsyncIterator[object]:
+        opened.append("open")
+        yield object()
+        opened.append("close")
+
+    async def both(
+        per_request: Annotated[object, Depends(create_pool)],
+        shared: Annotated[object, Depends(create_pool, scope="app")],
+    ) -> tuple[int, int]:
+        return id(per_request), id(shared)
+
+    app = App()
+
+    @app.get("/c")
+    async def c(ids: Annotated[tuple[int, int], Depends(both)]) -> bool:
+        return ids[0] != ids[1]
+
+    with TestClient(app) as client:
+        assert opened == ["open"]  # the app-scoped one, at start-up
+        assert client.get("/c").json() is True
+        assert client.get("/c").json() is True
+        assert opened.count("open") == 3  # start-up, then one per request
+    assert opened.count("close") == 3
+
+
+def test_unannotated_parameters_are_query_strings_as_in_fastapi() -> None:
+    app = App()
+
+    @app.get("/u")
+    async def u(q, n=5):  # type: ignore[no-untyped-def]
+        return {"q": q, "n": n}
+
+    def token_of(token):  # type: ignore[no-untyped-def]
+        return token
+
+    @app.get("/d")
+    async def d(t=Depends(token_of)):  # type: ignore[no-untyped-def]
+        return t
+
+    client = TestClient(app)
+    assert client.get("/u?q=1").json() == {"q": "1", "n": 5}
+    assert client.get("/u?q=1&n=7").json() == {"q": "1", "n": "7"}  # no type: the string
+    assert client.get("/u").json()["detail"][0]["loc"] == ["query", "q"]
+    assert client.get("/d?token=abc").json() == "abc"
+    operation = app.openapi()["paths"]["/u"]["get"]
+    assert "requestBody" not in operation
+    assert [p["name"] for p in operation["parameters"]] == ["q", "n"]

@@ -192,3 +192,61 @@ def test_an_app_scoped_dependency_of_a_check_taking_request_data_is_refused_when
 
     with pytest.raises(RouteConfigError, match="app-scoped dependency"):
         Health().add_check("bad", check)
+
+
+def test_an_app_scoped_dependency_used_only_by_a_check_is_created_at_start_up() -> None:
+    """Created in the lifespan like a route's, not lazily inside the check's timeout (a slow pool
+    would then time out on every probe and never be ready)."""
+    created: list[str] = []
+
+    async def slow_pool() -> AsyncIterator[str]:
+        await anyio.sleep(0.3)
+        created.append("pool")
+        yield "pool"
+        created.append("closed")
+
+    async def database(pool: Annotated[str, Depends(slow_pool, scope="app")]) -> bool:
+        return pool == "pool"
+
+    health = Health(timeout=0.2)
+    health.add_check("database", database)
+    app = App()
+    app.include_router(health.router())
+    with TestClient(app) as client:
+        assert created == ["pool"]  # before the first probe
+        for _ in range(3):
+            assert client.get("/health/ready").json()["checks"] == {"database": "ok"}
+    assert created == ["pool", "closed"]
+
+
+def test_a_check_name_is_added_once_and_timeouts_are_positive() -> None:
+    health = Health()
+    health.add_check("database", lambda: True)
+    with pytest.raises(RouteConfigError, match="'database' is already added"):
+        health.add_check("database", lambda: False)
+    for timeout in (0, -1):
+        with pytest.raises(ValueError, match="positive"):
+            health.add_check("other", lambda: True, timeout=timeout)
+
+
+def test_the_refusal_names_what_the_check_asks_for() -> None:
+    from toolkit import BackgroundTasks
+
+    def check(tasks: BackgroundTasks, verbose: bool = False) -> bool:
+        return True
+
+    with pytest.raises(RouteConfigError) as raised:
+        Health().add_check("bg", check)
+    message = str(raised.value)
+    assert message.startswith("health check 'bg' (")
+    assert message.count("health check 'bg'") == 1
+    assert "it asks for verbose, tasks" in message
+
+
+def test_a_memory_store_answers_the_readiness_check_written_for_redis() -> None:
+    from toolkit.sessions import MemoryStore
+
+    health = Health()
+    health.add_check("store", MemoryStore().ping)
+    with TestClient(app_with(health)) as client:
+        assert client.get("/health/ready").json()["checks"] == {"store": "ok"}

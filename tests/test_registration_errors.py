@@ -133,3 +133,22 @@ def test_an_override_that_cannot_be_planned_is_refused_naming_the_route(
     assert re.search(r"GET /me \(.*me\): .*broken_override takes a WebSocket", logged)
     app.dependency_overrides.clear()
     assert client.get("/me").json() == "alice"
+
+
+@pytest.mark.parametrize("status", ["201", 99, 600, True, 201.0])
+def test_a_status_code_that_is_not_an_http_status_is_refused(status: object) -> None:
+    app = App()
+    with pytest.raises(RouteConfigError, match=r"POST /items \(.*\): status_code must be an int"):
+        app.add_api_route("/items", lambda: None, methods=["POST"], status_code=status)  # type: ignore[arg-type]
+
+
+def test_an_http_status_enum_is_a_status_code() -> None:
+    from http import HTTPStatus
+
+    app = App()
+
+    @app.post("/items", status_code=HTTPStatus.CREATED)
+    async def create() -> dict[str, bool]:
+        return {"ok": True}
+
+    assert TestClient(app).post("/items").status_code == 201

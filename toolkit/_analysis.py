@@ -334,7 +334,10 @@ def _analyze_param(
         if injectable is not None:
             dependant.specials.append((param.name, injectable.kind))
             return
-        marker = _infer_marker(param.name, annotation, path_params, where)
+        if param.annotation is inspect.Parameter.empty and param.name not in path_params:
+            marker = Query()  # an unannotated parameter is a query string, as in FastAPI
+        else:
+            marker = _infer_marker(param.name, annotation, path_params, where)
     if marker.default is not UNSET:
         if default is not UNSET:
             raise RouteConfigError(f"{where}: give the default either in the marker or after '=', not both")
@@ -392,7 +395,7 @@ def _add_scalar(
         if default is not UNSET:
             raise RouteConfigError(f"{where}: a path parameter cannot have a default")
     is_sequence = sequence_item(annotation) is not None
-    if not (is_scalar(annotation) or is_sequence):
+    if not (is_scalar(annotation) or is_sequence or annotation is Any):  # Any: the string as sent
         raise RouteConfigError(
             f"{where}: a {source} parameter must be a scalar (str, int, float, bool, enum, Literal, UUID, "
             f"date/time, Decimal) or a list of them, not {annotation!r}"

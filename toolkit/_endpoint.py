@@ -71,6 +71,13 @@ class Endpoint:
         self.plan_version = -1
         self.render_error = render_error
         self.max_body_size = options.max_body_size if options.max_body_size is not None else max_body_size
+        status = options.status_code
+        if status is not None and (
+            not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599
+        ):
+            raise RouteConfigError(
+                f"{self.route_label}: status_code must be an int from 100 to 599, not {status!r}"
+            )
         self.responder = Responder(
             response_model_of(options.response_model, options.endpoint),
             options.response_class,

@@ -79,6 +79,7 @@ class Plan:
         self._bodies: dict[str, tuple[BodySpec, str]] = {}
         self._forms: dict[str, FormSpec] = {}
         self._cache: dict[Any, int] = {}
+        self.app_scoped_keys: list[Callable[..., Any]] = []  # as declared (before overrides)
         self.dependency_keys: set[Any] = root.all_keys()
         for dep in extra:
             if dep.dependency is None:
@@ -112,7 +113,8 @@ class Plan:
     # --- graph -----------------------------------------------------------------------------
 
     def _add(self, kwarg: str | None, marker: Depends, dependant: Dependant) -> int:
-        key = dependant.key
+        # The same callable at app scope and at request scope is two values (as in FastAPI).
+        key = (dependant.key, marker.scope)
         if marker.use_cache and key in self._cache:
             return self._cache[key]
         if marker.scope == "app":
@@ -178,6 +180,7 @@ class Plan:
         return tuple(inputs)
 
     def _add_app_scoped(self, dependant: Dependant) -> int:
+        self.app_scoped_keys.append(dependant.key)
         if self.app_scope is None:
             raise RouteConfigError(f"{dependant.name}: scope='app' needs an App")
         self.app_scope.register(dependant, replace=self.overridden)

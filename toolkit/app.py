@@ -117,7 +117,7 @@ class App:
             RequestValidationError: validation_exception_handler,
         }
         self.exception_handlers.update(exception_handlers or {})
-        self.dependency_overrides = DependencyOverrides()
+        self._dependency_overrides = DependencyOverrides()
         self.app_scope = AppScope()
         self.dispatcher = Dispatcher(self._render_error, redirect_slashes=redirect_slashes)
         self.router = Router(
@@ -153,11 +153,25 @@ class App:
             render_error=self._render_error,
             max_body_size=self.max_body_size,
             app_scope=self.app_scope,
-            overrides=self.dependency_overrides,
+            overrides=self._dependency_overrides,
             response_cache=self.cache,
         )
         self.dispatcher.add(item, compiled, endpoint)
         return endpoint
+
+    @property
+    def dependency_overrides(self) -> DependencyOverrides:
+        """``{dependency: replacement}``; set items, ``clear()`` it, or assign a new dict."""
+        return self._dependency_overrides
+
+    @dependency_overrides.setter
+    def dependency_overrides(self, overrides: Mapping[Callable[..., Any], Callable[..., Any]]) -> None:
+        # The compiled endpoints hold this one object: ``app.dependency_overrides = {}`` (as
+        # FastAPI's docs reset it) replaces its contents instead of the object.
+        if overrides is not self._dependency_overrides:
+            replacement = dict(overrides)
+            self._dependency_overrides.clear()
+            self._dependency_overrides.update(replacement)
 
     # --- OpenAPI ----------------------------------------------------------------------------
 

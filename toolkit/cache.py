@@ -252,6 +252,10 @@ class Cache:
         # The handler's own Cache-Control is kept (on hits too) instead of ours, made private
         # when the response is; it is sent once, however many layers set it.
         control = _own_control([*response.raw_headers, *per_request], private)
+        lifetime = int(min(policy.expire, _declared_lifetime(control)))
+        if lifetime <= 0:  # the handler's own Cache-Control says it is stale at once
+            response.raw_headers.extend(per_request)
+            return response
         if control:
             response.raw_headers = [h for h in response.raw_headers if h[0] != b"cache-control"]
             per_request = [h for h in per_request if h[0] != b"cache-control"]
@@ -269,17 +273,17 @@ class Cache:
                 body,
                 etag,
                 time.time(),
-                policy.expire,
+                lifetime,
                 key.generation,
                 private,
                 vary,
                 control,
             )
             try:
-                await self.store.set(self._entry_key(key), _encode_entry(entry), policy.expire)
+                await self.store.set(self._entry_key(key), _encode_entry(entry), lifetime)
             except StoreError as exc:
                 logger.warning("response cache unavailable, not stored: %s", exc)
-        response.raw_headers.extend(_freshness(etag, policy.expire, 0, policy.vary, private, control))
+        response.raw_headers.extend(_freshness(etag, policy.expire, policy.vary, private, control))
         response.raw_headers.extend(per_request)
         return response
 
@@ -325,11 +329,28 @@ def _own_control(headers: Sequence[tuple[bytes, bytes]], private: bool) -> bytes
     return b", ".join(dict.fromkeys(directives))
 
 
+def _declared_lifetime(control: bytes) -> float:
+    """How long the handler's own ``Cache-Control`` lets a shared cache keep the response
+    (``s-maxage``, else ``max-age``); ``inf`` when it does not say. A hit older than that would
+    reach the client already stale."""
+    found: dict[bytes, float] = {}
+    for directive in control.lower().split(b","):
+        name, _, value = directive.strip().partition(b"=")
+        if name in (b"s-maxage", b"max-age"):
+            try:
+                found[name] = max(0, int(value.strip(b'" ')))
+            except ValueError:
+                return 0  # unreadable: do not keep it longer than it may mean
+    return found.get(b"s-maxage", found.get(b"max-age", float("inf")))
+
+
 def _freshness(
-    etag: str, expire: int, age: int, vary: Sequence[str], private: bool, control: bytes = b""
+    etag: str, expire: int, vary: Sequence[str], private: bool, control: bytes = b""
 ) -> list[tuple[bytes, bytes]]:
+    # ``max-age`` counts from when the response was made; a hit says how long ago in ``Age``
+    # (RFC 9111 4.2.3: a client subtracts it, so it must not be subtracted here too).
     if not control:
-        control = (b"private, max-age=%d" if private else b"max-age=%d") % max(0, expire - age)
+        control = (b"private, max-age=%d" if private else b"max-age=%d") % expire
     headers = [(b"etag", etag.encode("latin-1")), (b"cache-control", control)]
     if vary:
         headers.append((b"vary", ", ".join(vary).encode("latin-1")))
@@ -340,7 +361,7 @@ def cached_response(entry: _Entry, if_none_match: str | None, vary: Sequence[str
     """The response for a cache hit: the stored one, or a 304 for a matching ``If-None-Match``."""
     age = max(0, int(time.time() - entry.stored))
     fresh = [
-        *_freshness(entry.etag, entry.expire, age, vary, entry.private, entry.control),
+        *_freshness(entry.etag, entry.expire, vary, entry.private, entry.control),
         (b"age", b"%d" % age),
     ]
     if if_none_match is not None and _etag_matches(if_none_match, entry.etag):

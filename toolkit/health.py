@@ -36,6 +36,7 @@ from ._app_scope import AppScope
 from ._cleanup import CleanupStack
 from ._executor import Resolution, run_steps
 from ._plan import Plan
+from .di import Depends
 from .exceptions import RouteConfigError
 from .responses import JSONResponse
 from .routing import Router
@@ -45,7 +46,12 @@ __all__ = ["Health"]
 logger = logging.getLogger("toolkit.health")
 
 Check = Callable[..., Awaitable[Any] | Any]
-_ALLOWED_INJECTABLES = frozenset({"request", "connection", "session"})
+_ALLOWED = frozenset({"request", "connection", "session"})  # the injectables a check may take
+
+
+def _app_scoped(plan: Plan) -> list[Depends]:
+    """``Depends(..., scope="app")`` for each app-scoped dependency of ``plan``."""
+    return [Depends(key, scope="app") for key in plan.app_scoped_keys]
 
 
 class _CheckResolution(Resolution):
@@ -63,27 +69,38 @@ class Health:
         )
         self._no_app: tuple[int, int, dict[str, Plan]] | None = None
         self._generation = 0  # bumped by add_check
+        # The checks' app-scoped dependencies: declared on the readiness route, so the app
+        # creates them at start-up (and tears them down) like any route's.
+        self._app_scoped: list[Depends] = []
 
     def add_check(self, name: str, check: Check, *, timeout: float | None = None) -> None:
         """``check`` passes when it returns (anything but ``False``) and fails when it raises.
 
         Its dependencies are checked now: a check asking for request parameters, a body or a
         dependency that cannot be built is refused here, not at the first probe."""
-        self._compile(name, check, AppScope(), None)  # throwaway: only to refuse misconfiguration
-        self.checks[name] = (check, timeout if timeout is not None else self.timeout)
+        if name in self.checks:
+            raise RouteConfigError(f"health check {name!r} is already added")
+        timeout = self.timeout if timeout is None else timeout
+        if not timeout > 0:
+            raise ValueError(f"health check {name!r}: the timeout must be a positive number of seconds")
+        plan = self._compile(name, check, AppScope(), None)  # throwaway: only to refuse mistakes
+        self.checks[name] = (check, timeout)
+        self._app_scoped += _app_scoped(plan)
         self._generation += 1
 
     def _compile(self, name: str, check: Check, app_scope: AppScope | None, overrides: Any) -> Plan:
         owner = f"health check {name!r} ({describe(check)})"
         root = analyze(check, {}, owner=owner, overrides=overrides)
         plan = Plan(root, [], owner, set(), app_scope=app_scope, overrides=overrides)
-        for step in plan.steps:
-            unavailable = [kwarg for kwarg, kind in step.special_args if kind not in _ALLOWED_INJECTABLES]
-            if plan.validates or unavailable:
-                raise RouteConfigError(
-                    f"{owner}: a check may take dependencies and the Request, not request parameters, "
-                    f"a body or {', '.join(unavailable) or 'a response'} ({step.name})"
-                )
+        refused = [spec.name for spec in plan.scalar_specs()]
+        refused += ["a body" if plan.has_body else "", "form fields" if plan.has_forms else ""]
+        refused += [kwarg for step in plan.steps for kwarg, kind in step.special_args if kind not in _ALLOWED]
+        refused = [what for what in refused if what]
+        if refused:
+            raise RouteConfigError(
+                f"{owner}: a check may take dependencies, the Request and the Session, not request "
+                f"parameters, a body, BackgroundTasks or a Response (it asks for {', '.join(refused)})"
+            )
         return plan
 
     def _plans_for(self, connection: HTTPConnection | None) -> dict[str, Plan]:
@@ -153,5 +170,5 @@ class Health:
             return JSONResponse(body, status_code=200 if ok else 503)
 
         router.add_api_route(live_path, live, name="health_live")
-        router.add_api_route(ready_path, ready, name="health_ready")
+        router.add_api_route(ready_path, ready, name="health_ready", dependencies=self._app_scoped)
         return router

@@ -73,6 +73,11 @@ class MemoryStore:
         self._value_expiry: list[tuple[float, str]] = []
         self._counter_expiry: list[tuple[float, str]] = []
 
+    async def ping(self) -> bool:
+        """Always reachable (it is this process): a readiness check written for ``RedisStore``
+        (``health.add_check("store", store.ping)``) works on either."""
+        return True
+
     async def get(self, key: str) -> bytes | None:
         now = time.monotonic()
         entry = self._values.get(key)
