@@ -8,7 +8,7 @@ that is checked at registration.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import anyio
@@ -76,6 +76,7 @@ class AppScope:
         self.dependants: dict[Callable[..., Any], Dependant] = {}
         self.values: dict[Callable[..., Any], Any] = {}
         self._steps: dict[Callable[..., Any], Step] = {}  # every node of the registered trees
+        self._replaced: set[Callable[..., Any]] = set()  # registered as a plan said (startup redoes)
         self._stack: CleanupStack | None = None  # generator values stay open until shutdown
         self._lock: anyio.Lock | None = None
 
@@ -86,6 +87,7 @@ class AppScope:
         replace = replace and dependant.call not in self.values
         if replace:
             self.dependants[dependant.call] = dependant
+            self._replaced.add(dependant.call)
         else:
             self.dependants.setdefault(dependant.call, dependant)
         self._compile(dependant, replace)
@@ -139,8 +141,20 @@ class AppScope:
                 await self._resolve(self.dependants[call])
         return self.values[call]
 
-    async def startup(self, skip: Collection[Callable[..., Any]] = ()) -> None:
-        """Create every registered app-scoped value, except those of ``skip`` (overridden ones)."""
+    async def startup(
+        self, dependants: Iterable[Dependant], skip: Collection[Callable[..., Any]] = ()
+    ) -> None:
+        """Create the app-scoped values of ``dependants`` (those of the routes' current plans)
+        and of any other registered one, except those of ``skip`` (overridden ones).
+
+        The registry is rebuilt from them, so what an earlier lifespan's overrides registered
+        (a test's fake, or a pool built from fake settings) is not created again once the
+        overrides are gone."""
+        for call in self._replaced:  # registered by earlier plans; the current ones say again
+            self.dependants.pop(call, None)
+        self._replaced.clear()
+        for dependant in dependants:
+            self.register(dependant, replace=True)
         self._stack = CleanupStack()
         try:
             for call, dependant in list(self.dependants.items()):

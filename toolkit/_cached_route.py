@@ -115,12 +115,19 @@ class CachedRoute:
     async def respond(self, plan: Plan, res: Resolution) -> Response:
         """After the dependencies, before the handler: serve a hit, or run the handler and save."""
         scope = res.scope
+        spec = self.key_spec(plan)
+        if spec.unkeyed_authorization and header_value(scope, b"authorization") is not None:
+            # Credentials the key does not cover may still decide the response (a middleware
+            # can put the caller in a context variable): served uncached (RFC 9111 3.5).
+            result = await run_steps(plan.handler_steps, res)
+            return self.responder.build(result, res.background, res.response)
         key = self.route_key(plan, res.params, scope)
         # Headers set on an injected Response after this point are the handler's: stored.
         handler_mark = len(res.response.raw_headers) if res.response is not None else 0
-        entry = await self.cache.lookup(key, scope)
+        entry = await self.cache.lookup(key, scope, self.policy.expire)
         if entry is not None:
-            hit = cached_response(entry, header_value(scope, b"if-none-match"), self.policy.vary)
+            vary = (*self.policy.vary, *self.key_spec(plan).param_headers)
+            hit = cached_response(entry, header_value(scope, b"if-none-match"), vary)
             if res.response is not None:  # what the dependencies set is per request
                 hit.raw_headers.extend(extra_headers(res.response))
             hit.background = res.background
@@ -152,19 +159,25 @@ class CachedRoute:
                 self._learned_vary = learned
                 key.entry = self.route_key(plan, res.params, res.scope).entry
         return await self.cache.save(
-            key, own, self.policy, per_request, res.scope, private=private, also_vary=also_vary
+            key,
+            own,
+            self.policy,
+            per_request,
+            res.scope,
+            private=private,
+            also_vary=also_vary,
+            route_vary=(*self.policy.vary, *self.key_spec(plan).param_headers),
         )
 
     def _sharing(self, plan: Plan, scope: Scope) -> tuple[bool, tuple[str, ...]]:
         """``(private, extra Vary names)`` of a response about to be saved."""
         spec = self.key_spec(plan)
         private = spec.private
-        also_vary: tuple[str, ...] = ("cookie",) if spec.session else ()
+        cookie = spec.session
         session = scope.get("session")
         if isinstance(session, Session) and session.accessed:
             # Read by code the key does not cover (a dependency using request.session): the
             # response may differ per session cookie, as the middleware's Vary: Cookie says.
             private = True
-            if not spec.reads_session and not self.policy.shared:
-                also_vary = ("cookie",)
-        return private, also_vary
+            cookie = cookie or (not spec.reads_session and not self.policy.shared)
+        return private, ("cookie",) if cookie else ()

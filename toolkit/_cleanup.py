@@ -40,10 +40,11 @@ def _sync_finish(gen: Generator[Any, None, None], exc: BaseException | None) -> 
 
 
 class CleanupStack:
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_run_sync")
 
-    def __init__(self) -> None:
+    def __init__(self, run_sync: Callable[..., Awaitable[Any]] = anyio.to_thread.run_sync) -> None:
         self._items: list[tuple[int, Any]] = []
+        self._run_sync = run_sync  # how a sync generator is driven in a worker thread
 
     async def enter_async_gen(self, gen: AsyncGenerator[Any, None]) -> Any:
         try:
@@ -54,7 +55,7 @@ class CleanupStack:
         return value
 
     async def enter_sync_gen(self, gen: Generator[Any, None, None]) -> Any:
-        value = await anyio.to_thread.run_sync(_sync_next, gen)
+        value = await self._run_sync(_sync_next, gen)
         self._items.append((_SYNC_GEN, gen))
         return value
 
@@ -62,22 +63,41 @@ class CleanupStack:
         self._items.append((_CALLBACK, callback))
 
     async def _run(self, exc: BaseException | None) -> BaseException | None:
-        """Run every cleanup, newest first; return the exception still in flight, if any."""
+        """Run every cleanup, newest first; return the exception still in flight, if any.
+
+        A cancellation arriving during one cleanup cuts that one short (it is thrown in at its
+        ``await``); the older ones then run shielded, so they still finish (release a
+        connection) instead of each being cancelled at its first ``await`` in turn."""
         items, self._items = self._items, []
-        for kind, item in reversed(items):
+        items.reverse()
+        for position, (kind, item) in enumerate(items):
             try:
-                if kind == _ASYNC_GEN:
+                if kind == _ASYNC_GEN:  # PERF: inline, not through _finish
                     await _async_finish(item, exc)
-                elif kind == _SYNC_GEN:
-                    await anyio.to_thread.run_sync(_sync_finish, item, exc)
                 else:
-                    await item()
+                    await self._finish(kind, item, exc)
             except BaseException as raised:
                 exc = raised
+                if isinstance(raised, anyio.get_cancelled_exc_class()) and position + 1 < len(items):
+                    with anyio.CancelScope(shield=True):
+                        for later_kind, later in items[position + 1 :]:
+                            try:
+                                await self._finish(later_kind, later, exc)
+                            except BaseException as again:
+                                exc = again
+                    return exc
             else:
                 if kind != _CALLBACK:
                     exc = None  # the generator finished: it handled any exception thrown in
         return exc
+
+    async def _finish(self, kind: int, item: Any, exc: BaseException | None) -> None:
+        if kind == _ASYNC_GEN:
+            await _async_finish(item, exc)
+        elif kind == _SYNC_GEN:
+            await self._run_sync(_sync_finish, item, exc)
+        else:
+            await item()
 
     async def close(self) -> None:
         """The request succeeded: finish every generator; raise what a cleanup raised, if any."""

@@ -249,21 +249,26 @@ class Endpoint:
         """
         errors = list(errors)
         pending: PendingBodyErrors | None = None
+        body_read = form_read = True
         if plan.has_body:
             try:
                 res.body = plan.decode_body(await self._read_json(res))
             except PendingBodyErrors as exc:
                 errors += exc.errors
                 pending = exc
+                body_read = False
             except RequestValidationError as exc:
                 errors += exc.errors
+                body_read = False
         if plan.has_forms:
             try:
                 res.form = await self._read_form(plan, res)
             except RequestValidationError as exc:
                 errors += exc.errors
+                form_read = False
         if errors:
-            await run_steps(plan.steps_to_run_despite(errors), res)
+            gates = plan.steps_to_run_despite(errors, body_read=body_read, form_read=form_read)
+            await run_steps(gates, res)
             raise RequestValidationError(errors if pending is None else pending.complete(errors))
 
     async def _read_json(self, res: Resolution) -> bytes:

@@ -14,7 +14,7 @@ import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import anyio.to_thread
 
@@ -75,8 +75,9 @@ class Resolution:
         # the Request or WebSocket; the BackgroundTasks and injected Response, made on first use.
         self.params = self.body = self.form = self.connection = self.background = self.response = None
 
-    #: A timed-out run leaves a sync step's thread behind instead of waiting for it (health checks).
-    abandon_threads: ClassVar[bool] = False
+    async def run_sync(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Run a sync step in a worker thread (health checks bound and abandon theirs)."""
+        return await anyio.to_thread.run_sync(func, *args)
 
 
 @dataclasses.dataclass(slots=True)
@@ -154,9 +155,7 @@ async def invoke(step: Step, kwargs: dict[str, Any], res: Resolution) -> Any:
     if kind == SYNC_GEN:
         assert stack is not None
         return await stack.enter_sync_gen(step.call(**kwargs))
-    result = await anyio.to_thread.run_sync(
-        functools.partial(step.call, **kwargs), abandon_on_cancel=res.abandon_threads
-    )
+    result = await res.run_sync(functools.partial(step.call, **kwargs))
     if inspect.isawaitable(result):  # a sync callable that returned a coroutine (e.g. a wrapper)
         result = await result
     return result

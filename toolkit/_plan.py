@@ -80,6 +80,7 @@ class Plan:
         self._forms: dict[str, FormSpec] = {}
         self._cache: dict[Any, int] = {}
         self.app_scoped_keys: list[Callable[..., Any]] = []  # as declared (before overrides)
+        self.app_scoped: list[Dependant] = []  # as resolved (under this plan's overrides)
         self.dependency_keys: set[Any] = root.all_keys()
         for dep in extra:
             if dep.dependency is None:
@@ -181,6 +182,7 @@ class Plan:
 
     def _add_app_scoped(self, dependant: Dependant) -> int:
         self.app_scoped_keys.append(dependant.key)
+        self.app_scoped.append(dependant)
         if self.app_scope is None:
             raise RouteConfigError(f"{dependant.name}: scope='app' needs an App")
         self.app_scope.register(dependant, replace=self.overridden)
@@ -445,15 +447,21 @@ class Plan:
                     errors.append(restore_bound(entry_from_exception(exc, loc, raw[field]), spec))
         return errors, valid
 
-    def steps_to_run_despite(self, errors: list[ErrorEntry]) -> list[Step]:
+    def steps_to_run_despite(
+        self, errors: list[ErrorEntry], *, body_read: bool = True, form_read: bool = True
+    ) -> list[Step]:
         """Dependencies that can still run when ``errors`` failed validation (FastAPI's order).
 
         A dependency whose own inputs (and dependencies) are valid runs before the 422 is sent,
-        so an auth dependency's 401 wins over a validation error of the handler's body.
+        so an auth dependency's 401 wins over a validation error of the handler's body. The body
+        and the form are decoded whole: when one failed (``body_read``/``form_read`` false), no
+        step reading any part of it runs, whatever the errors' locations say.
         """
         failed = [tuple(error["loc"]) for error in errors]
         runnable: set[int] = set()
         for index, step in enumerate(self.steps[:-1]):
+            if (step.body_args and not body_read) or (step.form_args and not form_read):
+                continue
             inputs = self.step_inputs[index]
             tainted = any(loc[: len(i)] == i or i[: len(loc)] == loc for loc in failed for i in inputs)
             if not tainted and all(dep in runnable for _, dep in step.dep_args):

@@ -52,6 +52,12 @@ class KeySpec:
     session: bool = False  # the session (its cookie) is in the key
     reads_session: bool = False  # some step takes a Session parameter
     private: bool = False  # send Cache-Control: private
+    # Declared header parameters not in ``policy.vary``: the response varies on them, as a
+    # shared cache in front of the app must be told (``Vary``), or it would serve one
+    # ``X-API-Key``'s answer to all.
+    param_headers: tuple[str, ...] = ()
+    # A request with an ``Authorization`` header the key does not cover is served uncached.
+    unkeyed_authorization: bool = False
 
 
 def _trusted_source(call: Any) -> tuple[str, str] | None:
@@ -120,6 +126,9 @@ def key_spec(plan: Plan, policy: CachePolicy, owner: str) -> KeySpec:
                 f"CachePolicy({policy.expire}, shared=True) declares it the same for every caller; or "
                 "take the values as typed parameters (Header(), Cookie(), a security scheme)"
             )
+    keyed = b"authorization" in headers or any(
+        s.source == "header" and s.key == "authorization" for s in plan.scalar_specs()
+    )
     return KeySpec(
         tuple(dict.fromkeys(headers)),
         tuple(dict.fromkeys(cookies)),
@@ -127,6 +136,14 @@ def key_spec(plan: Plan, policy: CachePolicy, owner: str) -> KeySpec:
         session,
         reads_session,
         private,
+        tuple(
+            dict.fromkeys(
+                s.key
+                for s in plan.scalar_specs()
+                if s.source == "header" and s.key not in {name.lower() for name in policy.vary}
+            )
+        ),
+        not keyed and not policy.shared,
     )
 
 

@@ -394,11 +394,13 @@ class App:
     async def _run_lifespan(self) -> AsyncIterator[Mapping[str, Any] | None]:
         # App-scoped dependencies exist for the whole lifespan, the user's included: they are
         # created before it starts and torn down after it ends.
-        # Compile the plans of the current overrides first, so an overridden app-scoped
-        # dependency (a test's fake pool) is created instead of the real one, not as well.
-        for endpoint in self.endpoints:
-            endpoint.current_plan()
-        await self.app_scope.startup(skip=self.dependency_overrides.keys())
+        # The plans of the current overrides decide what is created: an overridden app-scoped
+        # dependency (a test's fake pool) instead of the real one, not as well, and the real one
+        # again once the overrides are cleared.
+        await self.app_scope.startup(
+            [dependant for endpoint in self.endpoints for dependant in endpoint.current_plan().app_scoped],
+            skip=self.dependency_overrides.keys(),
+        )
         try:
             if self.lifespan_context is None:
                 yield None

@@ -201,11 +201,20 @@ class Cache:
             # Outlives every entry saved under the previous generation (they expire first).
             await self.store.set(self._generation_key(route, resource), os.urandom(8), expire + 300)
 
-    async def lookup(self, key: RouteKey, scope: Scope) -> _Entry | None:
+    async def lookup(self, key: RouteKey, scope: Scope, expire: float) -> _Entry | None:
         """The entry to serve for this request, or ``None`` (then ``key.generation`` is what a
-        response saved for this request must carry)."""
+        response saved for this request must carry).
+
+        A resource without a generation gets a new random one: an entry is only ever saved
+        under a generation that exists, so losing the generation key (evicted by a full
+        ``MemoryStore``, a Redis ``maxmemory`` policy) invalidates its entries instead of
+        bringing back those an ``invalidate`` had dropped."""
+        generation_key = self._generation_key(key.route, key.resource)
         try:
-            generation = await self.store.get(self._generation_key(key.route, key.resource)) or b""
+            generation = await self.store.get(generation_key)
+            if generation is None:
+                generation = os.urandom(8)
+                await self.store.set(generation_key, generation, expire + 300)
             raw = await self.store.get(self._entry_key(key))
         except StoreError as exc:
             logger.warning("response cache unavailable, serving uncached: %s", exc)
@@ -236,12 +245,14 @@ class Cache:
         *,
         private: bool = False,
         also_vary: Sequence[str] = (),
+        route_vary: Sequence[str] | None = None,
     ) -> Response:
         """Store ``response`` if it may be cached; return it with ``ETag``/``Cache-Control`` added.
 
         ``per_request`` headers (set through an injected ``Response``) are sent but never stored;
         they still decide cacheability (a cookie, ``Cache-Control: private``, ``Vary: *``).
-        ``also_vary`` names request headers the response depends on besides its own ``Vary``."""
+        ``also_vary`` names request headers the response depends on besides its own ``Vary``;
+        ``route_vary`` (default: the policy's) those every response of the route says it varies on."""
         per_request = per_request or []
         varies = vary_names([*response.raw_headers, *per_request])
         if varies is None or not _cacheable(response, policy, per_request):
@@ -283,7 +294,8 @@ class Cache:
                 await self.store.set(self._entry_key(key), _encode_entry(entry), lifetime)
             except StoreError as exc:
                 logger.warning("response cache unavailable, not stored: %s", exc)
-        response.raw_headers.extend(_freshness(etag, policy.expire, policy.vary, private, control))
+        said = policy.vary if route_vary is None else route_vary
+        response.raw_headers.extend(_freshness(etag, policy.expire, said, private, control))
         response.raw_headers.extend(per_request)
         return response
 

@@ -24,6 +24,7 @@ it. It cannot take request parameters or a body: that is refused when the check 
 from __future__ import annotations
 
 import logging
+import threading
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -46,6 +47,7 @@ __all__ = ["Health"]
 logger = logging.getLogger("toolkit.health")
 
 Check = Callable[..., Awaitable[Any] | Any]
+_MAX_THREADS_PER_CHECK = 4
 _ALLOWED = frozenset({"request", "connection", "session"})  # the injectables a check may take
 
 
@@ -54,9 +56,59 @@ def _app_scoped(plan: Plan) -> list[Depends]:
     return [Depends(key, scope="app") for key in plan.app_scoped_keys]
 
 
+class _Threads:
+    """The worker threads of one check's sync steps. A thread still blocked at the timeout is left
+    behind (it cannot be interrupted), and at most ``_MAX_THREADS_PER_CHECK`` are: past that the
+    check times out at once instead of starting another, so hung probes cannot pile up threads."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self._lock = threading.Lock()
+
+    async def run_sync(self, func: Callable[..., Any], *args: Any) -> Any:
+        with self._lock:
+            if self.running >= _MAX_THREADS_PER_CHECK:
+                raise TimeoutError(f"{self.running} threads of this check are still blocked")
+            self.running += 1
+
+        def call() -> Any:
+            try:
+                return func(*args)
+            finally:
+                with self._lock:
+                    self.running -= 1
+
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+
+
 class _CheckResolution(Resolution):
-    __slots__ = ()
-    abandon_threads = True  # at the timeout a blocked thread is left behind, not waited for
+    __slots__ = ("threads",)
+
+    def __init__(self, connection: HTTPConnection | None, plan: Plan, threads: _Threads) -> None:
+        stack = CleanupStack(threads.run_sync) if plan.uses_stack else None
+        scope = connection.scope if connection is not None else {}
+        super().__init__(scope, None, None, plan.size, stack)
+        self.connection = connection
+        self.threads = threads
+
+    async def run_sync(self, func: Callable[..., Any], *args: Any) -> Any:
+        return await self.threads.run_sync(func, *args)
+
+
+async def _run_check(plan: Plan, res: Resolution, timeout: float) -> Any:
+    """Run the check's steps, then close its generator dependencies; a cleanup gets the check's
+    timeout again after a failure (shielded from the cancellation, but not forever)."""
+    stack = res.stack
+    try:
+        outcome = await run_steps(plan.steps, res)
+    except BaseException as exc:
+        if stack is not None:
+            with anyio.move_on_after(timeout, shield=True):
+                await stack.unwind(exc)
+        raise
+    if stack is not None:
+        await stack.close()
+    return outcome
 
 
 class Health:
@@ -69,6 +121,7 @@ class Health:
         )
         self._no_app: tuple[int, int, dict[str, Plan]] | None = None
         self._generation = 0  # bumped by add_check
+        self._threads: dict[str, _Threads] = {}
         # The checks' app-scoped dependencies: declared on the readiness route, so the app
         # creates them at start-up (and tears them down) like any route's.
         self._app_scoped: list[Depends] = []
@@ -85,6 +138,7 @@ class Health:
             raise ValueError(f"health check {name!r}: the timeout must be a positive number of seconds")
         plan = self._compile(name, check, AppScope(), None)  # throwaway: only to refuse mistakes
         self.checks[name] = (check, timeout)
+        self._threads[name] = _Threads()
         self._app_scoped += _app_scoped(plan)
         self._generation += 1
 
@@ -131,29 +185,29 @@ class Health:
         async with anyio.create_task_group() as tg:
             for name, (_, timeout) in self.checks.items():
                 tg.start_soon(self._run_one, name, plans[name], timeout, connection, results)
-        return all(v == "ok" for v in results.values()), dict(sorted(results.items()))
+        passed = len(results) == len(self.checks) and all(v == "ok" for v in results.values())
+        return passed, dict(sorted(results.items()))
 
-    @staticmethod
     async def _run_one(
-        name: str, plan: Plan, timeout: float, connection: HTTPConnection | None, results: dict[str, str]
+        self,
+        name: str,
+        plan: Plan,
+        timeout: float,
+        connection: HTTPConnection | None,
+        results: dict[str, str],
     ) -> None:
-        stack = CleanupStack() if plan.uses_stack else None
-        scope = connection.scope if connection is not None else {}
-        res = _CheckResolution(scope, None, None, plan.size, stack)
-        res.connection = connection
+        res = _CheckResolution(connection, plan, self._threads[name])
         try:
             with anyio.fail_after(timeout):
-                try:
-                    outcome = await run_steps(plan.steps, res)
-                except BaseException as exc:
-                    if stack is not None:
-                        await stack.unwind_shielded(exc)
-                    raise
-                if stack is not None:
-                    await stack.close()
+                outcome = await _run_check(plan, res, timeout)
             results[name] = "error: check returned False" if outcome is False else "ok"
         except TimeoutError:
             results[name] = "timeout"
+        except anyio.get_cancelled_exc_class():
+            # The probe itself was cancelled, or the check raised a cancellation of its own: it
+            # did not pass either way (a missing result must not read as ready).
+            results[name] = "error: cancelled"
+            raise
         except Exception as exc:  # a failing check is a result, not an error
             logger.warning("readiness check %s failed: %s", name, exc)
             results[name] = f"error: {type(exc).__name__}"
