@@ -71,14 +71,27 @@ class _Threads:
                 raise TimeoutError(f"{self.running} threads of this check are still blocked")
             self.running += 1
 
+        state = {"started": False, "dropped": False}
+
         def call() -> Any:
+            with self._lock:
+                if state["dropped"]:  # cancelled before a worker picked it up
+                    return None
+                state["started"] = True
             try:
                 return func(*args)
             finally:
                 with self._lock:
                     self.running -= 1
 
-        return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        try:
+            return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        except BaseException:
+            with self._lock:
+                if not state["started"]:  # it never will: count it out here
+                    state["dropped"] = True
+                    self.running -= 1
+            raise
 
 
 class _CheckResolution(Resolution):
