@@ -116,19 +116,11 @@ def key_spec(plan: Plan, policy: CachePolicy, owner: str) -> KeySpec:
             continue
         if _neutral(step.call):
             continue  # the toolkit's own rate limit: refuses or adds headers, nothing else
-        reads_request = any(injectable_named(kind).reads_request for kind in kinds)
-        if reads_request and not (policy.shared or policy.vary):
-            raise RouteConfigError(
-                f"{owner}: a cached route cannot know what {step.name} reads from the Request, so "
-                "one caller's response could be served to another. Say what the response depends "
-                f"on (from toolkit.cache import CachePolicy): cache=CachePolicy({policy.expire}, "
-                'vary=["Authorization"]) keys entries on those headers; '
-                f"CachePolicy({policy.expire}, shared=True) declares it the same for every caller; or "
-                "take the values as typed parameters (Header(), Cookie(), a security scheme)"
-            )
-    keyed = b"authorization" in headers or any(
-        s.source == "header" and s.key == "authorization" for s in plan.scalar_specs()
-    )
+        if any(injectable_named(kind).reads_request for kind in kinds):
+            _refuse_request_reader(step.name, policy, owner)
+    declared_headers = [s.key for s in plan.scalar_specs() if s.source == "header"]
+    keyed = b"authorization" in headers or "authorization" in declared_headers
+    said = {name.lower() for name in policy.vary}
     return KeySpec(
         tuple(dict.fromkeys(headers)),
         tuple(dict.fromkeys(cookies)),
@@ -136,14 +128,22 @@ def key_spec(plan: Plan, policy: CachePolicy, owner: str) -> KeySpec:
         session,
         reads_session,
         private,
-        tuple(
-            dict.fromkeys(
-                s.key
-                for s in plan.scalar_specs()
-                if s.source == "header" and s.key not in {name.lower() for name in policy.vary}
-            )
-        ),
+        tuple(dict.fromkeys(name for name in declared_headers if name not in said)),
         not keyed and not policy.shared,
+    )
+
+
+def _refuse_request_reader(step: str, policy: CachePolicy, owner: str) -> None:
+    """A step reading the ``Request`` itself is refused unless the policy says how to share."""
+    if policy.shared or policy.vary:
+        return
+    raise RouteConfigError(
+        f"{owner}: a cached route cannot know what {step} reads from the Request, so "
+        "one caller's response could be served to another. Say what the response depends "
+        f"on (from toolkit.cache import CachePolicy): cache=CachePolicy({policy.expire}, "
+        'vary=["Authorization"]) keys entries on those headers; '
+        f"CachePolicy({policy.expire}, shared=True) declares it the same for every caller; or "
+        "take the values as typed parameters (Header(), Cookie(), a security scheme)"
     )
 
 

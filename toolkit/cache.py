@@ -235,6 +235,12 @@ class Cache:
                 return None  # made for a request with other values of a header it varies on
         return entry
 
+    async def _store(self, key: RouteKey, entry: _Entry, lifetime: int) -> None:
+        try:
+            await self.store.set(self._entry_key(key), _encode_entry(entry), lifetime)
+        except StoreError as exc:
+            logger.warning("response cache unavailable, not stored: %s", exc)
+
     async def save(
         self,
         key: RouteKey,
@@ -290,10 +296,7 @@ class Cache:
                 vary,
                 control,
             )
-            try:
-                await self.store.set(self._entry_key(key), _encode_entry(entry), lifetime)
-            except StoreError as exc:
-                logger.warning("response cache unavailable, not stored: %s", exc)
+            await self._store(key, entry, lifetime)
         said = policy.vary if route_vary is None else route_vary
         response.raw_headers.extend(_freshness(etag, policy.expire, said, private, control))
         response.raw_headers.extend(per_request)
