@@ -70,8 +70,10 @@ def test_a_dependency_reading_a_form_that_failed_is_not_run() -> None:
 
 def test_a_hung_sync_generator_dependency_of_a_check_times_out_and_threads_stay_bounded() -> None:
     release = threading.Event()
+    blocked: list[int] = []
 
     def connection() -> Iterator[str]:
+        blocked.append(threading.get_ident())
         release.wait(30)  # a driver call that hangs
         yield "conn"
 
@@ -87,13 +89,12 @@ def test_a_hung_sync_generator_dependency_of_a_check_times_out_and_threads_stay_
     def sync_route() -> str:
         return "fine"
 
-    before = threading.active_count()
     try:
         with TestClient(app) as client:
             for _ in range(12):
                 assert client.get("/health/ready").json()["checks"] == {"db": "timeout"}
-            assert client.get("/sync").json() == "fine"
-            assert threading.active_count() - before <= 4 + 2  # the blocked ones, and the pool's
+            assert client.get("/sync").json() == "fine"  # anyio's thread pool is not used up
+            assert 1 <= len(blocked) <= 4  # then the check times out without starting another
     finally:
         release.set()
 
