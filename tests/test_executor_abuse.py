@@ -1,6 +1,7 @@
 """What an attacker (and an unlucky operator) found in the executor, health checks, app scope and
 response cache after the executor rewrite; each test failed before its fix."""
 
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
@@ -316,3 +317,159 @@ def test_a_request_with_credentials_the_key_does_not_cover_is_served_uncached() 
 @pytest.fixture(autouse=True)
 def _reset_pools() -> None:
     created.clear()
+
+
+# --- second round: what the first fixes let through ------------------------------------------------
+
+
+def test_a_checks_overridden_app_scoped_fake_serves_every_lifespan() -> None:
+    async def get_conn() -> str:
+        return "real"
+
+    async def fake_pool() -> str:
+        return "fake pool"
+
+    async def fake_conn(pool: Annotated[str, Depends(fake_pool, scope="app")]) -> str:
+        return f"conn from {pool}"
+
+    async def db(conn: Annotated[str, Depends(get_conn)]) -> bool:
+        return conn == "conn from fake pool"
+
+    health = Health(timeout=1)
+    health.add_check("db", db)
+    app = App()
+    app.include_router(health.router())
+    app.dependency_overrides[get_conn] = fake_conn  # set once, for a whole test module
+    for _ in range(3):  # one lifespan per test
+        with TestClient(app) as client:
+            assert client.get("/health/ready").json()["checks"] == {"db": "ok"}
+
+
+def test_a_hung_older_cleanup_of_a_check_still_answers_within_its_timeout() -> None:
+    async def older() -> AsyncIterator[str]:
+        try:
+            yield "conn"
+        finally:
+            await anyio.sleep(30)  # a close that never returns
+
+    async def newer() -> AsyncIterator[None]:
+        yield
+        await anyio.sleep(30)  # cut by the timeout
+
+    async def check(conn: Annotated[str, Depends(older)], _: Annotated[None, Depends(newer)]) -> bool:
+        return True
+
+    health = Health(timeout=0.2)
+    health.add_check("db", check)
+    app = App()
+    app.include_router(health.router())
+
+    async def probe() -> Any:
+        async with AsyncTestClient(app) as client:
+            with anyio.fail_after(10):  # hung forever before the fix
+                return (await client.get("/health/ready")).json()
+
+    assert anyio.run(probe)["checks"] == {"db": "timeout"}
+
+
+@pytest.mark.parametrize("newer_kind", ["sync", "converts"])
+def test_a_cancellation_outside_an_await_still_lets_older_cleanups_finish(newer_kind: str) -> None:
+    import time
+
+    log: list[str] = []
+
+    async def connection() -> AsyncIterator[str]:
+        try:
+            yield "conn"
+        finally:
+            await anyio.sleep(0.01)
+            log.append("released")
+
+    def audit_sync() -> Iterator[None]:
+        yield
+        time.sleep(0.3)  # in a worker thread: the cancellation waits for the next await
+
+    async def audit_converts() -> AsyncIterator[None]:
+        yield
+        try:
+            await anyio.sleep(5)
+        except BaseException as exc:
+            raise RuntimeError("flush interrupted") from exc  # hides the cancellation
+
+    audit: Any = audit_sync if newer_kind == "sync" else audit_converts
+
+    class Timeout:
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            with anyio.move_on_after(0.15 if scope["type"] == "http" else None):
+                await self.app(scope, receive, send)
+
+    app = App()
+    app.add_middleware(Timeout)
+
+    @app.get("/x")
+    async def x(conn: Annotated[str, Depends(connection)], _: Annotated[None, Depends(audit)]) -> str:
+        return conn
+
+    async def main() -> None:
+        async with AsyncTestClient(app) as client:
+            with contextlib.suppress(Exception):
+                await client.get("/x")
+
+    anyio.run(main)
+    assert log == ["released"]
+
+
+@pytest.mark.parametrize(("header", "value"), [("Cookie", "jwt={user}"), ("Proxy-Authorization", "{user}")])
+def test_identity_from_a_middleware_in_a_cookie_or_proxy_credentials_is_not_shared(
+    header: str, value: str
+) -> None:
+    import contextvars
+    from http.cookies import SimpleCookie
+
+    user: contextvars.ContextVar[str | None] = contextvars.ContextVar("user", default=None)
+
+    class Auth:
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            headers = dict(scope.get("headers", []))
+            jar = SimpleCookie(headers.get(b"cookie", b"").decode())
+            who = jar["jwt"].value if "jwt" in jar else headers.get(b"proxy-authorization", b"").decode()
+            token = user.set(who or None)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                user.reset(token)
+
+    app = App(cache=Cache(MemoryStore()))
+    app.add_middleware(Auth)
+
+    @app.get("/dashboard", cache=60)
+    async def dashboard() -> dict[str, str | None]:
+        return {"user": user.get()}
+
+    with TestClient(app) as client:
+        for name in ("alice", "bob"):
+            response = client.get("/dashboard", headers={header: value.format(user=name)})
+            assert response.json() == {"user": name}
+
+
+def test_one_check_raising_a_cancellation_does_not_cancel_its_neighbours() -> None:
+    async def cancelled_elsewhere() -> None:
+        raise anyio.get_cancelled_exc_class()()
+
+    async def slow_but_fine() -> bool:
+        await anyio.sleep(0.1)
+        return True
+
+    health = Health(timeout=2)
+    health.add_check("a", cancelled_elsewhere)
+    health.add_check("b", slow_but_fine)
+    app = App()
+    app.include_router(health.router())
+    with TestClient(app) as client:
+        assert client.get("/health/ready").json()["checks"] == {"a": "error: cancelled", "b": "ok"}

@@ -76,7 +76,8 @@ class AppScope:
         self.dependants: dict[Callable[..., Any], Dependant] = {}
         self.values: dict[Callable[..., Any], Any] = {}
         self._steps: dict[Callable[..., Any], Step] = {}  # every node of the registered trees
-        self._replaced: set[Callable[..., Any]] = set()  # registered as a plan said (startup redoes)
+        self._replaced: set[Callable[..., Any]] = set()
+        self.lifespans = 0  # registered as a plan said (startup redoes)
         self._stack: CleanupStack | None = None  # generator values stay open until shutdown
         self._lock: anyio.Lock | None = None
 
@@ -150,6 +151,7 @@ class AppScope:
         The registry is rebuilt from them, so what an earlier lifespan's overrides registered
         (a test's fake, or a pool built from fake settings) is not created again once the
         overrides are gone."""
+        self.lifespans += 1  # plans compiled outside the routes (health checks) register again
         for call in self._replaced:  # registered by earlier plans; the current ones say again
             self.dependants.pop(call, None)
         self._replaced.clear()

@@ -115,8 +115,8 @@ class CachedRoute:
     async def respond(self, plan: Plan, res: Resolution) -> Response:
         """After the dependencies, before the handler: serve a hit, or run the handler and save."""
         scope = res.scope
-        spec = self.key_spec(plan)
-        if spec.unkeyed_authorization and header_value(scope, b"authorization") is not None:
+        unkeyed = self.key_spec(plan).unkeyed_credentials
+        if unkeyed and any(name in unkeyed for name, _ in scope["headers"]):
             # Credentials the key does not cover may still decide the response (a middleware
             # can put the caller in a context variable): served uncached (RFC 9111 3.5).
             result = await run_steps(plan.handler_steps, res)

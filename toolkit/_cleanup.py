@@ -9,6 +9,7 @@ replace it (``raise HTTPException(...)`` in its ``except``) or swallow it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from typing import Any
 
@@ -40,11 +41,16 @@ def _sync_finish(gen: Generator[Any, None, None], exc: BaseException | None) -> 
 
 
 class CleanupStack:
-    __slots__ = ("_items", "_run_sync")
+    __slots__ = ("_items", "_run_sync", "_shield_timeout")
 
-    def __init__(self, run_sync: Callable[..., Awaitable[Any]] = anyio.to_thread.run_sync) -> None:
+    def __init__(
+        self,
+        run_sync: Callable[..., Awaitable[Any]] = anyio.to_thread.run_sync,
+        shield_timeout: float | None = None,
+    ) -> None:
         self._items: list[tuple[int, Any]] = []
         self._run_sync = run_sync  # how a sync generator is driven in a worker thread
+        self._shield_timeout = shield_timeout
 
     async def enter_async_gen(self, gen: AsyncGenerator[Any, None]) -> Any:
         try:
@@ -65,12 +71,14 @@ class CleanupStack:
     async def _run(self, exc: BaseException | None) -> BaseException | None:
         """Run every cleanup, newest first; return the exception still in flight, if any.
 
-        A cancellation arriving during one cleanup cuts that one short (it is thrown in at its
-        ``await``); the older ones then run shielded, so they still finish (release a
+        A cancellation cuts the cleanup it arrives in short (it is thrown in at an ``await``);
+        once one is pending, the older cleanups run shielded, so they still finish (release a
         connection) instead of each being cancelled at its first ``await`` in turn."""
         items, self._items = self._items, []
         items.reverse()
         for position, (kind, item) in enumerate(items):
+            if position and _cancelled():  # arrived during a cleanup that did not raise it
+                return await self._run_shielded(items[position:], exc)
             try:
                 if kind == _ASYNC_GEN:  # PERF: inline, not through _finish
                     await _async_finish(item, exc)
@@ -78,17 +86,23 @@ class CleanupStack:
                     await self._finish(kind, item, exc)
             except BaseException as raised:
                 exc = raised
-                if isinstance(raised, anyio.get_cancelled_exc_class()) and position + 1 < len(items):
-                    with anyio.CancelScope(shield=True):
-                        for later_kind, later in items[position + 1 :]:
-                            try:
-                                await self._finish(later_kind, later, exc)
-                            except BaseException as again:
-                                exc = again
-                    return exc
+                if position + 1 < len(items) and _cancelled(raised):
+                    return await self._run_shielded(items[position + 1 :], exc)
             else:
                 if kind != _CALLBACK:
                     exc = None  # the generator finished: it handled any exception thrown in
+        return exc
+
+    async def _run_shielded(
+        self, items: list[tuple[int, Any]], exc: BaseException | None
+    ) -> BaseException | None:
+        # ``shield_timeout`` bounds it where a caller has a deadline of its own (health checks).
+        with anyio.move_on_after(self._shield_timeout, shield=True):
+            for kind, item in items:
+                try:
+                    await self._finish(kind, item, exc)
+                except BaseException as raised:
+                    exc = raised
         return exc
 
     async def _finish(self, kind: int, item: Any, exc: BaseException | None) -> None:
@@ -118,6 +132,14 @@ class CleanupStack:
         with anyio.CancelScope(shield=True):
             result = await self.unwind(exc)
         return result
+
+
+def _cancelled(raised: BaseException | None = None) -> bool:
+    """Whether a cancellation is in flight: ``raised`` is one, or the task's scope is cancelled
+    (a cleanup may have turned it into another exception, or been in a thread when it came)."""
+    if raised is not None and isinstance(raised, anyio.get_cancelled_exc_class()):
+        return True
+    return anyio.current_effective_deadline() == -math.inf
 
 
 async def _async_finish(gen: AsyncGenerator[Any, None], exc: BaseException | None) -> None:

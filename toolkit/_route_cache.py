@@ -40,6 +40,7 @@ from .security._schemes import SecurityScheme
 __all__ = ["KeySpec", "key_spec", "request_key", "resource_key"]
 
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+_CREDENTIAL_REQUEST_HEADERS = frozenset(name.encode("latin-1") for name in _CREDENTIAL_HEADERS)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,8 +57,8 @@ class KeySpec:
     # shared cache in front of the app must be told (``Vary``), or it would serve one
     # ``X-API-Key``'s answer to all.
     param_headers: tuple[str, ...] = ()
-    # A request with an ``Authorization`` header the key does not cover is served uncached.
-    unkeyed_authorization: bool = False
+    # Credential headers the key does not cover: a request carrying one is served uncached.
+    unkeyed_credentials: frozenset[bytes] = frozenset()
 
 
 def _trusted_source(call: Any) -> tuple[str, str] | None:
@@ -119,8 +120,10 @@ def key_spec(plan: Plan, policy: CachePolicy, owner: str) -> KeySpec:
         if any(injectable_named(kind).reads_request for kind in kinds):
             _refuse_request_reader(step.name, policy, owner)
     declared_headers = [s.key for s in plan.scalar_specs() if s.source == "header"]
-    keyed = b"authorization" in headers or "authorization" in declared_headers
     said = {name.lower() for name in policy.vary}
+    # A policy saying ``vary=`` or ``shared=True`` has declared what the response depends on.
+    declared_sharing = policy.shared or bool(policy.vary)
+    unkeyed = frozenset() if declared_sharing else _unkeyed_credentials(plan, headers, cookies, session)
     return KeySpec(
         tuple(dict.fromkeys(headers)),
         tuple(dict.fromkeys(cookies)),
@@ -129,8 +132,23 @@ def key_spec(plan: Plan, policy: CachePolicy, owner: str) -> KeySpec:
         reads_session,
         private,
         tuple(dict.fromkeys(name for name in declared_headers if name not in said)),
-        not keyed and not policy.shared,
+        unkeyed,
     )
+
+
+def _unkeyed_credentials(
+    plan: Plan, headers: list[bytes], cookies: list[str], session: bool
+) -> frozenset[bytes]:
+    """The credential headers no part of the key covers. Identity can reach a handler without
+    any parameter (a middleware setting a context variable), so a request carrying one is
+    served uncached, as a shared cache does by default (RFC 9111 3.5; Varnish's built-in rule
+    for ``Authorization`` and ``Cookie``)."""
+    declared = {(s.source, s.key.lower()) for s in plan.scalar_specs()}
+    covered = set(headers)
+    covered |= {name.encode("latin-1") for source, name in declared if source == "header"}
+    if session or cookies or any(source == "cookie" for source, _ in declared):
+        covered.add(b"cookie")  # the route says which cookies it reads; those are in the key
+    return _CREDENTIAL_REQUEST_HEADERS - covered
 
 
 def _refuse_request_reader(step: str, policy: CachePolicy, owner: str) -> None:

@@ -24,6 +24,7 @@ it. It cannot take request parameters or a body: that is refused when the check 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
@@ -97,8 +98,11 @@ class _Threads:
 class _CheckResolution(Resolution):
     __slots__ = ("threads",)
 
-    def __init__(self, connection: HTTPConnection | None, plan: Plan, threads: _Threads) -> None:
-        stack = CleanupStack(threads.run_sync) if plan.uses_stack else None
+    def __init__(
+        self, connection: HTTPConnection | None, plan: Plan, threads: _Threads, timeout: float
+    ) -> None:
+        # A cleanup cut by the timeout lets the older ones finish, within the timeout again.
+        stack = CleanupStack(threads.run_sync, shield_timeout=timeout) if plan.uses_stack else None
         scope = connection.scope if connection is not None else {}
         super().__init__(scope, None, None, plan.size, stack)
         self.connection = connection
@@ -129,10 +133,10 @@ class Health:
         self.timeout = timeout
         self.checks: dict[str, tuple[Check, float]] = {}
         # The checks' plans per app (its app-scoped values and overrides), made on first use.
-        self._plans: weakref.WeakKeyDictionary[AppScope, tuple[int, int, dict[str, Plan]]] = (
+        self._plans: weakref.WeakKeyDictionary[AppScope, tuple[int, Any, dict[str, Plan]]] = (
             weakref.WeakKeyDictionary()
         )
-        self._no_app: tuple[int, int, dict[str, Plan]] | None = None
+        self._no_app: tuple[int, Any, dict[str, Plan]] | None = None
         self._generation = 0  # bumped by add_check
         self._threads: dict[str, _Threads] = {}
         # The checks' app-scoped dependencies: declared on the readiness route, so the app
@@ -174,7 +178,8 @@ class Health:
         app = connection.scope.get("app") if connection is not None else None
         app_scope: AppScope | None = getattr(app, "app_scope", None)
         overrides = getattr(app, "dependency_overrides", None)
-        version = getattr(overrides, "version", 0)
+        # A new lifespan re-registers the app's app-scoped values: the plans register theirs again.
+        version = (getattr(overrides, "version", 0), app_scope.lifespans if app_scope is not None else 0)
         cached = self._plans.get(app_scope) if app_scope is not None else self._no_app
         if cached is not None and cached[:2] == (self._generation, version):
             return cached[2]
@@ -209,7 +214,7 @@ class Health:
         connection: HTTPConnection | None,
         results: dict[str, str],
     ) -> None:
-        res = _CheckResolution(connection, plan, self._threads[name])
+        res = _CheckResolution(connection, plan, self._threads[name], timeout)
         try:
             with anyio.fail_after(timeout):
                 outcome = await _run_check(plan, res, timeout)
@@ -217,10 +222,11 @@ class Health:
         except TimeoutError:
             results[name] = "timeout"
         except anyio.get_cancelled_exc_class():
-            # The probe itself was cancelled, or the check raised a cancellation of its own: it
-            # did not pass either way (a missing result must not read as ready).
+            # The probe itself was cancelled (passed on), or the check raised a cancellation of
+            # its own (a result: it did not pass, and its neighbours go on).
             results[name] = "error: cancelled"
-            raise
+            if anyio.current_effective_deadline() == -math.inf:
+                raise
         except Exception as exc:  # a failing check is a result, not an error
             logger.warning("readiness check %s failed: %s", name, exc)
             results[name] = f"error: {type(exc).__name__}"
