@@ -197,6 +197,30 @@ def test_an_overridden_app_scoped_dependency_is_not_created_after_clear() -> Non
 # --- cleanups still finish when a timeout cancels them ---------------------------------------------
 
 
+class RequestTimeout:
+    """A request-timeout middleware, as services add: cancels the request after ``seconds``."""
+
+    def __init__(self, app: Any, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        with anyio.move_on_after(self.seconds if scope["type"] == "http" else None):
+            await self.app(scope, receive, send)
+
+
+def timed_app(connection: Any, audit: Any, seconds: float) -> App:
+    """``GET /x`` holding a connection (older) and an audit flush (newer), under a timeout."""
+    app = App()
+    app.add_middleware(RequestTimeout, seconds=seconds)
+
+    @app.get("/x")
+    async def x(conn: Annotated[str, Depends(connection)], _: Annotated[None, Depends(audit)]) -> str:
+        return str(conn)
+
+    return app
+
+
 def test_a_cancellation_during_cleanup_lets_the_older_cleanups_finish() -> None:
     log: list[str] = []
 
@@ -212,20 +236,7 @@ def test_a_cancellation_during_cleanup_lets_the_older_cleanups_finish() -> None:
         yield
         await anyio.sleep(5)  # a slow flush, cut by the timeout
 
-    class Timeout:
-        def __init__(self, app: Any) -> None:
-            self.app = app
-
-        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-            with anyio.move_on_after(0.2 if scope["type"] == "http" else None):
-                await self.app(scope, receive, send)
-
-    app = App()
-    app.add_middleware(Timeout)
-
-    @app.get("/x")
-    async def x(conn: Annotated[str, Depends(connection)], _: Annotated[None, Depends(audit)]) -> str:
-        return conn
+    app = timed_app(connection, audit, 0.2)
 
     async def main() -> None:
         async with AsyncTestClient(app) as client:
@@ -398,20 +409,7 @@ def test_a_cancellation_outside_an_await_still_lets_older_cleanups_finish(newer_
 
     audit: Any = audit_sync if newer_kind == "sync" else audit_converts
 
-    class Timeout:
-        def __init__(self, app: Any) -> None:
-            self.app = app
-
-        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-            with anyio.move_on_after(0.15 if scope["type"] == "http" else None):
-                await self.app(scope, receive, send)
-
-    app = App()
-    app.add_middleware(Timeout)
-
-    @app.get("/x")
-    async def x(conn: Annotated[str, Depends(connection)], _: Annotated[None, Depends(audit)]) -> str:
-        return conn
+    app = timed_app(connection, audit, 0.15)
 
     async def main() -> None:
         async with AsyncTestClient(app) as client:
