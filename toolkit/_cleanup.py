@@ -97,10 +97,13 @@ class CleanupStack:
         self, items: list[tuple[int, Any]], exc: BaseException | None
     ) -> BaseException | None:
         # ``shield_timeout`` bounds it where a caller has a deadline of its own (health checks).
+        cancelled = anyio.get_cancelled_exc_class()
         with anyio.move_on_after(self._shield_timeout, shield=True):
             for kind, item in items:
                 try:
                     await self._finish(kind, item, exc)
+                except cancelled:
+                    pass  # this scope's own deadline: the cancellation in flight stays the one
                 except BaseException as raised:
                     exc = raised
         return exc
