@@ -116,11 +116,14 @@ class CachedRoute:
         """After the dependencies, before the handler: serve a hit, or run the handler and save."""
         scope = res.scope
         unkeyed = self.key_spec(plan).unkeyed_credentials
-        if unkeyed and any(name in unkeyed for name, _ in scope["headers"]):
-            # Credentials the key does not cover may still decide the response (a middleware
-            # can put the caller in a context variable): served uncached (RFC 9111 3.5).
-            result = await run_steps(plan.handler_steps, res)
-            return self.responder.build(result, res.background, res.response)
+        if unkeyed:
+            for name, _ in scope["headers"]:  # PERF: a loop, not any() over a generator
+                if name in unkeyed:
+                    # Credentials the key does not cover may still decide the response (a
+                    # middleware can put the caller in a context variable): served uncached
+                    # (RFC 9111 3.5).
+                    result = await run_steps(plan.handler_steps, res)
+                    return self.responder.build(result, res.background, res.response)
         key = self.route_key(plan, res.params, scope)
         # Headers set on an injected Response after this point are the handler's: stored.
         handler_mark = len(res.response.raw_headers) if res.response is not None else 0
