@@ -100,6 +100,21 @@ def test_a_hung_sync_generator_dependency_of_a_check_times_out_and_threads_stay_
         release.set()
 
 
+def probe_once(check: Any, timeout: float) -> Any:
+    """One readiness probe of an app with ``check``, failing the test if it never answers."""
+    health = Health(timeout=timeout)
+    health.add_check("db", check)
+    app = App()
+    app.include_router(health.router())
+
+    async def probe() -> Any:
+        async with AsyncTestClient(app) as client:
+            with anyio.fail_after(10):  # hung forever before the fixes
+                return (await client.get("/health/ready")).json()
+
+    return anyio.run(probe)
+
+
 def test_a_failed_check_whose_cleanup_hangs_still_answers() -> None:
     async def connection() -> AsyncIterator[str]:
         try:
@@ -110,17 +125,7 @@ def test_a_failed_check_whose_cleanup_hangs_still_answers() -> None:
     async def check(conn: Annotated[str, Depends(connection)]) -> None:
         raise ConnectionError("db down")
 
-    health = Health(timeout=0.2)
-    health.add_check("db", check)
-    app = App()
-    app.include_router(health.router())
-
-    async def probe() -> Any:
-        async with AsyncTestClient(app) as client:
-            with anyio.fail_after(10):  # hung forever before the fix
-                return (await client.get("/health/ready")).json()
-
-    assert anyio.run(probe)["checks"] == {"db": "error: ConnectionError"}
+    assert probe_once(check, timeout=0.2)["checks"] == {"db": "error: ConnectionError"}
 
 
 def test_a_check_raising_a_cancellation_of_its_own_is_not_ready() -> None:
@@ -370,17 +375,7 @@ def test_a_hung_older_cleanup_of_a_check_still_answers_within_its_timeout() -> N
     async def check(conn: Annotated[str, Depends(older)], _: Annotated[None, Depends(newer)]) -> bool:
         return True
 
-    health = Health(timeout=0.2)
-    health.add_check("db", check)
-    app = App()
-    app.include_router(health.router())
-
-    async def probe() -> Any:
-        async with AsyncTestClient(app) as client:
-            with anyio.fail_after(10):  # hung forever before the fix
-                return (await client.get("/health/ready")).json()
-
-    assert anyio.run(probe)["checks"] == {"db": "timeout"}
+    assert probe_once(check, timeout=0.2)["checks"] == {"db": "timeout"}
 
 
 @pytest.mark.parametrize("newer_kind", ["sync", "converts"])

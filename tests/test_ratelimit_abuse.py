@@ -20,6 +20,7 @@ import anyio
 import httpx
 import pytest
 from fake_clock import BASE, FakeClock, patch_clock
+from processes import stop_process
 from starlette.requests import Request
 
 import toolkit.ratelimit as ratelimit_module
@@ -452,12 +453,7 @@ def uvicorn(tmp_path: Path, http: str, env: dict[str, str]) -> Iterator[int]:
             time.sleep(0.05)
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def raw_status(port: int, path: str, *headers: str) -> int:

@@ -43,6 +43,8 @@ from toolkit.testing import AsyncTestClient, TestClient
 
 pytest.importorskip("fastapi")
 
+from processes import stop_process
+
 import apps.shop_fastapi.security  # after the skip: the twin needs the benchmark extra (PyJWT)
 
 SECRET = "abuse-test-secret-key-of-at-least-32-bytes"
@@ -547,12 +549,7 @@ def test_make_serve_logs_in_with_a_session_on_plain_http(tmp_path: Path) -> None
             assert cookie_attributes(response.headers["set-cookie"])[0] == "session"
             assert client.get("/users/me").json()["username"] == "alice"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 # --- 4. WebSocket origin -----------------------------------------------------------------------

@@ -115,7 +115,8 @@ class CachedRoute:
     async def respond(self, plan: Plan, res: Resolution) -> Response:
         """After the dependencies, before the handler: serve a hit, or run the handler and save."""
         scope = res.scope
-        unkeyed = self.key_spec(plan).unkeyed_credentials
+        spec = self.key_spec(plan)
+        unkeyed = spec.unkeyed_credentials
         if unkeyed:
             for name, _ in scope["headers"]:  # PERF: a loop, not any() over a generator
                 if name in unkeyed:
@@ -129,8 +130,7 @@ class CachedRoute:
         handler_mark = len(res.response.raw_headers) if res.response is not None else 0
         entry = await self.cache.lookup(key, scope, self.policy.expire)
         if entry is not None:
-            vary = (*self.policy.vary, *self.key_spec(plan).param_headers)
-            hit = cached_response(entry, header_value(scope, b"if-none-match"), vary)
+            hit = cached_response(entry, header_value(scope, b"if-none-match"), spec.route_vary)
             if res.response is not None:  # what the dependencies set is per request
                 hit.raw_headers.extend(extra_headers(res.response))
             hit.background = res.background
@@ -169,7 +169,7 @@ class CachedRoute:
             res.scope,
             private=private,
             also_vary=also_vary,
-            route_vary=(*self.policy.vary, *self.key_spec(plan).param_headers),
+            route_vary=self.key_spec(plan).route_vary,
         )
 
     def _sharing(self, plan: Plan, scope: Scope) -> tuple[bool, tuple[str, ...]]:

@@ -79,7 +79,6 @@ class Plan:
         self._bodies: dict[str, tuple[BodySpec, str]] = {}
         self._forms: dict[str, FormSpec] = {}
         self._cache: dict[Any, int] = {}
-        self.app_scoped_keys: list[Callable[..., Any]] = []  # as declared (before overrides)
         self.app_scoped: list[Dependant] = []  # as resolved (under this plan's overrides)
         self.dependency_keys: set[Any] = root.all_keys()
         for dep in extra:
@@ -181,7 +180,6 @@ class Plan:
         return tuple(inputs)
 
     def _add_app_scoped(self, dependant: Dependant) -> int:
-        self.app_scoped_keys.append(dependant.key)
         self.app_scoped.append(dependant)
         if self.app_scope is None:
             raise RouteConfigError(f"{dependant.name}: scope='app' needs an App")

@@ -53,10 +53,10 @@ class KeySpec:
     session: bool = False  # the session (its cookie) is in the key
     reads_session: bool = False  # some step takes a Session parameter
     private: bool = False  # send Cache-Control: private
-    # Declared header parameters not in ``policy.vary``: the response varies on them, as a
-    # shared cache in front of the app must be told (``Vary``), or it would serve one
-    # ``X-API-Key``'s answer to all.
-    param_headers: tuple[str, ...] = ()
+    # What every response of the route says in ``Vary``: ``policy.vary``, then the declared
+    # header parameters (a shared cache in front of the app must key on them too, or it would
+    # serve one ``X-API-Key``'s answer to all).
+    route_vary: tuple[str, ...] = ()
     # Credential headers the key does not cover: a request carrying one is served uncached.
     unkeyed_credentials: frozenset[bytes] = frozenset()
 
@@ -131,7 +131,7 @@ def key_spec(plan: Plan, policy: CachePolicy, owner: str) -> KeySpec:
         session,
         reads_session,
         private,
-        tuple(dict.fromkeys(name for name in declared_headers if name not in said)),
+        (*policy.vary, *dict.fromkeys(name for name in declared_headers if name not in said)),
         unkeyed,
     )
 

@@ -54,7 +54,7 @@ _ALLOWED = frozenset({"request", "connection", "session"})  # the injectables a 
 
 def _app_scoped(plan: Plan) -> list[Depends]:
     """``Depends(..., scope="app")`` for each app-scoped dependency of ``plan``."""
-    return [Depends(key, scope="app") for key in plan.app_scoped_keys]
+    return [Depends(dependant.key, scope="app") for dependant in plan.app_scoped]  # as declared
 
 
 class _Threads:
