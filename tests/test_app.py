@@ -286,7 +286,7 @@ def test_exception_handler_decorator_and_validation_override(client_factory: Any
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return JSONResponse({"fields": [e["loc"][-1] for e in exc.errors]}, status_code=400)
+        return JSONResponse({"fields": [e["loc"][-1] for e in exc.errors()]}, status_code=400)
 
     @app.put("/things/{thing_id:int}")
     async def put_thing(thing_id: int, version: int) -> None:
@@ -356,7 +356,7 @@ def test_unhandled_exception_is_a_plain_500(path: str) -> None:
 def test_unhandled_exception_is_logged_once_with_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
     # The guard answers and logs; it does not re-raise to the server (which would log it again).
     with caplog.at_level("ERROR", logger="toolkit.errors"):
-        response = TestClient(_failing_app()).get("/boom")
+        response = TestClient(_failing_app(), raise_server_exceptions=False).get("/boom")
     assert response.status_code == 500
     records = [r for r in caplog.records if r.name == "toolkit.errors"]
     assert len(records) == 1
@@ -464,7 +464,10 @@ async def test_async_client_startup_failure() -> None:
 # --- package surface -----------------------------------------------------------------------------
 
 EXPECTED_EXPORTS = {
+    "APIRouter",
     "App",
+    "Security",
+    "SecurityScopes",
     "BackgroundTasks",
     "Body",
     "Cookie",

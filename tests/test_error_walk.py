@@ -233,7 +233,7 @@ def test_optional_nested_model_is_walked(client: TestClient) -> None:
 
 
 def test_dataclass_body(client: TestClient) -> None:
-    payload = {"x": "1", "scores": {"math": 10, "art": "A"}, "label": 5}
+    payload = {"x": "one", "scores": {"math": 10, "art": "A"}, "label": 5}
     errors = by_loc(detail(client.post("/points", json=payload)))
     assert set(errors) == {("body", "x"), ("body", "y"), ("body", "scores", "art"), ("body", "label")}
     assert errors["body", "y"]["type"] == "missing"

@@ -123,7 +123,7 @@ def test_an_override_that_cannot_be_planned_is_refused_naming_the_route(
     def broken_override(ws: WebSocket) -> str:
         return "x"
 
-    client = TestClient(app)
+    client = TestClient(app, raise_server_exceptions=False)
     assert client.get("/me").json() == "alice"
     app.dependency_overrides[current_user] = broken_override
     response = client.get("/me")

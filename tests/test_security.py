@@ -55,6 +55,7 @@ def test_public_names() -> None:
         "PasswordHasher",
         "RoleChecker",
         "SecurityScheme",
+        "SecurityScopes",
         "compare_secret",
         "cors_middleware",
         "hash_password",
@@ -62,6 +63,7 @@ def test_public_names() -> None:
         "needs_rehash",
         "require_origin",
         "require_roles",
+        "require_scopes",
         "verify_password",
         "verify_password_async",
     ]

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .app import App
-from .di import Depends
+from .di import Depends, Security, SecurityScopes
 from .exceptions import (
     HTTPException,
     RequestValidationError,
@@ -29,9 +29,12 @@ from .responses import (
 )
 from .routing import Router
 
+APIRouter = Router  # FastAPI's name: code ported by renaming imports keeps working
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "APIRouter",
     "App",
     "BackgroundTasks",
     "Body",
@@ -56,6 +59,8 @@ __all__ = [
     "ResponseValidationError",
     "RouteConfigError",
     "Router",
+    "Security",
+    "SecurityScopes",
     "ServerSentEvent",
     "StreamingResponse",
     "UploadFile",

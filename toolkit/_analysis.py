@@ -87,6 +87,10 @@ class ScalarSpec:
     default: Any  # UNSET when required
     is_sequence: bool
     marker: Param
+    # A model of parameters (``filters: Annotated[FilterParams, Query()]``): one spec per field,
+    # read from the wire by its own key and validated together as the model.
+    model_fields: tuple[ScalarSpec, ...] = ()
+    forbid_unknown: bool = False  # the model refuses keys it does not declare
 
 
 @dataclasses.dataclass(slots=True)
@@ -394,6 +398,12 @@ def _add_scalar(
             raise RouteConfigError(f"{where} is declared Path() but the route has no {{{key}}} segment")
         if default is not UNSET:
             raise RouteConfigError(f"{where}: a path parameter cannot have a default")
+    if source != "path" and is_model(annotation) and not _split_optional(annotation)[1]:
+        if default is not UNSET:
+            raise RouteConfigError(f"{where}: a parameter model takes its defaults from its fields")
+        model = _model_param(name, annotation, full, marker, where)
+        dependant.scalars.append(model)
+        return
     is_sequence = sequence_item(annotation) is not None
     if not (is_scalar(annotation) or is_sequence or annotation is Any):  # Any: the string as sent
         raise RouteConfigError(
@@ -404,6 +414,47 @@ def _add_scalar(
         raise RouteConfigError(f"{where}: a path parameter cannot be a list")
     check_msgspec_type(full, where)
     dependant.scalars.append(ScalarSpec(name, source, key, full, default, is_sequence, marker))
+
+
+def _model_param(name: str, model: Any, full: Any, marker: Param, where: str) -> ScalarSpec:
+    """A Struct, dataclass or TypedDict of query/header/cookie parameters (FastAPI's parameter
+    models): each field is read by its own key and the model is validated as a whole."""
+    check_msgspec_type(full, where)
+    info = msgspec.inspect.type_info(model)
+    hints = typing.get_type_hints(model, include_extras=True)
+    forbid = bool(getattr(info, "forbid_unknown_fields", False))
+    if forbid and isinstance(marker, Header):
+        raise RouteConfigError(
+            f"{where}: a header model cannot forbid unknown fields: every request carries headers it "
+            "does not declare (Host, User-Agent...)"
+        )
+    fields = []
+    for field in info.fields:  # type: ignore[attr-defined]
+        annotation = hints[field.name]
+        key = field.encode_name
+        if isinstance(marker, Header):
+            key = (key.replace("_", "-") if marker.convert_underscores else key).lower()
+        is_sequence = sequence_item(annotation) is not None
+        if not (is_scalar(annotation) or is_sequence or _unwrap_annotated(annotation)[0] is Any):
+            raise RouteConfigError(
+                f"{where}: field {field.name!r} of {model.__qualname__} must be a scalar or a list of "
+                f"scalars to be read from the {marker.source}, not {annotation!r}"
+            )
+        required = field.required
+        field_default = UNSET if required else _field_default(field)
+        fields.append(
+            ScalarSpec(field.encode_name, marker.source, key, annotation, field_default, is_sequence, marker)
+        )
+    # Always given (the model is made from whichever of its keys the request has), so no default.
+    return ScalarSpec(name, marker.source, name, full, UNSET, False, marker, tuple(fields), forbid)
+
+
+def _field_default(field: Any) -> Any:
+    if field.default is not msgspec.NODEFAULT:
+        return field.default
+    if field.default_factory is not msgspec.NODEFAULT:
+        return field.default_factory()
+    return UNSET
 
 
 def _add_form(

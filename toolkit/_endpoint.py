@@ -57,8 +57,10 @@ class Endpoint:
         app_scope: AppScope | None = None,
         overrides: DependencyOverrides | None = None,
         response_cache: Cache | None = None,
+        strict: bool = False,
     ) -> None:
         self.options = options
+        self.strict = options.strict if options.strict is not None else strict
         self.name = describe(options.endpoint)
         self.route_label = f"{' '.join(sorted(options.methods))} {options.path} ({self.name})"
         self.path_params = path_params
@@ -108,6 +110,7 @@ class Endpoint:
                 app_scope=self.app_scope,
                 overrides=overrides,
                 body_name=self._body_name(),
+                strict=self.strict,
             )
         except RouteConfigError as exc:
             message = str(exc)
@@ -161,22 +164,31 @@ class Endpoint:
             # limit: 413 past it, and before reading anything when Content-Length says so.
             receive = limited_receive(receive, self._request_body_limit(plan, scope), scope)
         res = Resolution(scope, receive, send, plan.size, stack)
+        if plan.has_early_cleanup:
+            res.early = CleanupStack()
         try:
             timing: dict[str, float] | None = scope.get(TIMING_SCOPE_KEY)
             if timing is None:
                 response = await self._solve(plan, res, path_params)
             else:
                 response = await self._solve_timed(plan, res, path_params, timing)
+            if res.early is not None:  # the handler returned: before the response is sent
+                early, res.early = res.early, None
+                await early.close()
         except ClientDisconnect:
-            if stack is not None:
-                await stack.unwind_shielded(ClientDisconnect())
+            await _unwind_shielded(res, ClientDisconnect())
             return
         except Exception as exc:
+            if res.early is not None:
+                raised = await res.early.unwind(exc)
+                if not isinstance(raised, Exception):
+                    await _unwind_shielded(res, raised)
+                    raise raised from None
+                exc = raised
             await self._fail(scope, receive, send, exc, stack)
             return
         except BaseException as exc:  # cancelled (client gone, server shutting down)
-            if stack is not None:
-                await stack.unwind_shielded(exc)
+            await _unwind_shielded(res, exc)
             raise
         if stack is None:
             await response(scope, receive, send)
@@ -234,7 +246,7 @@ class Endpoint:
             try:
                 res.params = plan.extract_params(res.scope, path_params)
             except RequestValidationError as exc:
-                errors = exc.errors
+                errors = exc.errors()
                 res.params = exc.valid_params
         if plan.needs_request:
             res.connection = Request(res.scope, res.receive, res.send)
@@ -254,17 +266,17 @@ class Endpoint:
             try:
                 res.body = plan.decode_body(await self._read_json(res))
             except PendingBodyErrors as exc:
-                errors += exc.errors
+                errors += exc.errors()
                 pending = exc
                 body_read = False
             except RequestValidationError as exc:
-                errors += exc.errors
+                errors += exc.errors()
                 body_read = False
         if plan.has_forms:
             try:
                 res.form = await self._read_form(plan, res)
             except RequestValidationError as exc:
-                errors += exc.errors
+                errors += exc.errors()
                 form_read = False
         if errors:
             gates = plan.steps_to_run_despite(errors, body_read=body_read, form_read=form_read)
@@ -342,6 +354,14 @@ class Endpoint:
                 have = {key for key, _ in error_response.raw_headers}
                 error_response.raw_headers.extend(h for h in extra if h[0] not in have)
             await error_response(scope, receive, send)
+
+
+async def _unwind_shielded(res: Resolution, exc: BaseException) -> None:
+    """Run what is left of the cleanups (the function-scoped first), shielded from cancellation."""
+    if res.early is not None:
+        await res.early.unwind_shielded(exc)
+    if res.stack is not None:
+        await res.stack.unwind_shielded(exc)
 
 
 _INSTEAD = {

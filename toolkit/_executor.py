@@ -49,6 +49,7 @@ class Resolution:
         "background",
         "body",
         "connection",
+        "early",
         "form",
         "params",
         "receive",
@@ -71,6 +72,8 @@ class Resolution:
         self.send = send
         self.values: list[Any] = [None] * size
         self.stack = stack
+        # Generator dependencies with ``scope="function"``: closed when the handler returns.
+        self.early: CleanupStack | None = None
         # The validated path/query/header/cookie values (one Struct), the body, the form values,
         # the Request or WebSocket; the BackgroundTasks and injected Response, made on first use.
         self.params = self.body = self.form = self.connection = self.background = self.response = None
@@ -103,6 +106,9 @@ class Step:
     scope: str = "request"
     args: tuple[tuple[str, Extractor], ...] = ()  # the arguments from any other source
     awaited: tuple[str, ...] = ()
+    # The OAuth2 scopes the ``Security(...)`` markers on the way to this step ask for (OpenAPI's
+    # security requirement; a ``SecurityScopes`` parameter receives them).
+    security_scopes: tuple[str, ...] = ()
 
 
 def step_kind(call_info: Any, sync_to_thread: bool = True) -> int:
@@ -148,7 +154,8 @@ async def invoke(step: Step, kwargs: dict[str, Any], res: Resolution) -> Any:
         return await step.call(**kwargs)
     if kind == SYNC_INLINE:
         return step.call(**kwargs)
-    stack = res.stack
+    # ``scope="function"`` where the caller keeps an early stack (HTTP endpoints); else the stack.
+    stack = res.early if step.scope == "function" and res.early is not None else res.stack
     if kind == ASYNC_GEN:
         assert stack is not None
         return await stack.enter_async_gen(step.call(**kwargs))

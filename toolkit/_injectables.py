@@ -18,9 +18,10 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from ._executor import Extractor, Resolution
+from .di import SecurityScopes
 from .sessions._session import Session
 
-__all__ = ["INJECTABLES", "Injectable", "injectable_for", "injectable_named"]
+__all__ = ["INJECTABLES", "Injectable", "injectable_for", "injectable_named", "scoped_extractor"]
 
 HTTP, WEBSOCKET = "http", "websocket"
 
@@ -62,6 +63,21 @@ async def loaded_session(res: Resolution) -> Session:
     return await session.load()
 
 
+def _no_scopes(res: Resolution) -> SecurityScopes:
+    # The plan binds each step's own scopes instead (``scoped_extractor``); this is the value
+    # outside any ``Security`` marker.
+    return SecurityScopes()
+
+
+def scoped_extractor(scopes: tuple[str, ...]) -> Extractor:
+    """The extractor of a ``SecurityScopes`` parameter of a step below ``Security`` markers."""
+
+    def extract(res: Resolution) -> SecurityScopes:
+        return SecurityScopes(scopes)  # a new one per request: a dependency may change its list
+
+    return extract
+
+
 _BOTH = frozenset({HTTP, WEBSOCKET})
 
 #: Most specific first: a parameter takes the first entry its annotation is a subclass of.
@@ -72,6 +88,7 @@ INJECTABLES: tuple[Injectable, ...] = (
     Injectable(BackgroundTasks, "background", _background, frozenset({HTTP})),
     Injectable(Response, "response", _response, frozenset({HTTP})),
     Injectable(Session, "session", loaded_session, _BOTH, awaited=True),
+    Injectable(SecurityScopes, "security_scopes", _no_scopes, _BOTH),
 )
 _BY_KIND = {injectable.kind: injectable for injectable in INJECTABLES}
 

@@ -31,9 +31,9 @@ from ._analysis import (
 from ._app_scope import AppScope
 from ._body import request_cookies
 from ._error_walk import collect_errors
-from ._executor import ASYNC, ASYNC_GEN, SYNC_GEN, Extractor, Step, step_kind
+from ._executor import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, Extractor, Step, step_kind
 from ._forms import FormPlan
-from ._injectables import injectable_named
+from ._injectables import injectable_named, scoped_extractor
 from ._lax import is_bool, lenient_ints, normalize_bool, restore_bound
 from ._validation import (
     ErrorEntry,
@@ -68,8 +68,12 @@ class Plan:
         app_scope: AppScope | None = None,
         overrides: Mapping[Callable[..., Any], Callable[..., Any]] | None = None,
         body_name: str = "Body",
+        strict: bool = False,
     ) -> None:
         self.owner = owner
+        # JSON bodies: lax by default, as FastAPI's (pydantic's) are: "50.5" for a float, seconds
+        # for a timedelta; strict=True takes JSON's own types only.
+        self.strict = strict
         self.app_scope = app_scope
         self.overridden = bool(overrides)
         self.body_name = body_name  # names the embedded-body Struct, hence its OpenAPI component
@@ -89,12 +93,19 @@ class Plan:
             )
             self.dependency_keys |= {dependant.key, *dependant.all_keys()}
             self._add(None, dep, dependant)
-        self._add_dependant(root, "request")
+        # A handler that yields streams its items: calling it makes the generator the response
+        # sends (a generator dependency instead yields once, and its code after ``yield`` cleans up).
+        self.streams = root.is_gen or root.is_async_gen
+        self._add_dependant(root, "request", kind=SYNC_INLINE if self.streams else None)
         self._compile_scalars(path_params)
         self._compile_body()
         self._compile_forms()
         self.specials = {kind for step in self.steps for _, kind in step.special_args}
         self.has_generators = any(s.kind in (ASYNC_GEN, SYNC_GEN) for s in self.steps)
+        # Generator dependencies whose cleanup runs when the handler returns (``scope="function"``).
+        self.has_early_cleanup = any(
+            s.kind in (ASYNC_GEN, SYNC_GEN) and s.scope == "function" for s in self.steps
+        )
         self.step_inputs = [self._inputs_of(step) for step in self.steps]
         for step in self.steps:
             self._bind(step)
@@ -112,23 +123,38 @@ class Plan:
 
     # --- graph -----------------------------------------------------------------------------
 
-    def _add(self, kwarg: str | None, marker: Depends, dependant: Dependant) -> int:
-        # The same callable at app scope and at request scope is two values (as in FastAPI).
-        key = (dependant.key, marker.scope)
+    def _add(
+        self, kwarg: str | None, marker: Depends, dependant: Dependant, scopes: tuple[str, ...] = ()
+    ) -> int:
+        # ``scopes``: the OAuth2 scopes of the ``Security`` markers above (the step's own too).
+        scopes = tuple(dict.fromkeys((*scopes, *marker.scopes)))
+        # The same callable at app scope and at request scope is two values (as in FastAPI);
+        # so is the same callable under other scopes (its ``SecurityScopes`` differ).
+        key = (dependant.key, marker.scope, tuple(sorted(scopes)))
         if marker.use_cache and key in self._cache:
             return self._cache[key]
         if marker.scope == "app":
             index = self._add_app_scoped(dependant)
         else:
-            index = self._add_dependant(dependant, marker.scope, sync_to_thread=marker.sync_to_thread)
+            index = self._add_dependant(
+                dependant, marker.scope, sync_to_thread=marker.sync_to_thread, scopes=scopes
+            )
         if marker.use_cache:
             self._cache[key] = index
         return index
 
-    def _add_dependant(self, dependant: Dependant, scope: str, *, sync_to_thread: bool = True) -> int:
+    def _add_dependant(
+        self,
+        dependant: Dependant,
+        scope: str,
+        *,
+        sync_to_thread: bool = True,
+        kind: int | None = None,
+        scopes: tuple[str, ...] = (),
+    ) -> int:
         dep_args = []
         for kwarg, marker, sub in dependant.dependencies:
-            index = self._add(kwarg, marker, sub)
+            index = self._add(kwarg, marker, sub, scopes)
             if kwarg is not None:
                 dep_args.append((kwarg, index))
         scalar_args = tuple(
@@ -140,7 +166,7 @@ class Plan:
             Step(
                 dependant.call,
                 dependant.name,
-                step_kind(dependant, sync_to_thread),
+                step_kind(dependant, sync_to_thread) if kind is None else kind,
                 len(self.steps),
                 scalar_args,
                 body_args,
@@ -148,6 +174,7 @@ class Plan:
                 tuple(dependant.specials),
                 tuple(dep_args),
                 scope,
+                security_scopes=scopes,
             )
         )
         return len(self.steps) - 1
@@ -163,6 +190,9 @@ class Plan:
         awaited = []
         for kwarg, kind in step.special_args:
             injectable = injectable_named(kind)
+            if kind == "security_scopes":
+                args.append((kwarg, scoped_extractor(step.security_scopes)))
+                continue
             args.append((kwarg, injectable.extract))
             if injectable.awaited:
                 awaited.append(kwarg)
@@ -171,7 +201,11 @@ class Plan:
 
     def _inputs_of(self, step: Step) -> tuple[tuple[str | int, ...], ...]:
         """The error ``loc`` prefixes that concern ``step``'s own arguments."""
-        by_field = {field: (spec.source, spec.key) for spec, field in self._scalars}
+        # A parameter model's errors are at its fields' keys: any of its source concerns it.
+        by_field = {
+            field: (spec.source,) if spec.model_fields else (spec.source, spec.key)
+            for spec, field in self._scalars
+        }
         inputs: list[tuple[str | int, ...]] = [by_field[field] for _, field in step.scalar_args]
         by_body = {field: spec.key for spec, field in self._bodies.values()}
         for _, field in step.body_args:
@@ -218,14 +252,20 @@ class Plan:
             if self._scalars
             else None
         )
-        self.path_fields = tuple((s.key, f) for s, f in self._scalars if s.source == "path")
-        self.query_fields = {s.key: (f, s.is_sequence) for s, f in self._scalars if s.source == "query"}
+        plain = [(s, f) for s, f in self._scalars if not s.model_fields]
+        self.path_fields = tuple((s.key, f) for s, f in plain if s.source == "path")
+        self.query_fields = {s.key: (f, s.is_sequence) for s, f in plain if s.source == "query"}
         self.header_fields = {
-            s.key.encode("latin-1"): (f, s.is_sequence) for s, f in self._scalars if s.source == "header"
+            s.key.encode("latin-1"): (f, s.is_sequence) for s, f in plain if s.source == "header"
         }
-        self.cookie_fields = tuple((s.key, f) for s, f in self._scalars if s.source == "cookie")
+        self.cookie_fields = tuple((s.key, f) for s, f in plain if s.source == "cookie")
         # msgspec reads "true/false/1/0" as booleans; FastAPI users also send yes/no/on/off.
-        self.bool_fields = tuple(f for s, f in self._scalars if is_bool(s.annotation))
+        self.bool_fields = tuple(f for s, f in plain if is_bool(s.annotation))
+        self.model_params = tuple(
+            ModelParam(spec, field, {s.key for s, _ in plain if s.source == spec.source})
+            for spec, field in self._scalars
+            if spec.model_fields
+        )
 
     # --- body --------------------------------------------------------------------------------
 
@@ -270,7 +310,7 @@ class Plan:
                 f"{self.owner}: the request body holds {', '.join(custom)}, which msgspec cannot decode "
                 "from JSON: make it a msgspec.Struct (or a dataclass / TypedDict)"
             )
-        self.body_decoder = msgspec.json.Decoder(self.body_type)
+        self.body_decoder = msgspec.json.Decoder(self.body_type, strict=self.strict)
         self.body_specs = specs
 
     def body_args_for(self, step: Step, body: Any) -> dict[str, Any]:
@@ -330,9 +370,11 @@ class Plan:
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             return [json_invalid_entry(str(exc), len(raw))]
 
+        strict = self.strict
+
         def convert(v: Any, t: Any) -> Any:
             # JSON object keys are strings: ``dict[int, X]`` reads "1" as the decoder does.
-            return msgspec.convert(v, t, str_keys=True)
+            return msgspec.convert(v, t, str_keys=True, strict=strict)
 
         return collect_errors(value, self.body_type, ("body",), convert)
 
@@ -392,6 +434,8 @@ class Plan:
             for key, field in self.cookie_fields:
                 if key in cookies:
                     raw[field] = cookies[key]
+        for model in self.model_params:
+            raw[model.field] = model.gather(scope)
         try:
             for field in self.bool_fields:
                 if field in raw:
@@ -408,8 +452,9 @@ class Plan:
     # --- read-only views (OpenAPI, the cache key) ------------------------------------------
 
     def scalar_specs(self) -> list[ScalarSpec]:
-        """The path, query, header and cookie parameters of every step, each once."""
-        return [spec for spec, _ in self._scalars]
+        """The path, query, header and cookie parameters of every step, each once (a parameter
+        model's fields one by one)."""
+        return [field for spec, _ in self._scalars for field in (spec.model_fields or (spec,))]
 
     def form_specs(self) -> list[FormSpec]:
         """The form fields of every step, each once."""
@@ -429,6 +474,12 @@ class Plan:
         valid: dict[str, Any] = {}
         for spec, field in self._scalars:
             loc = (spec.source, spec.key)
+            if spec.model_fields:
+                try:
+                    valid[field] = msgspec.convert(raw[field], spec.annotation, strict=False)
+                except msgspec.ValidationError:
+                    errors += collect_errors(raw[field], spec.annotation, (spec.source,), _lax_convert)
+                continue
             if field not in raw:
                 if spec.default is UNSET:
                     errors.append(missing_entry(loc))
@@ -474,6 +525,56 @@ def _form_value(key: str) -> Extractor:
     return extract
 
 
+def _lax_convert(value: Any, tp: Any) -> Any:
+    return msgspec.convert(value, tp, strict=False)
+
+
+class ModelParam:
+    """A parameter model's source keys, gathered into the dict msgspec validates it from."""
+
+    __slots__ = ("bools", "claimed", "field", "forbid", "keys", "source")
+
+    def __init__(self, spec: ScalarSpec, field: str, claimed: set[str]) -> None:
+        self.source = spec.source
+        self.field = field  # in the params Struct
+        self.keys = {sub.key: (sub.name, sub.is_sequence) for sub in spec.model_fields}
+        self.bools = tuple(sub.name for sub in spec.model_fields if is_bool(sub.annotation))
+        self.forbid = spec.forbid_unknown
+        # Keys other parameters of the route read are theirs, not unknown fields of the model
+        # (FastAPI reports them as unknown too: a route could not have both).
+        self.claimed = claimed
+
+    def gather(self, scope: MutableMapping[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        keys = self.keys
+        for key, value in self._pairs(scope):
+            hit = keys.get(key)
+            if hit is None:
+                if self.forbid and key not in self.claimed:
+                    values[key] = value  # refused by the model, as unknown
+                continue
+            name, is_sequence = hit
+            if is_sequence:
+                values.setdefault(name, []).append(value)
+            else:
+                values[name] = value
+        for name in self.bools:
+            if name in values:
+                values[name] = normalize_bool(values[name])
+        return values
+
+    def _pairs(self, scope: MutableMapping[str, Any]) -> list[tuple[str, str]]:
+        if self.source == "query":
+            query_string = scope["query_string"].decode("latin-1")
+            return [
+                (unquote_plus(key), unquote_plus(value))
+                for key, _, value in (pair.partition("=") for pair in query_string.split("&") if pair)
+            ]
+        if self.source == "header":
+            return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]]
+        return list(request_cookies(scope).items())
+
+
 class PendingBodyErrors(RequestValidationError):
     """The body failed validation; its one entry (``loc: ["body"]``) stands for all of them until
     ``complete()`` walks the body for every failing field."""
@@ -486,6 +587,6 @@ class PendingBodyErrors(RequestValidationError):
 
     def complete(self, errors: list[ErrorEntry]) -> list[ErrorEntry]:
         """``errors`` with this placeholder replaced by the body's own errors."""
-        placeholder = self.errors[0]
+        placeholder = self.errors()[0]
         found = self.plan.body_errors(self.raw, self.first)
         return [entry for error in errors for entry in (found if error is placeholder else [error])]

@@ -42,6 +42,15 @@ class RouteOptions:
     max_body_size: int | None = None
     is_websocket: bool = False
     cache: CachePolicy | int | None = None
+    # How the result is written (FastAPI's response_model_* options).
+    response_model_include: set[str] | None = None
+    response_model_exclude: set[str] | None = None
+    response_model_by_alias: bool = True
+    response_model_exclude_unset: bool = False
+    response_model_exclude_defaults: bool = False
+    response_model_exclude_none: bool = False
+    openapi_extra: dict[str, Any] | None = None
+    strict: bool | None = None  # None: the app's choice (lax, as FastAPI, unless App(strict=True))
 
 
 class RouteKwargs(TypedDict, total=False):
@@ -62,6 +71,14 @@ class RouteKwargs(TypedDict, total=False):
     response_description: str
     max_body_size: int | None
     cache: CachePolicy | int | None
+    response_model_include: set[str] | None
+    response_model_exclude: set[str] | None
+    response_model_by_alias: bool
+    response_model_exclude_unset: bool
+    response_model_exclude_defaults: bool
+    response_model_exclude_none: bool
+    openapi_extra: dict[str, Any] | None
+    strict: bool | None
 
 
 class WebSocketRouteKwargs(TypedDict, total=False):

@@ -6,6 +6,7 @@ import contextlib
 import inspect
 import logging
 import traceback
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack
 
@@ -26,6 +27,11 @@ from ._trie import CompiledPath
 from ._websocket import WebSocketEndpoint
 from .cache import Cache
 from .di import Depends
+from .exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+    validation_close_reason,
+)
 from .exceptions import RequestValidationError
 from .middleware.errors import ErrorMiddleware
 from .openapi import REDOC_JS, SWAGGER_CSS, SWAGGER_JS, build_openapi, redoc_html, swagger_ui_html
@@ -48,17 +54,10 @@ Lifespan = Callable[[Any], contextlib.AbstractAsyncContextManager[Mapping[str, A
 DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
 
 
-def http_exception_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    headers = dict(exc.headers) if exc.headers else None
-    if exc.status_code in (204, 304) or exc.status_code < 200:
-        return Response(status_code=exc.status_code, headers=headers)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
-
-
-def validation_exception_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": exc.errors}, status_code=422)
+async def _call_hook(handler: Callable[[], Any]) -> None:
+    result = handler()
+    if inspect.isawaitable(result):
+        await result
 
 
 class App:
@@ -99,22 +98,45 @@ class App:
         swagger_css_url: str = SWAGGER_CSS,
         redoc_js_url: str = REDOC_JS,
         swagger_ui_parameters: dict[str, Any] | None = None,
+        summary: str | None = None,
+        terms_of_service: str | None = None,
+        contact: dict[str, Any] | None = None,
+        license_info: dict[str, Any] | None = None,
+        root_path: str = "",
+        root_path_in_servers: bool = True,
+        strict: bool = False,
+        on_startup: Sequence[Callable[[], Any]] | None = None,
+        on_shutdown: Sequence[Callable[[], Any]] | None = None,
     ) -> None:
+        if root_path and (not root_path.startswith("/") or root_path.endswith("/")):
+            raise ValueError(f"root_path {root_path!r} must start with '/' and not end with '/'")
         self.debug = debug
         self.state = State()
         self.title = title
         self.version = version
         self.description = description
+        self.summary = summary
+        self.terms_of_service = terms_of_service
+        self.contact = contact
+        self.license_info = license_info
+        # Behind a proxy that strips a prefix: links and the docs use it (FastAPI's root_path).
+        self.root_path = root_path
+        self.root_path_in_servers = root_path_in_servers
+        # Request bodies: lax like FastAPI ("50.5" for a float) unless strict=True (per route too).
+        self.strict = strict
         self.servers = servers or []
         self.max_body_size = max_body_size
         self.request_id_header = request_id_header
         self.problem_details = problem_details
         self.cache = cache
         self.lifespan_context = lifespan
+        # Starlette's older start-up/shutdown hooks (``on_event``), run around ``lifespan``.
+        self.on_startup: list[Callable[[], Any]] = list(on_startup or [])
+        self.on_shutdown: list[Callable[[], Any]] = list(on_shutdown or [])
         self.user_middleware: list[Middleware] = list(middleware or [])
         self.exception_handlers: dict[Any, ExceptionHandler] = {
             StarletteHTTPException: http_exception_handler,
-            RequestValidationError: validation_exception_handler,
+            RequestValidationError: request_validation_exception_handler,
         }
         self.exception_handlers.update(exception_handlers or {})
         self._dependency_overrides = DependencyOverrides()
@@ -155,6 +177,7 @@ class App:
             app_scope=self.app_scope,
             overrides=self._dependency_overrides,
             response_cache=self.cache,
+            strict=self.strict,
         )
         self.dispatcher.add(item, compiled, endpoint)
         return endpoint
@@ -201,7 +224,7 @@ class App:
 
         async def openapi_document(request: Request) -> Response:
             root_path = request.scope.get("root_path", "")
-            if root_path and not self.servers:
+            if root_path and not self.servers and self.root_path_in_servers:
                 # Mounted under a prefix (or behind a proxy): "Try it out" must call the prefix.
                 document = {**self.openapi(), "servers": [{"url": root_path}]}
                 return Response(json_encoder.encode(document), media_type="application/json")
@@ -305,6 +328,29 @@ class App:
             raise RuntimeError("Cannot add middleware after the application has started")
         self.user_middleware.insert(0, Middleware(middleware_class, *args, **kwargs))
 
+    def add_event_handler(self, event_type: str, func: Callable[[], Any]) -> None:
+        """Run ``func`` (sync or async) at ``"startup"`` or ``"shutdown"``; prefer ``lifespan=``."""
+        if event_type == "startup":
+            self.on_startup.append(func)
+        elif event_type == "shutdown":
+            self.on_shutdown.append(func)
+        else:
+            raise ValueError(f"event_type must be 'startup' or 'shutdown', not {event_type!r}")
+
+    def on_event(self, event_type: str) -> Callable[[F], F]:
+        """Deprecated (as in FastAPI and Starlette): use ``lifespan=``. Still run, around it."""
+        warnings.warn(
+            "on_event is deprecated, use lifespan= instead (see the README's 'Lifespan' section)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+
+        def decorator(func: F) -> F:
+            self.add_event_handler(event_type, func)
+            return func
+
+        return decorator
+
     def add_exception_handler(self, key: int | type[Exception], handler: ExceptionHandler) -> None:
         self.exception_handlers[key] = handler
 
@@ -363,7 +409,7 @@ class App:
         if isinstance(exc, WebSocketException):
             code, reason = exc.code, exc.reason or ""
         elif isinstance(exc, RequestValidationError):
-            code, reason = 1008, "Invalid parameters"
+            code, reason = 1008, validation_close_reason(exc)
         elif isinstance(exc, StarletteHTTPException):
             code, reason = 1008, str(exc.detail)[:120]
         else:
@@ -376,6 +422,8 @@ class App:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self
+        if self.root_path:
+            scope["root_path"] = self.root_path
         if "router" not in scope:
             # request.url_for resolves names from the outermost app (as Starlette's Router does),
             # so a mounted App reverses "mount:name" with the right prefix.
@@ -402,11 +450,17 @@ class App:
             skip=self.dependency_overrides.keys(),
         )
         try:
-            if self.lifespan_context is None:
-                yield None
-            else:
-                async with self.lifespan_context(self) as state:
-                    yield state
+            for handler in self.on_startup:
+                await _call_hook(handler)
+            try:
+                if self.lifespan_context is None:
+                    yield None
+                else:
+                    async with self.lifespan_context(self) as state:
+                        yield state
+            finally:
+                for handler in self.on_shutdown:
+                    await _call_hook(handler)
         finally:
             await self.app_scope.shutdown()
 

@@ -56,16 +56,21 @@ class RequestBodyTooLarge(HTTPException):
 class RequestValidationError(Exception):
     """Request data failed validation; rendered as a 422 with FastAPI's error shape.
 
-    ``errors`` is a list of ``{"type", "loc", "msg", "input"}`` dicts, one per failing field.
+    ``errors()`` is a list of ``{"type", "loc", "msg", "input"}`` dicts, one per failing field (a
+    method, as in FastAPI); ``body`` is the request body when one was read, else ``None``.
     """
 
-    def __init__(self, errors: Sequence[dict[str, Any]]) -> None:
+    def __init__(self, errors: Sequence[dict[str, Any]], *, body: Any = None) -> None:
         super().__init__(errors)
-        self.errors = list(errors)
+        self._errors = list(errors)
+        self.body = body
         self.valid_params: Any = None  # set by the toolkit: the parameters that did validate
 
+    def errors(self) -> list[dict[str, Any]]:
+        return self._errors
+
     def __str__(self) -> str:
-        return f"{len(self.errors)} validation error(s): {self.errors}"
+        return f"{len(self._errors)} validation error(s): {self._errors}"
 
 
 class ResponseValidationError(Exception):

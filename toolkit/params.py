@@ -45,7 +45,9 @@ class Param:
         "description",
         "examples",
         "include_in_schema",
+        "json_schema_extra",
         "meta_kwargs",
+        "openapi_examples",
         "title",
     )
 
@@ -67,9 +69,19 @@ class Param:
         min_length: int | None = None,
         max_length: int | None = None,
         pattern: str | None = None,
+        regex: str | None = None,
+        example: Any = UNSET,
+        openapi_examples: dict[str, dict[str, Any]] | None = None,
+        json_schema_extra: dict[str, Any] | None = None,
     ) -> None:
         if default is Ellipsis:  # FastAPI's spelling of "required"
             default = UNSET
+        if regex is not None:  # FastAPI's older name of ``pattern``
+            if pattern is not None and pattern != regex:
+                raise TypeError("pass pattern= or regex= (its older name), not both")
+            pattern = regex
+        if example is not UNSET:  # FastAPI's deprecated singular form
+            examples = [*(examples or []), example]
         self.default = default
         self.alias = alias
         self.title = title
@@ -77,6 +89,10 @@ class Param:
         self.examples = examples
         self.deprecated = deprecated
         self.include_in_schema = include_in_schema
+        # OpenAPI only: named examples ({"name": {"summary", "description", "value"}}) shown by
+        # the docs' example picker, and keys merged into the parameter's schema.
+        self.openapi_examples = openapi_examples
+        self.json_schema_extra = json_schema_extra
         constraints = {
             "gt": gt,
             "ge": ge,
@@ -98,6 +114,8 @@ class Param:
             kwargs["description"] = self.description
         if self.examples is not None:
             kwargs["examples"] = self.examples
+        if self.json_schema_extra:
+            kwargs["extra_json_schema"] = self.json_schema_extra
         return msgspec.Meta(**kwargs) if kwargs else None
 
     def __repr__(self) -> str:

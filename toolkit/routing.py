@@ -129,6 +129,14 @@ class Router:
         response_description: str = "Successful Response",
         max_body_size: int | None = None,
         cache: CachePolicy | int | None = None,
+        response_model_include: set[str] | None = None,
+        response_model_exclude: set[str] | None = None,
+        response_model_by_alias: bool = True,
+        response_model_exclude_unset: bool = False,
+        response_model_exclude_defaults: bool = False,
+        response_model_exclude_none: bool = False,
+        openapi_extra: dict[str, Any] | None = None,
+        strict: bool | None = None,
     ) -> None:
         if not path.startswith("/") and not (path == "" and self.prefix):
             raise RouteConfigError(f"route path {path!r} must start with '/'")
@@ -153,6 +161,14 @@ class Router:
                 response_description=response_description,
                 max_body_size=max_body_size,
                 cache=cache,
+                response_model_include=response_model_include,
+                response_model_exclude=response_model_exclude,
+                response_model_by_alias=response_model_by_alias,
+                response_model_exclude_unset=response_model_exclude_unset,
+                response_model_exclude_defaults=response_model_exclude_defaults,
+                response_model_exclude_none=response_model_exclude_none,
+                openapi_extra=openapi_extra,
+                strict=strict,
             )
         )
 

@@ -1,8 +1,10 @@
 """Test clients: Starlette's ``TestClient`` and an async client that runs the app's lifespan.
 
 ``TestClient`` is Starlette's (it prefers the ``httpx2`` package, installed by the ``testing``
-extra). ``AsyncTestClient`` drives the app in-process through httpx's ``ASGITransport``, with
-no thread portal, and runs the lifespan around the ``async with`` block.
+extra). As in FastAPI, a handler's unhandled exception is raised in the test (after the 500 is
+sent) unless ``raise_server_exceptions=False``. ``AsyncTestClient`` drives the app in-process
+through httpx's ``ASGITransport``, with no thread portal, and runs the lifespan around the
+``async with`` block.
 """
 
 from __future__ import annotations
@@ -68,15 +70,29 @@ async def run_lifespan(app: ASGIApp, state: dict[str, Any] | None = None) -> Asy
 
 
 class AsyncTestClient(httpx.AsyncClient):
-    """``async with AsyncTestClient(app) as client: await client.get("/")`` — lifespan included."""
+    """``async with AsyncTestClient(app) as client: await client.get("/")`` — lifespan included.
 
-    def __init__(self, app: ASGIApp, base_url: str = "http://testserver", **kwargs: Any) -> None:
+    As with ``TestClient``, an unhandled error in the app is raised in the test after its 500 is
+    sent (``raise_server_exceptions=False`` returns the 500 instead).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        base_url: str = "http://testserver",
+        *,
+        raise_server_exceptions: bool = True,
+        **kwargs: Any,
+    ) -> None:
         self._app = app
         self._lifespan_state: dict[str, Any] = {}
         self._lifespan: contextlib.AbstractAsyncContextManager[dict[str, Any]] | None = None
 
         async def with_state(scope: Any, receive: Any, send: Any) -> None:
             scope["state"] = dict(self._lifespan_state)
+            if raise_server_exceptions:
+                # The extension Starlette's TestClient sets: the error guard re-raises after its 500.
+                scope["extensions"] = {**scope.get("extensions", {}), "http.response.debug": {}}
             await app(scope, receive, send)
 
         super().__init__(transport=httpx.ASGITransport(app=with_state), base_url=base_url, **kwargs)

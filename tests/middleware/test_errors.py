@@ -195,7 +195,11 @@ async def test_problem_json_follows_rfc_9457() -> None:
 def test_error_is_logged_exactly_once_with_its_traceback(
     where: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = ids_client() if where == "toolkit" else TestClient(ErrorMiddleware(raw_app))
+    client = (
+        ids_client()
+        if where == "toolkit"
+        else TestClient(ErrorMiddleware(raw_app), raise_server_exceptions=False)
+    )
     with caplog.at_level(logging.DEBUG):
         response = client.get("/boom")
     assert response.status_code == 500
@@ -549,7 +553,7 @@ def test_app_problem_details_option() -> None:
     async def boom() -> None:
         raise RuntimeError("boom")
 
-    response = TestClient(app).get("/boom")
+    response = TestClient(app, raise_server_exceptions=False).get("/boom")
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["status"] == 500

@@ -330,7 +330,7 @@ def test_an_error_before_the_response_is_logged_as_a_500(access_log: AccessLog) 
     async def boom() -> None:
         raise RuntimeError("boom")
 
-    response = TestClient(app).get("/boom")
+    response = TestClient(app, raise_server_exceptions=False).get("/boom")
     assert response.status_code == 500
     (record,) = access_log()
     assert record.getMessage().startswith('GET "/boom" 500 ')

@@ -36,6 +36,10 @@ _WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 ServerErrorHandler = Callable[[Request, Exception], Response | Awaitable[Response]]
 
 
+#: The ASGI extension Starlette's ``TestClient`` (and ``AsyncTestClient``) put in every scope.
+_TEST_CLIENT = "http.response.debug"
+
+
 def get_request_id() -> str | None:
     """The id of the request being handled (for log records, outgoing calls...)."""
     return request_id_var.get()
@@ -137,6 +141,11 @@ class ErrorMiddleware:
             response = await self._error_response(scope, receive, exc, request_id)
             response.raw_headers.extend(extra_headers)
             await response(scope, receive, send)
+            if _TEST_CLIENT in scope.get("extensions", ()) and not isinstance(exc, RequestBodyTooLarge):
+                # Under a test client, as Starlette's ServerErrorMiddleware does: the 500 is sent,
+                # then the error reaches the test (TestClient(raise_server_exceptions=True), the
+                # default, raises it; False returns the 500). Servers never set this extension.
+                raise
         finally:
             request_id_var.reset(token)
 

@@ -30,6 +30,7 @@ from .passwords import (
     verify_password_async,
 )
 from .roles import RoleChecker, require_roles
+from .scopes import SecurityScopes, require_scopes
 
 __all__ = [
     "APIKeyCookie",
@@ -47,6 +48,7 @@ __all__ = [
     "PasswordHasher",
     "RoleChecker",
     "SecurityScheme",
+    "SecurityScopes",
     "compare_secret",
     "cors_middleware",
     "hash_password",
@@ -54,6 +56,7 @@ __all__ = [
     "needs_rehash",
     "require_origin",
     "require_roles",
+    "require_scopes",
     "verify_password",
     "verify_password_async",
 ]
