@@ -40,6 +40,35 @@ SCALAR_TYPES: tuple[type, ...] = (
 SEQUENCE_ORIGINS = (list, set, frozenset, tuple)
 
 
+MIGRATING = "see 'Migrating from FastAPI' in the README"
+
+
+def _is_pydantic_model(cls: Any) -> bool:
+    """A pydantic model, told by its bases (pydantic is never imported here)."""
+    return isinstance(cls, type) and any(
+        base.__name__ == "BaseModel" and base.__module__.startswith("pydantic") for base in cls.__mro__
+    )
+
+
+def refuse_pydantic(tp: Any, where: str) -> None:
+    """Refuse a type holding pydantic models with a message that says how to port it."""
+    todo, seen = [tp], set()
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if _is_pydantic_model(node):
+            raise RouteConfigError(
+                f"{where}: {node.__qualname__} is a pydantic model; the toolkit validates with msgspec: "
+                f"make it a msgspec.Struct (Field -> msgspec.Meta, validators -> __post_init__; {MIGRATING})"
+            )
+        todo += [arg for arg in typing.get_args(node) if not isinstance(arg, (str, int, msgspec.Meta))]
+        origin = typing.get_origin(node)
+        if origin is not None:
+            todo.append(origin)
+
+
 def undecodable_types(tp: Any) -> list[str]:
     """The classes inside ``tp`` that msgspec can neither decode nor check (plain classes, read
     as ``CustomType``): a body or response model holding one would fail on every request."""
@@ -315,6 +344,7 @@ def _analyze_param(
     chain = " -> ".join([*(describe(c) for c in stack[:-1]), dependant.name])
     where = f"{chain}: parameter {param.name!r}"
     annotation, metadata = _unwrap_annotated(hint)
+    refuse_pydantic(annotation, where)
     markers = [m for m in metadata if isinstance(m, (Param, Depends))]
     metas = [m for m in metadata if isinstance(m, msgspec.Meta)]
     default: Any = UNSET if param.default is inspect.Parameter.empty else param.default

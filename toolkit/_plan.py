@@ -10,6 +10,7 @@ body decode; on failure, walk the input again to report every failing field.
 
 from __future__ import annotations
 
+import copy
 import functools
 import operator
 import types
@@ -51,8 +52,15 @@ MAX_WALKED_BODY = 256 * 1024
 
 
 def _struct(name: str, fields: list[tuple[str, Any, Any]], rename: dict[str, str] | None = None) -> Any:
-    spec = [(f, t) if d is UNSET else (f, t, d) for f, t, d in fields]
+    spec = [(f, t) if d is UNSET else (f, t, _default(d)) for f, t, d in fields]
     return msgspec.defstruct(name, spec, kw_only=True, rename=rename)
+
+
+def _default(value: Any) -> Any:
+    """A field default; a non-empty list, dict or set (``Query(["a", "b"])``) is copied per request."""
+    if isinstance(value, (list, dict, set, bytearray)) and value:
+        return msgspec.field(default_factory=functools.partial(copy.copy, value))
+    return value
 
 
 class Plan:

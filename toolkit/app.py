@@ -463,6 +463,23 @@ class App:
                     await _call_hook(handler)
         finally:
             await self.app_scope.shutdown()
+            await self._close_stores()
+
+    async def _close_stores(self) -> None:
+        """Close the connections of the stores the app knows (its cache's, its middleware's
+        ``store=``): the server's event loop ends with the lifespan. A ``RedisStore`` used
+        elsewhere (a rate limiter) closes its connections when its event loop ends."""
+        stores = [self.cache.store] if self.cache is not None else []
+        stores += [
+            kwargs["store"] for _, _, kwargs in self.user_middleware if kwargs.get("store") is not None
+        ]
+        for store in {id(store): store for store in stores}.values():
+            aclose = getattr(store, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except Exception:
+                    logger.exception("closing %r at shutdown failed", store)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
