@@ -553,3 +553,15 @@ def test_the_app_closes_the_stores_it_knows_at_shutdown() -> None:
     with TestClient(app):  # a second session (another event loop) works and closes them again
         pass
     assert len(closed) == 4
+
+
+def test_unannotated_and_any_parameters_are_query_strings() -> None:
+    app = App()
+
+    @app.get("/")
+    async def read(q, extra: Any = None) -> list[Any]:  # type: ignore[no-untyped-def]
+        return [q, extra]
+
+    client = TestClient(app)
+    assert client.get("/?q=1&extra=x").json() == ["1", "x"]
+    assert client.get("/").json()["detail"][0]["loc"] == ["query", "q"]

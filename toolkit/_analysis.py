@@ -395,11 +395,11 @@ def _infer_marker(name: str, annotation: Any, path_params: Mapping[str, Any], wh
         return Path()
     if _is_upload(annotation) in ("upload", "uploads"):
         return File()
-    if is_scalar(annotation) or sequence_item(annotation) is not None:
-        return Query()
+    if is_scalar(annotation) or sequence_item(annotation) is not None or annotation is Any:
+        return Query()  # ``Any``: the string as sent, as in FastAPI
     bare, _ = _split_optional(annotation)
     origin = typing.get_origin(bare) or bare
-    if is_model(bare) or origin in (dict, list, set, tuple, frozenset) or annotation is Any:
+    if is_model(bare) or origin in (dict, list, set, tuple, frozenset):
         return Body()
     raise RouteConfigError(
         f"{where}: cannot tell where a value of type {annotation!r} comes from; "
