@@ -34,6 +34,7 @@ from .exception_handlers import (
 )
 from .exceptions import RequestValidationError
 from .middleware.errors import ErrorMiddleware
+from .middleware.http import HTTPFunctionMiddleware
 from .openapi import REDOC_JS, SWAGGER_CSS, SWAGGER_JS, build_openapi, redoc_html, swagger_ui_html
 from .responses import JSONResponse, json_encoder
 from .routing import Dispatcher, Mount, Router, compile_route
@@ -327,6 +328,21 @@ class App:
         if self.middleware_stack is not None:
             raise RuntimeError("Cannot add middleware after the application has started")
         self.user_middleware.insert(0, Middleware(middleware_class, *args, **kwargs))
+
+    def middleware(self, middleware_type: str) -> Callable[[F], F]:
+        """FastAPI's ``@app.middleware("http")``: ``async def mw(request, call_next)`` around every
+        HTTP request, pure ASGI underneath (streaming kept; ``HTTPFunctionMiddleware``). A class
+        middleware (``add_middleware``) is cheaper: each function middleware runs the rest of
+        the app in a task of its own."""
+        if middleware_type != "http":
+            raise ValueError(f'only "http" function middleware exists, not {middleware_type!r}')
+
+        def decorator(func: F) -> F:
+            # A body the function reads is held to the app's limit, as the routes' bodies are.
+            self.add_middleware(HTTPFunctionMiddleware, dispatch=func, max_body_size=self.max_body_size)
+            return func
+
+        return decorator
 
     def add_event_handler(self, event_type: str, func: Callable[[], Any]) -> None:
         """Run ``func`` (sync or async) at ``"startup"`` or ``"shutdown"``; prefer ``lifespan=``."""
