@@ -498,6 +498,7 @@ EXPECTED_EXPORTS = {
     "WebSocketDisconnect",
     "WebSocketException",
     "__version__",
+    "status",
 }
 
 

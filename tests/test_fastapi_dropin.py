@@ -565,3 +565,17 @@ def test_unannotated_and_any_parameters_are_query_strings() -> None:
     client = TestClient(app)
     assert client.get("/?q=1&extra=x").json() == ["1", "x"]
     assert client.get("/").json()["detail"][0]["loc"] == ["query", "q"]
+
+
+def test_status_names_and_a_streaming_handler_cannot_be_cached() -> None:
+    from toolkit import status
+    from toolkit.cache import Cache
+    from toolkit.sessions import MemoryStore
+
+    assert status.HTTP_404_NOT_FOUND == 404
+    app = App(cache=Cache(MemoryStore()))
+    with pytest.raises(RouteConfigError, match="yields streams its response"):
+
+        @app.get("/events", cache=60)
+        async def events() -> AsyncIterator[int]:
+            yield 1

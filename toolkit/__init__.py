@@ -6,6 +6,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from . import status
 from .app import App
 from .di import Depends, Security, SecurityScopes
 from .exceptions import (
@@ -68,4 +69,5 @@ __all__ = [
     "WebSocketDisconnect",
     "WebSocketException",
     "__version__",
+    "status",
 ]

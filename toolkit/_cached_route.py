@@ -7,6 +7,7 @@ the handler and saves its response. What the key covers is decided by ``_route_c
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import msgspec
@@ -41,6 +42,10 @@ def cache_policy_of(options: RouteOptions, owner: str, cache: Cache | None) -> C
         policy = CachePolicy(policy)
     if not options.methods <= {"GET", "HEAD"}:
         raise RouteConfigError(f"{owner}: only GET routes can cache their responses")
+    if inspect.isasyncgenfunction(options.endpoint) or inspect.isgeneratorfunction(options.endpoint):
+        raise RouteConfigError(
+            f"{owner}: a handler that yields streams its response, which a cache cannot keep"
+        )
     if cache is None:
         raise RouteConfigError(f"{owner}: response caching needs a cache: App(cache=Cache(store))")
     return policy
