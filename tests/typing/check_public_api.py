@@ -57,3 +57,29 @@ async def option_of_another_kind() -> None: ...
 app.include_router(router, prefix=1)  # type: ignore[arg-type]
 app.add_middleware(TimingMiddleware, acces_log=True)  # type: ignore[call-arg]
 app.add_middleware(TimingMiddleware, access_log="yes")  # type: ignore[arg-type]
+
+# FastAPI's spellings: Security in dependencies, response_model_* options, function middleware.
+from toolkit import Request, Response, Security  # noqa: E402
+from toolkit.middleware import CallNext  # noqa: E402
+
+
+@app.patch(
+    "/items/{item_id}",
+    dependencies=[Security(current_user, scopes=["items:write"])],
+    response_model_exclude_unset=True,
+    openapi_extra={"x-internal": True},
+    strict=True,
+)
+async def patch_item(item_id: int) -> dict[str, int]:
+    return {"item_id": item_id}
+
+
+@app.middleware("http")
+async def add_header(request: Request, call_next: CallNext) -> Response:
+    response = await call_next(request)
+    response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
+@app.get("/bad", response_model_exclude_none="yes")  # type: ignore[arg-type]
+async def wrong_exclude_type() -> None: ...
