@@ -156,7 +156,7 @@ def test_paths_drop_converters() -> None:
     assert set(doc["paths"]) == {"/items/{item_id}/files/{file_path}", "/users/{user_id}"}
     params = parameters(operation(doc, "/items/{item_id}/files/{file_path}"))
     assert set(params) == {("path", "item_id"), ("path", "file_path")}
-    assert params["path", "item_id"]["schema"] == {"type": "integer"}
+    assert params["path", "item_id"]["schema"] == {"type": "integer", "title": "Item Id"}
     assert params["path", "item_id"]["required"] is True
 
 
@@ -352,7 +352,13 @@ def test_parameters_with_locations_constraints_and_docs() -> None:
 
     q = params["query", "q"]
     assert q["required"] is True
-    assert q["schema"] == {"type": "string", "minLength": 3, "maxLength": 50, "pattern": "^[a-z]+$"}
+    assert q["schema"] == {
+        "type": "string",
+        "minLength": 3,
+        "maxLength": 50,
+        "pattern": "^[a-z]+$",
+        "title": "Q",
+    }
 
     limit = params["query", "limit"]
     assert limit["required"] is False
@@ -368,7 +374,7 @@ def test_parameters_with_locations_constraints_and_docs() -> None:
 
     color = params["query", "color"]
     assert color["schema"] == {**ref("Color"), "default": "red"}
-    assert doc["components"]["schemas"]["Color"]["enum"] == ["green", "red"]
+    assert doc["components"]["schemas"]["Color"]["enum"] == ["red", "green"]  # declaration order
 
     tag_schema = params["query", "tag"]["schema"]
     assert {"type": "array", "items": {"type": "string"}} in tag_schema["anyOf"]
@@ -540,12 +546,14 @@ def test_form_fields_left_out_of_the_schema() -> None:
     ) -> None:
         pass
 
-    body = operation(document(app), "/login", "post")["requestBody"]
-    schema = body["content"]["application/x-www-form-urlencoded"]["schema"]
-    assert schema == {
+    doc = document(app)
+    body = operation(doc, "/login", "post")["requestBody"]
+    assert body["content"]["application/x-www-form-urlencoded"]["schema"] == ref("Body_login_login_post")
+    assert doc["components"]["schemas"]["Body_login_login_post"] == {
+        "properties": {"username": {"type": "string", "title": "Username"}},
         "type": "object",
-        "properties": {"username": {"type": "string"}},
         "required": ["username"],
+        "title": "Body_login_login_post",
     }
 
 
@@ -576,12 +584,13 @@ def test_struct_body_is_a_shared_component() -> None:
     item = schemas["Item"]
     assert item["type"] == "object"
     assert item["required"] == ["name", "price"]
-    assert item["properties"]["name"] == {"type": "string"}
-    assert item["properties"]["price"] == {"type": "number"}
+    assert item["properties"]["name"] == {"type": "string", "title": "Name"}
+    assert item["properties"]["price"] == {"type": "number", "title": "Price"}
+    # A reference is not titled, and a null default is left out (as pydantic and FastAPI do).
     assert item["properties"]["color"] == {**ref("Color"), "default": "red"}
-    assert item["properties"]["owner"] == {"anyOf": [ref("Owner"), {"type": "null"}], "default": None}
+    assert item["properties"]["owner"] == {"anyOf": [ref("Owner"), {"type": "null"}]}
     assert schemas["Owner"]["required"] == ["id", "name"]
-    assert schemas["Color"] == {"title": "Color", "enum": ["green", "red"]}
+    assert schemas["Color"] == {"type": "string", "enum": ["red", "green"], "title": "Color"}
 
 
 def test_several_bodies_are_embedded_in_one_component() -> None:
@@ -607,8 +616,8 @@ def test_several_bodies_are_embedded_in_one_component() -> None:
     assert component["type"] == "object"
     assert component["properties"]["item"] == ref("Item")
     assert component["properties"]["owner"] == ref("Owner")
-    assert component["properties"]["note"] == {"type": "string", "maxLength": 200}
-    assert component["properties"]["urgent"] == {"type": "boolean", "default": False}
+    assert component["properties"]["note"] == {"type": "string", "maxLength": 200, "title": "Note"}
+    assert component["properties"]["urgent"] == {"type": "boolean", "title": "Urgent", "default": False}
     assert sorted(component["required"]) == ["item", "note", "owner"]
 
 
@@ -641,13 +650,17 @@ def test_optional_body_is_not_required() -> None:
 
     doc = document(app)
     maybe_body = operation(doc, "/maybe", "post")["requestBody"]
-    assert maybe_body["required"] is False
-    assert maybe_body["content"]["application/json"]["schema"] == {"anyOf": [ref("Item"), {"type": "null"}]}
+    assert "required" not in maybe_body  # FastAPI leaves it out rather than saying false
+    assert maybe_body["content"]["application/json"]["schema"] == {
+        "anyOf": [ref("Item"), {"type": "null"}],
+        "title": "Item",
+    }
     plain_body = operation(doc, "/plain", "post")["requestBody"]
     assert plain_body["required"] is True
     assert plain_body["content"]["application/json"]["schema"] == {
         "type": "object",
         "additionalProperties": {"type": "integer"},
+        "title": "Data",
     }
 
 
@@ -662,14 +675,17 @@ def test_urlencoded_form() -> None:
     ) -> None:
         pass
 
-    body = operation(document(app), "/login", "post")["requestBody"]
+    doc = document(app)
+    body = operation(doc, "/login", "post")["requestBody"]
     assert body["required"] is True
     assert list(body["content"]) == ["application/x-www-form-urlencoded"]
-    schema = body["content"]["application/x-www-form-urlencoded"]["schema"]
+    # The form is a component named after the operation, as FastAPI names it.
+    assert body["content"]["application/x-www-form-urlencoded"]["schema"] == ref("Body_login_login_post")
+    schema = doc["components"]["schemas"]["Body_login_login_post"]
     assert schema["type"] == "object"
-    assert schema["properties"]["username"] == {"type": "string", "minLength": 1}
-    assert schema["properties"]["password"] == {"type": "string"}
-    assert schema["properties"]["remember"] == {"type": "boolean"}
+    assert schema["properties"]["username"] == {"type": "string", "minLength": 1, "title": "Username"}
+    assert schema["properties"]["password"] == {"type": "string", "title": "Password"}
+    assert schema["properties"]["remember"] == {"type": "boolean", "title": "Remember", "default": False}
     assert schema["required"] == ["username", "password"]
 
 
@@ -685,14 +701,16 @@ def test_multipart_form_with_files() -> None:
     ) -> None:
         pass
 
-    body = operation(document_of(app), "/upload", "post")["requestBody"]
+    doc = document_of(app)
+    body = operation(doc, "/upload", "post")["requestBody"]
     assert list(body["content"]) == ["multipart/form-data"]
-    schema = body["content"]["multipart/form-data"]["schema"]
+    assert body["content"]["multipart/form-data"]["schema"] == ref("Body_upload_upload_post")
+    schema = doc["components"]["schemas"]["Body_upload_upload_post"]
     binary = {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}
-    assert schema["properties"]["document"] == binary
-    assert schema["properties"]["attachments"] == {"type": "array", "items": binary}
-    assert schema["properties"]["raw"] == binary
-    assert schema["properties"]["title"] == {"type": "string"}
+    assert schema["properties"]["document"] == {**binary, "title": "Document"}
+    assert schema["properties"]["attachments"] == {"type": "array", "items": binary, "title": "Attachments"}
+    assert schema["properties"]["raw"] == {**binary, "title": "Raw"}
+    assert schema["properties"]["title"] == {"type": "string", "title": "Title", "default": "untitled"}
     assert sorted(schema["required"]) == ["attachments", "document"]
 
 
@@ -755,16 +773,26 @@ def test_status_code_and_response_schemas() -> None:
     }
     listed = operation(doc, "/items")["responses"]
     assert set(listed) == {"200"}
-    assert listed["200"]["content"]["application/json"]["schema"] == {"type": "array", "items": ref("Item")}
+    # An inline response schema is titled after the operation (FastAPI's ``Response_<id>``).
+    assert listed["200"]["content"]["application/json"]["schema"] == {
+        "type": "array",
+        "items": ref("Item"),
+        "title": "Response List All Items Get",
+    }
     explicit_200 = operation(doc, "/explicit")["responses"]["200"]
     assert explicit_200["description"] == "The owners"
-    assert explicit_200["content"]["application/json"]["schema"] == {"type": "array", "items": ref("Owner")}
+    assert explicit_200["content"]["application/json"]["schema"] == {
+        "type": "array",
+        "items": ref("Owner"),
+        "title": "Response Explicit Explicit Get",
+    }
     assert operation(doc, "/untyped")["responses"]["200"]["content"] == {"application/json": {"schema": {}}}
     assert operation(doc, "/unvalidated")["responses"]["200"]["content"] == {
         "application/json": {"schema": {}}
     }
     assert operation(doc, "/scalar")["responses"]["200"]["content"]["application/json"]["schema"] == {
-        "type": "integer"
+        "type": "integer",
+        "title": "Response Scalar Scalar Get",
     }
 
 
@@ -822,7 +850,7 @@ def test_additional_responses() -> None:
         "content": {"application/json": {"schema": ref("Conflict")}},
     }
     assert responses["403"] == {"description": "Forbidden"}
-    assert responses["499"] == {"description": "Response"}
+    assert responses["499"] == {"description": "Additional Response"}  # FastAPI's, for a code without phrase
     status_responses = operation(doc, "/status")["responses"]
     assert set(status_responses) == {"200", "429", "503"}
     assert status_responses["503"] == {"description": "Down for maintenance"}
@@ -879,6 +907,7 @@ def test_validation_error_schemas_only_when_something_can_fail() -> None:
     assert schemas["HTTPValidationError"]["properties"]["detail"] == {
         "type": "array",
         "items": ref("ValidationError"),
+        "title": "Detail",
     }
     assert sorted(schemas["ValidationError"]["required"]) == ["loc", "msg", "type"]
 
@@ -931,13 +960,14 @@ def test_a_type_used_by_several_operations_is_one_component() -> None:
     doc = document(app)
     schemas = doc["components"]["schemas"]
     assert {"Post", "Tag", "Color"} <= set(schemas)
-    assert schemas["Post"]["properties"]["tags"] == {"type": "array", "items": ref("Tag")}
+    assert schemas["Post"]["properties"]["tags"] == {"type": "array", "items": ref("Tag"), "title": "Tags"}
     assert operation(doc, "/posts", "post")["requestBody"]["content"]["application/json"]["schema"] == ref(
         "Post"
     )
     assert operation(doc, "/posts")["responses"]["200"]["content"]["application/json"]["schema"] == {
         "type": "array",
         "items": ref("Post"),
+        "title": "Response List Posts Posts Get",
     }
     # Components are sorted by name, so the document is stable.
     assert list(schemas) == sorted(schemas)
@@ -1420,6 +1450,8 @@ def test_a_full_featured_app_validates() -> None:
     ids = operation_ids(doc)
     assert len(ids) == len(set(ids)) == 8
     assert set(doc["components"]["schemas"]) == {
+        "Body_avatar_everything_users_avatar_post",
+        "Body_login_everything_users_login_post",
         "Body_update_everything_items__item_id__put",
         "Color",
         "Conflict",

@@ -8,57 +8,39 @@ used by several operations is one shared entry under ``components/schemas``.
 
 from __future__ import annotations
 
-import contextlib
-import inspect
+import copy
 import re
-import typing
-from collections.abc import Iterable
-from http import HTTPStatus
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 import msgspec
 import msgspec.inspect as mi
-from starlette.responses import Response
 
-from .._analysis import ScalarSpec
-from .._endpoint import Endpoint
+from ._formats import refine, refine_component
+from ._operation import Operation, RouteLike, path_format
+from ._style import VALIDATION_ERROR_SCHEMAS, style_components
 
-__all__ = ["OpenAPISource", "build_openapi"]
+__all__ = ["OpenAPISource", "build_document", "build_openapi"]
 
 
 class OpenAPISource(Protocol):
     """What the document is built from (an ``App``; structural, so this module does not import it)."""
 
-    endpoints: list[Endpoint]
+    @property
+    def endpoints(self) -> Sequence[RouteLike]: ...
+
     title: str
     version: str
+    summary: str | None
     description: str | None
+    terms_of_service: str | None
+    contact: dict[str, Any] | None
+    license_info: dict[str, Any] | None
     servers: list[dict[str, Any]]
     openapi_tags: list[dict[str, Any]]
 
 
 REF = "#/components/schemas/{name}"
-_PARAM_IN_TEMPLATE = re.compile(r"\{([^}:]+)(:[^}]*)?\}")
-
-VALIDATION_ERROR_SCHEMAS: dict[str, Any] = {
-    "ValidationError": {
-        "title": "ValidationError",
-        "type": "object",
-        "properties": {
-            "type": {"type": "string", "title": "Error Type"},
-            "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
-            "msg": {"type": "string", "title": "Message"},
-            "input": {"title": "Input"},
-            "ctx": {"type": "object", "title": "Context"},
-        },
-        "required": ["type", "loc", "msg"],
-    },
-    "HTTPValidationError": {
-        "title": "HTTPValidationError",
-        "type": "object",
-        "properties": {"detail": {"type": "array", "items": {"$ref": REF.format(name="ValidationError")}}},
-    },
-}
 
 
 def _any_schema(tp: Any) -> dict[str, Any]:
@@ -81,12 +63,19 @@ class _Schemas:
             self.types.append(tp)
         return self.index[key]
 
-    def render(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        _refuse_shared_names(self.types)
+    def render(self) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+        """The schema of each type added (by index), the components, and the type of each component."""
+        infos = mi.multi_type_info(self.types)
+        named = _refuse_shared_names(infos)
         schemas, components = msgspec.json.schema_components(
             self.types, ref_template=REF, schema_hook=_any_schema
         )
-        return list(schemas), components
+        for info, schema in zip(infos, schemas, strict=True):
+            refine(info, schema)
+        for name, info in named.items():
+            if name in components:
+                refine_component(info, components[name])
+        return list(schemas), components, {name: info.cls for name, info in named.items()}
 
 
 _NAMED = (mi.StructType, mi.TypedDictType, mi.DataclassType, mi.NamedTupleType, mi.EnumType)
@@ -105,7 +94,7 @@ def _component_name(cls: Any) -> str:
     return re.sub(r"[^a-zA-Z0-9.\-_]", "_", name)
 
 
-def _refuse_shared_names(types: list[Any]) -> None:
+def _refuse_shared_names(infos: Iterable[Any]) -> dict[str, Any]:
     """Two different types with one component name are a registration error, not a renamed schema.
 
     Component names are the public names of the API's types (client generators turn them into
@@ -121,7 +110,7 @@ def _refuse_shared_names(types: list[Any]) -> None:
                 return
             visited.add(id(info.cls))
             name = _component_name(info.cls)
-            other = seen.setdefault(name, info.cls)
+            other = seen.setdefault(name, info).cls
             if other is not info.cls and other != info.cls:
                 raise RuntimeError(
                     f"OpenAPI: two different types are both named {name!r} "
@@ -143,8 +132,9 @@ def _refuse_shared_names(types: list[Any]) -> None:
             for member in info.types:
                 walk(member)
 
-    for info in mi.multi_type_info(types):
+    for info in infos:
         walk(info)
+    return seen
 
 
 def _where(cls: Any) -> str:
@@ -152,191 +142,47 @@ def _where(cls: Any) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _path_format(template: str) -> str:
-    """``/items/{item_id:int}`` -> ``/items/{item_id}``."""
-    return _PARAM_IN_TEMPLATE.sub(lambda m: "{" + m[1] + "}", template)
-
-
-def _operation_id(endpoint: Endpoint, method: str) -> str:
-    options = endpoint.options
-    if options.operation_id:
-        return options.operation_id
-    return re.sub(r"\W", "_", f"{options.name}{_path_format(options.path)}") + f"_{method.lower()}"
-
-
-def _media_type(handler: Any, response_class: type[Response]) -> str | None:
-    """The success media type: a returned Response subclass's (``-> EventSourceResponse``), else the
-    route's ``response_class``'s; ``None`` when unknown (a bare ``StreamingResponse``)."""
-    try:
-        returned = typing.get_type_hints(handler).get("return")
-    except (NameError, TypeError):
-        returned = None
-    if isinstance(returned, type) and issubclass(returned, Response) and returned is not Response:
-        return returned.media_type
-    return response_class.media_type or "application/json"
-
-
-class _Operation:
-    """One (path, method) operation, with placeholders into the schema list."""
-
-    def __init__(self, endpoint: Endpoint, method: str, schemas: _Schemas) -> None:
-        self.endpoint = endpoint
-        self.method = method
-        plan = endpoint.base_plan
-        self.params: list[tuple[ScalarSpec, int]] = [
-            (spec, schemas.add(spec.annotation))
-            for spec in plan.scalar_specs()
-            if spec.marker.include_in_schema
-        ]
-        self.body: int | None = schemas.add(plan.body_type) if plan.has_body else None
-        self.body_required = plan.body_required
-        self.forms = [
-            (spec, None if spec.file_kind is not None else schemas.add(spec.annotation))
-            for spec in plan.form_specs()
-            if spec.marker.include_in_schema
-        ]
-        # A parameter left out of the schema still fails validation with a 422.
-        self.validates = plan.validates
-        self.response: int | None = (
-            schemas.add(endpoint.response_model) if endpoint.response_model is not None else None
-        )
-        self.extra_responses: dict[str, tuple[dict[str, Any], int | None]] = {}
-        for code, spec in endpoint.options.responses.items():
-            spec = dict(spec)
-            model = spec.pop("model", None)
-            self.extra_responses[str(code)] = (spec, schemas.add(model) if model is not None else None)
-        self.security: list[tuple[str, dict[str, Any]]] = []
-        for step in plan.steps:
-            scheme = getattr(step.call, "openapi_security", None)
-            if not isinstance(scheme, tuple):  # none, or a class's property (Depends(SomeScheme))
-                continue
-            if scheme[0] not in {name for name, _ in self.security}:
-                self.security.append(scheme)
-
-    def render(self, schemas: list[dict[str, Any]]) -> dict[str, Any]:
-        endpoint, options = self.endpoint, self.endpoint.options
-        doc = inspect.getdoc(options.endpoint)
-        operation: dict[str, Any] = {
-            "summary": options.summary or options.name.replace("_", " ").title(),
-            "operationId": _operation_id(endpoint, self.method),
-        }
-        if options.description or doc:
-            operation["description"] = options.description or doc
-        if options.tags:
-            operation["tags"] = list(dict.fromkeys(options.tags))  # a router's and its include's
-        if options.deprecated:
-            operation["deprecated"] = True
-        parameters = [self._parameter(spec, schemas[index]) for spec, index in self.params]
-        if parameters:
-            operation["parameters"] = parameters
-        body = self._request_body(schemas)
-        if body is not None:
-            operation["requestBody"] = body
-        operation["responses"] = self._responses(schemas)
-        if self.security:
-            operation["security"] = [{name: []} for name, _ in self.security]
-        return operation
-
-    @staticmethod
-    def _parameter(spec: ScalarSpec, schema: dict[str, Any]) -> dict[str, Any]:
-        from ..params import UNSET
-
-        marker = spec.marker
-        parameter: dict[str, Any] = {
-            "name": spec.key,
-            "in": spec.source,
-            "required": spec.source == "path" or spec.default is UNSET,
-            "schema": schema,
-        }
-        if spec.default is not UNSET and spec.default is not None and "default" not in schema:
-            with contextlib.suppress(TypeError):
-                parameter["schema"] = {**schema, "default": msgspec.to_builtins(spec.default)}
-        if marker.description:
-            parameter["description"] = marker.description
-        if marker.deprecated:
-            parameter["deprecated"] = True
-        if marker.examples:
-            parameter["examples"] = {str(i): {"value": v} for i, v in enumerate(marker.examples)}
-        return parameter
-
-    def _request_body(self, schemas: list[dict[str, Any]]) -> dict[str, Any] | None:
-        if self.body is not None:
-            return {
-                "required": self.body_required,
-                "content": {"application/json": {"schema": schemas[self.body]}},
-            }
-        if not self.forms:
-            return None
-        from ..params import UNSET
-
-        properties: dict[str, Any] = {}
-        required: list[str] = []
-        multipart = False
-        form_schema: dict[str, Any] | None = None
-        for spec, index in self.forms:
-            if index is None:
-                multipart = True
-                binary = {
-                    "type": "string",
-                    "format": "binary",
-                    "contentMediaType": "application/octet-stream",
-                }
-                many = spec.file_kind in ("uploads", "bytes_list")
-                properties[spec.key] = {"type": "array", "items": binary} if many else binary
-            elif spec.whole_form:
-                form_schema = schemas[index]  # a model filled from every field is the form's schema
-                continue
-            else:
-                properties[spec.key] = schemas[index]
-            if spec.default is UNSET:
-                required.append(spec.key)
-        if form_schema is None:
-            form_schema = {"type": "object", "properties": properties}
-            if required:
-                form_schema["required"] = required
-        media = "multipart/form-data" if multipart else "application/x-www-form-urlencoded"
-        return {"required": True, "content": {media: {"schema": form_schema}}}
-
-    def _responses(self, schemas: list[dict[str, Any]]) -> dict[str, Any]:
-        endpoint, options = self.endpoint, self.endpoint.options
-        status = str(endpoint.status_code)
-        success: dict[str, Any] = {"description": options.response_description}
-        if endpoint.status_code not in (204, 304) and endpoint.status_code >= 200:
-            media = _media_type(options.endpoint, options.response_class)
-            schema = schemas[self.response] if self.response is not None else {}
-            if media is not None:
-                success["content"] = {media: {"schema": schema}}
-        responses: dict[str, Any] = {status: success}
-        if self.validates:
-            responses["422"] = {
-                "description": "Validation Error",
-                "content": {"application/json": {"schema": {"$ref": REF.format(name="HTTPValidationError")}}},
-            }
-        for code, (spec, index) in self.extra_responses.items():
-            entry = dict(spec)
-            if "description" not in entry:
-                phrase = "Response"
-                if code.isdigit():
-                    with contextlib.suppress(ValueError):  # a code http.HTTPStatus lacks (499)
-                        phrase = HTTPStatus(int(code)).phrase
-                entry["description"] = phrase
-            if index is not None:
-                entry["content"] = {"application/json": {"schema": schemas[index]}}
-            responses[code] = entry
-        return responses
-
-
 def build_openapi(app: OpenAPISource) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``app``'s routes (``include_in_schema=False`` ones left out)."""
+    return build_document(
+        app.endpoints,
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        description=app.description,
+        terms_of_service=app.terms_of_service,
+        contact=app.contact,
+        license_info=app.license_info,
+        servers=app.servers,
+        tags=app.openapi_tags,
+    )
+
+
+def build_document(
+    endpoints: Iterable[RouteLike],
+    *,
+    title: str,
+    version: str,
+    openapi_version: str = "3.1.0",
+    summary: str | None = None,
+    description: str | None = None,
+    terms_of_service: str | None = None,
+    contact: dict[str, Any] | None = None,
+    license_info: dict[str, Any] | None = None,
+    servers: list[dict[str, Any]] | None = None,
+    tags: list[dict[str, Any]] | None = None,
+    external_docs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The document of ``endpoints`` (compiled routes), with FastAPI's ``get_openapi`` arguments."""
     schemas = _Schemas()
-    operations: list[tuple[str, str, _Operation]] = []
-    for endpoint in _visible(app.endpoints):
-        path = _path_format(endpoint.options.path)
+    operations: list[tuple[str, str, Operation]] = []
+    for endpoint in _visible(endpoints):
+        path = path_format(endpoint.options.path)
         for method in sorted(endpoint.options.methods):
             if method == "HEAD" and "GET" in endpoint.options.methods:
                 continue
-            operations.append((path, method.lower(), _Operation(endpoint, method, schemas)))
-    rendered, components = schemas.render()
+            operations.append((path, method.lower(), Operation(endpoint, method, schemas)))
+    rendered, components, named = schemas.render()
     paths: dict[str, dict[str, Any]] = {}
     security_schemes: dict[str, Any] = {}
     uses_validation = False
@@ -344,33 +190,52 @@ def build_openapi(app: OpenAPISource) -> dict[str, Any]:
         doc = operation.render(rendered)
         paths.setdefault(path, {})[method] = doc
         uses_validation = uses_validation or "422" in doc["responses"]
-        for name, scheme in operation.security:
+        for name, (scheme, _) in operation.security.items():
             security_schemes.setdefault(name, scheme)
+        form = operation.form_component(rendered)
+        if form is not None:
+            _add_component(components, *form, f"the form body of {method.upper()} {path}")
     if uses_validation:
-        taken = sorted(set(components) & set(VALIDATION_ERROR_SCHEMAS))
-        if taken:  # the 422 schemas would silently replace the user's type of the same name
-            raise RuntimeError(
-                f"OpenAPI: a type named {taken[0]!r} clashes with the schema of the 422 response; "
-                "give it another name"
-            )
-        components.update(VALIDATION_ERROR_SCHEMAS)
-    info: dict[str, Any] = {"title": app.title, "version": app.version}
-    if app.description:
-        info["description"] = app.description
-    document: dict[str, Any] = {"openapi": "3.1.0", "info": info, "paths": paths}
-    if app.servers:
-        document["servers"] = list(app.servers)
+        for name, schema in VALIDATION_ERROR_SCHEMAS.items():
+            _add_component(components, name, copy.deepcopy(schema), "the 422 response")
+    info: dict[str, Any] = {"title": title}
+    for key, value in (
+        ("summary", summary),
+        ("description", description),
+        ("termsOfService", terms_of_service),
+        ("contact", contact),
+        ("license", license_info),
+    ):
+        if value:
+            info[key] = value
+    info["version"] = version
+    document: dict[str, Any] = {"openapi": openapi_version, "info": info}
+    if servers:
+        document["servers"] = list(servers)
+    document["paths"] = paths
     all_components: dict[str, Any] = {}
     if components:
-        all_components["schemas"] = dict(sorted(components.items()))
+        all_components["schemas"] = style_components(dict(sorted(components.items())), named)
     if security_schemes:
         all_components["securitySchemes"] = security_schemes
     if all_components:
         document["components"] = all_components
-    if app.openapi_tags:
-        document["tags"] = list(app.openapi_tags)
+    if tags:
+        document["tags"] = list(tags)
+    if external_docs:
+        document["externalDocs"] = external_docs
     return document
 
 
-def _visible(endpoints: Iterable[Endpoint]) -> list[Endpoint]:
+def _add_component(components: dict[str, Any], name: str, schema: dict[str, Any], role: str) -> None:
+    """Add a schema the builder makes (a form's ``Body_...``, the 422's); a type of the same name
+    is refused rather than silently replaced."""
+    if name in components:
+        raise RuntimeError(
+            f"OpenAPI: a type named {name!r} clashes with the schema of {role}; give it another name"
+        )
+    components[name] = schema
+
+
+def _visible(endpoints: Iterable[RouteLike]) -> list[RouteLike]:
     return [e for e in endpoints if e.options.include_in_schema and not e.options.is_websocket]

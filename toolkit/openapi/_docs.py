@@ -15,9 +15,10 @@ SWAGGER_CSS = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"
 REDOC_JS = "https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"
 
 
-def _script_json(value: Any) -> str:
-    """JSON safe to embed in a <script> element (no ``</script>`` break-out)."""
-    return msgspec.json.encode(value).decode().replace("<", "\\u003c").replace(">", "\\u003e")
+def script_json(value: Any) -> str:
+    """JSON safe to embed in a <script> element (no ``</script>`` or ``<!--`` break-out)."""
+    encoded = msgspec.json.encode(value).decode()
+    return encoded.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def swagger_ui_html(
@@ -41,7 +42,7 @@ def swagger_ui_html(
 <div id="swagger-ui"></div>
 <script src="{html.escape(js_url)}"></script>
 <script>
-const config = {_script_json(config)};
+const config = {script_json(config)};
 config.presets = [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset];
 config.layout = "BaseLayout";
 window.ui = SwaggerUIBundle(config);
