@@ -579,3 +579,46 @@ def test_status_names_and_a_streaming_handler_cannot_be_cached() -> None:
         @app.get("/events", cache=60)
         async def events() -> AsyncIterator[int]:
             yield 1
+
+
+def test_docs_serve_the_oauth2_redirect_page_and_a_replaced_document() -> None:
+    from toolkit.openapi.utils import get_openapi
+    from toolkit.security import OAuth2PasswordRequestForm
+
+    app = App(title="Shop")
+
+    @app.post("/token")
+    async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> str:
+        return form.username
+
+    client = TestClient(app)
+    docs = client.get("/docs").text
+    assert "oauth2RedirectUrl" in docs
+    assert "/docs/oauth2-redirect" in docs
+    assert "Swagger UI: OAuth2 Redirect" in client.get("/docs/oauth2-redirect").text
+    form = next(iter(client.get("/openapi.json").json()["components"]["schemas"].values()))
+    assert form["properties"]["password"]["format"] == "password"
+
+    def custom_openapi() -> dict[str, Any]:  # FastAPI's "Extending OpenAPI", set after a request
+        schema = get_openapi(title="Custom", version="2.0", routes=app.routes)
+        schema["info"]["x-logo"] = {"url": "logo.png"}
+        return schema
+
+    app.openapi = custom_openapi  # type: ignore[method-assign]
+    assert client.get("/openapi.json").json()["info"]["x-logo"] == {"url": "logo.png"}
+    assert (
+        TestClient(App(swagger_ui_oauth2_redirect_url=None)).get("/docs/oauth2-redirect").status_code == 404
+    )
+
+
+def test_a_form_field_alias_need_not_be_an_identifier() -> None:
+    from toolkit import Form
+
+    app = App()
+
+    @app.post("/notes")
+    async def note(text: Annotated[str, Form(alias="the-note")], tags: list[str] = Form([])) -> list[Any]:
+        return [text, tags]
+
+    response = TestClient(app).post("/notes", data={"the-note": "hi", "tags": ["a", "b"]})
+    assert response.json() == ["hi", ["a", "b"]]

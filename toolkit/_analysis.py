@@ -6,10 +6,12 @@ here, and every misconfiguration raises ``RouteConfigError`` naming the callable
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import decimal
 import enum
+import functools
 import inspect
 import types
 import typing
@@ -245,6 +247,19 @@ def attach_meta(annotation: Any, meta: Sequence[msgspec.Meta]) -> Any:
     inner, optional = _split_optional(annotation)
     constrained = typing.Annotated[(inner, *meta)]  # type: ignore[valid-type]
     return constrained | None if optional else constrained
+
+
+def make_struct(name: str, fields: list[tuple[str, Any, Any]], rename: dict[str, str] | None = None) -> Any:
+    """A keyword-only Struct of ``(field, type, default or UNSET)``, ``rename`` giving wire names."""
+    spec = [(f, t) if d is UNSET else (f, t, _field_default_of(d)) for f, t, d in fields]
+    return msgspec.defstruct(name, spec, kw_only=True, rename=rename)
+
+
+def _field_default_of(value: Any) -> Any:
+    """A non-empty list, dict or set default (``Query(["a", "b"])``) is copied for each value."""
+    if isinstance(value, (list, dict, set, bytearray)) and value:
+        return msgspec.field(default_factory=functools.partial(copy.copy, value))
+    return value
 
 
 def check_msgspec_type(annotation: Any, where: str) -> None:

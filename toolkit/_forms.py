@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 from starlette.datastructures import FormData, UploadFile
 
-from ._analysis import FormSpec, strip_optional
+from ._analysis import FormSpec, make_struct, strip_optional
 from ._error_walk import collect_errors
 from ._validation import ErrorEntry, missing_entry
 from .exceptions import RequestValidationError, RouteConfigError
@@ -32,10 +32,17 @@ class FormPlan:
                 f"{owner}: form and file parameters need python-multipart: pip install 'toolkit[forms]'"
             )
         plain = [s for s in specs.values() if s.file_kind is None and not s.whole_form]
-        fields = [
-            (s.key, s.annotation) if s.default is UNSET else (s.key, s.annotation, s.default) for s in plain
-        ]
-        self.fields_type: Any = msgspec.defstruct("Form", fields, kw_only=True) if plain else None
+        # Fields named f0, f1...: a key on the wire need not be an identifier (``alias="the-note"``).
+        self.field_keys = [(f"f{index}", s.key) for index, s in enumerate(plain)]
+        self.fields_type: Any = (
+            make_struct(
+                "Form",
+                [(f"f{index}", s.annotation, s.default) for index, s in enumerate(plain)],
+                rename=dict(self.field_keys),
+            )
+            if plain
+            else None
+        )
         self.sequences = {
             s.key
             for s in plain
@@ -55,7 +62,8 @@ class FormPlan:
         }
         if self.fields_type is not None:
             try:
-                values.update(msgspec.structs.asdict(_lax(raw, self.fields_type)))
+                converted = _lax(raw, self.fields_type)
+                values.update({key: getattr(converted, field) for field, key in self.field_keys})
             except msgspec.ValidationError:
                 errors.extend(collect_errors(raw, self.fields_type, ("body",), _lax))
         for spec in self.models:

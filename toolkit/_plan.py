@@ -10,7 +10,6 @@ body decode; on failure, walk the input again to report every failing field.
 
 from __future__ import annotations
 
-import copy
 import functools
 import operator
 import types
@@ -27,6 +26,7 @@ from ._analysis import (
     FormSpec,
     ScalarSpec,
     analyze_dependency,
+    make_struct,
     undecodable_types,
 )
 from ._app_scope import AppScope
@@ -49,18 +49,6 @@ from .params import UNSET
 #: A body larger than this that fails validation reports msgspec's first error only (see
 #: ``Plan.body_errors``): the every-field walk would decode all of it again, untyped.
 MAX_WALKED_BODY = 256 * 1024
-
-
-def _struct(name: str, fields: list[tuple[str, Any, Any]], rename: dict[str, str] | None = None) -> Any:
-    spec = [(f, t) if d is UNSET else (f, t, _default(d)) for f, t, d in fields]
-    return msgspec.defstruct(name, spec, kw_only=True, rename=rename)
-
-
-def _default(value: Any) -> Any:
-    """A field default; a non-empty list, dict or set (``Query(["a", "b"])``) is copied per request."""
-    if isinstance(value, (list, dict, set, bytearray)) and value:
-        return msgspec.field(default_factory=functools.partial(copy.copy, value))
-    return value
 
 
 class Plan:
@@ -256,7 +244,7 @@ class Plan:
                 "or of its dependencies"
             )
         self.params_type = (
-            _struct("Params", [(field, spec.annotation, spec.default) for spec, field in self._scalars])
+            make_struct("Params", [(field, spec.annotation, spec.default) for spec, field in self._scalars])
             if self._scalars
             else None
         )
@@ -306,7 +294,7 @@ class Plan:
             self.body_default = spec.default
         else:
             self.body_embedded = True
-            self.body_type = _struct(
+            self.body_type = make_struct(
                 self.body_name,
                 [(field, spec.annotation, spec.default) for spec, field in specs],
                 rename={field: spec.key for spec, field in specs},

@@ -35,7 +35,8 @@ from .exception_handlers import (
 from .exceptions import RequestValidationError
 from .middleware.errors import ErrorMiddleware
 from .middleware.http import HTTPFunctionMiddleware
-from .openapi import REDOC_JS, SWAGGER_CSS, SWAGGER_JS, build_openapi, redoc_html, swagger_ui_html
+from .openapi import REDOC_JS, SWAGGER_CSS, SWAGGER_JS, build_openapi
+from .openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from .responses import JSONResponse, json_encoder
 from .routing import Dispatcher, Mount, Router, compile_route
 
@@ -99,6 +100,8 @@ class App:
         swagger_css_url: str = SWAGGER_CSS,
         redoc_js_url: str = REDOC_JS,
         swagger_ui_parameters: dict[str, Any] | None = None,
+        swagger_ui_oauth2_redirect_url: str | None = "/docs/oauth2-redirect",
+        swagger_ui_init_oauth: dict[str, Any] | None = None,
         summary: str | None = None,
         terms_of_service: str | None = None,
         contact: dict[str, Any] | None = None,
@@ -154,7 +157,9 @@ class App:
         self.openapi_url = openapi_url
         self.openapi_tags = openapi_tags or []
         self.openapi_schema: dict[str, Any] | None = None
-        self._openapi_json: bytes | None = None
+        self._openapi_json: tuple[dict[str, Any], bytes] | None = None  # (document, its JSON)
+        self.swagger_ui_oauth2_redirect_url = swagger_ui_oauth2_redirect_url
+        self.swagger_ui_init_oauth = swagger_ui_init_oauth
         self._add_docs_routes(
             docs_url, redoc_url, swagger_js_url, swagger_css_url, redoc_js_url, swagger_ui_parameters or {}
         )
@@ -164,7 +169,8 @@ class App:
     def _register(self, item: RouteOptions, compiled: CompiledPath) -> None:
         """The root router's ``on_route``: serve the route it compiled (raising refuses it)."""
         self.endpoints.append(self._serve(item, compiled))
-        self.openapi_schema = self._openapi_json = None  # the document changes with the routes
+        self.openapi_schema = None  # the document changes with the routes
+        self._openapi_json = None
 
     def _serve(self, item: RouteOptions, compiled: CompiledPath) -> Endpoint:
         """Build ``item``'s endpoint and put it in the dispatcher under ``compiled``."""
@@ -229,30 +235,41 @@ class App:
                 # Mounted under a prefix (or behind a proxy): "Try it out" must call the prefix.
                 document = {**self.openapi(), "servers": [{"url": root_path}]}
                 return Response(json_encoder.encode(document), media_type="application/json")
-            if self._openapi_json is None:
-                self._openapi_json = json_encoder.encode(self.openapi())
-            return Response(self._openapi_json, media_type="application/json")
+            document = self.openapi()  # may be replaced (``app.openapi = custom_openapi``)
+            if self._openapi_json is None or self._openapi_json[0] is not document:
+                self._openapi_json = (document, json_encoder.encode(document))
+            return Response(self._openapi_json[1], media_type="application/json")
 
         serve(openapi_url, openapi_document, "openapi")
         if docs_url is not None:
+            redirect_url = self.swagger_ui_oauth2_redirect_url
 
             async def swagger_ui(request: Request) -> Response:
-                return swagger_ui_html(
-                    openapi_url=request.scope.get("root_path", "") + openapi_url,
-                    title=self.title,
-                    js_url=swagger_js_url,
-                    css_url=swagger_css_url,
-                    parameters=swagger_ui_parameters,
+                root_path = request.scope.get("root_path", "")
+                return get_swagger_ui_html(
+                    openapi_url=root_path + openapi_url,
+                    title=f"{self.title} - Swagger UI",
+                    swagger_js_url=swagger_js_url,
+                    swagger_css_url=swagger_css_url,
+                    oauth2_redirect_url=root_path + redirect_url if redirect_url else None,
+                    init_oauth=self.swagger_ui_init_oauth,
+                    swagger_ui_parameters=swagger_ui_parameters,
                 )
 
             serve(docs_url, swagger_ui, "swagger_ui")
+            if redirect_url:
+
+                async def swagger_ui_redirect(request: Request) -> Response:
+                    return get_swagger_ui_oauth2_redirect_html()
+
+                serve(redirect_url, swagger_ui_redirect, "swagger_ui_redirect")
         if redoc_url is not None:
 
             async def redoc(request: Request) -> Response:
-                return redoc_html(
+                return get_redoc_html(
                     openapi_url=request.scope.get("root_path", "") + openapi_url,
-                    title=self.title,
-                    js_url=redoc_js_url,
+                    title=f"{self.title} - ReDoc",
+                    redoc_js_url=redoc_js_url,
                 )
 
             serve(redoc_url, redoc, "redoc")

@@ -5,6 +5,6 @@ FastAPI's helpers are in ``toolkit.openapi.utils`` (``get_openapi``) and ``toolk
 """
 
 from ._builder import build_openapi
-from ._docs import REDOC_JS, SWAGGER_CSS, SWAGGER_JS, redoc_html, swagger_ui_html
+from ._docs import REDOC_JS, SWAGGER_CSS, SWAGGER_JS
 
-__all__ = ["REDOC_JS", "SWAGGER_CSS", "SWAGGER_JS", "build_openapi", "redoc_html", "swagger_ui_html"]
+__all__ = ["REDOC_JS", "SWAGGER_CSS", "SWAGGER_JS", "build_openapi"]

@@ -147,6 +147,10 @@ class OAuth2PasswordBearer(SecurityScheme):
         return token
 
 
+# The docs' form shows these as password inputs (FastAPI marks them so too).
+_SECRET_FIELD = Form(json_schema_extra={"format": "password"})
+
+
 class OAuth2PasswordRequestForm:
     """The form a client posts to the token endpoint (OAuth2 password flow), as a class dependency.
 
@@ -162,11 +166,11 @@ class OAuth2PasswordRequestForm:
         self,
         *,
         username: Annotated[str, Form()],
-        password: Annotated[str, Form()],
+        password: Annotated[str, _SECRET_FIELD],
         grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
         scope: Annotated[str, Form()] = "",
         client_id: Annotated[str | None, Form()] = None,
-        client_secret: Annotated[str | None, Form()] = None,
+        client_secret: Annotated[str | None, _SECRET_FIELD] = None,
     ) -> None:
         self.grant_type = grant_type
         self.username = username
@@ -188,10 +192,10 @@ class OAuth2PasswordRequestFormStrict(OAuth2PasswordRequestForm):
         *,
         grant_type: Annotated[str, Form(pattern="^password$")],
         username: Annotated[str, Form()],
-        password: Annotated[str, Form()],
+        password: Annotated[str, _SECRET_FIELD],
         scope: Annotated[str, Form()] = "",
         client_id: Annotated[str | None, Form()] = None,
-        client_secret: Annotated[str | None, Form()] = None,
+        client_secret: Annotated[str | None, _SECRET_FIELD] = None,
     ) -> None:
         super().__init__(
             grant_type=grant_type,
