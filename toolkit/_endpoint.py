@@ -83,8 +83,15 @@ class Endpoint:
         self.responder = Responder(
             response_model_of(options.response_model, options.endpoint),
             options.response_class,
-            options.status_code or 200,
+            options.status_code,
             self.route_label,
+            streams=self.base_plan.streams,
+            include=options.response_model_include,
+            exclude=options.response_model_exclude,
+            by_alias=options.response_model_by_alias,
+            exclude_unset=options.response_model_exclude_unset,
+            exclude_defaults=options.response_model_exclude_defaults,
+            exclude_none=options.response_model_exclude_none,
         )
         self.response_model = self.responder.model
         self.status_code = self.responder.status_code

@@ -36,6 +36,7 @@ from ._executor import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, Extractor, Step,
 from ._forms import FormPlan
 from ._injectables import injectable_named, scoped_extractor
 from ._lax import is_bool, lenient_ints, normalize_bool, restore_bound
+from ._shaping import fill_defaults, needs_defaults_filled
 from ._validation import (
     ErrorEntry,
     entry_from_exception,
@@ -307,6 +308,8 @@ class Plan:
                 "from JSON: make it a msgspec.Struct (or a dataclass / TypedDict)"
             )
         self.body_decoder = msgspec.json.Decoder(self.body_type, strict=self.strict)
+        # Dataclasses with plain defaults: msgspec leaves the fields a body did not send unset.
+        self.fills_defaults = needs_defaults_filled(self.body_type)
         self.body_specs = specs
 
     def body_args_for(self, step: Step, body: Any) -> dict[str, Any]:
@@ -330,9 +333,13 @@ class Plan:
                         ]
                     )
                 raise RequestValidationError([missing_entry(("body",))])
-            return decoder.decode(b"{}") if self.body_embedded else self.body_default
+            if not self.body_embedded:
+                return self.body_default
+            value = decoder.decode(b"{}")
+            return fill_defaults(value) if self.fills_defaults else value
         try:
-            return decoder.decode(raw)
+            value = decoder.decode(raw)
+            return fill_defaults(value) if self.fills_defaults else value
         except msgspec.ValidationError as exc:
             # The walk for every failing field waits until the dependencies that do not read
             # the body (authentication) have run: an anonymous request buys only the decode.

@@ -1,15 +1,20 @@
 """How an endpoint turns a handler's result into a response: the response model, class and status.
 
-Built once per route (``Responder``); ``Responder.build`` is on the hot path.
+Built once per route (``Responder``); ``Responder.build`` is on the hot path. What a route asks
+beyond a plain model check (the ``response_model_*`` options, a handler that yields, dataclasses
+msgspec would write without their defaults) is chosen here once, at registration, so routes that
+do not ask pay nothing: the options and the defaults are ``_shaping``'s, the streams
+``_streaming``'s.
 """
 
 from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import inspect
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -17,6 +22,8 @@ from starlette.background import BackgroundTasks
 from starlette.responses import Response
 
 from ._analysis import describe, undecodable_types
+from ._shaping import ALL_SET, fill_defaults, needs_defaults_filled, shaper
+from ._streaming import StreamBuilder, item_model, stream_kind
 from .exceptions import ResponseValidationError, RouteConfigError
 from .responses import (
     HTMLResponse,
@@ -71,13 +78,61 @@ def response_model_of(declared: Any, endpoint: Callable[..., Any]) -> Any:
 
 
 class Responder:
-    """The response side of one route, prepared at registration."""
+    """The response side of one route, prepared at registration.
 
-    def __init__(self, model: Any, response_class: type[Response], status_code: int, owner: str) -> None:
+    The ``response_model_*`` options (FastAPI's) shape what the model check lets through:
+
+    - ``include``/``exclude``: top-level field names of the model (attribute names, not the
+      ``rename``\\d ones); of each model when the response model is a list of them (FastAPI reads
+      the names as list indices there: ``include`` sends ``[]``); keys when it is a dict. Only
+      sets of names: pydantic's nested ``{"field": {...}}`` form is refused, and so is a name the
+      model has no field of.
+    - ``by_alias=False``: fields under their attribute names instead of their ``rename``/``name=``.
+    - ``exclude_unset``: what the handler did not set is left out. A returned dict (at any depth)
+      sets the keys it has. A Struct records no "fields set": its fields left at ``msgspec.UNSET``
+      are the unset ones (never written anyway), so a PATCH model declares
+      ``price: float | UnsetType = UNSET``; every other field of a returned Struct or dataclass is
+      set (FastAPI, through pydantic, leaves out a model's fields not passed to it).
+    - ``exclude_defaults``: fields of Structs and dataclasses equal to their default (a factory's
+      made anew), at any depth.
+    - ``exclude_none``: fields of Structs and dataclasses that are ``None``, at any depth (a dict's
+      ``None`` values stay, as in FastAPI).
+
+    Without a response model they change nothing, as in FastAPI. The output is still the model's:
+    checked, undeclared fields dropped.
+
+    A handler that yields (``streams``) sends its items as they come: JSON Lines
+    (``application/jsonl``) with a JSON response class, events with ``EventSourceResponse``, its
+    str/bytes chunks as they are with any other class. See ``StreamBuilder``.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        response_class: type[Response],
+        status_code: int | None,
+        owner: str,
+        *,
+        streams: bool = False,
+        include: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
+        by_alias: bool = True,
+        exclude_unset: bool = False,
+        exclude_defaults: bool = False,
+        exclude_none: bool = False,
+    ) -> None:
         self.owner = owner
-        self.model = model
-        self.status_code = status_code
+        # None: the class's own default (200; RedirectResponse's 307, as FastAPI leaves it).
+        self.status_code = status_code if status_code is not None else _default_status(response_class)
         self.response_class = response_class
+        checked = model
+        kind = ""
+        if streams:
+            # Each item is checked (if its kind is JSON), not the generator.
+            kind = stream_kind(response_class)
+            checked = item_model(model) if kind in ("jsonl", "sse") else None
+            model = None
+        self.model = model  # what a whole result is checked against (None for a stream)
         # Only the exact class: a subclass may override media_type or render().
         self.json_fast = response_class is JSONResponse
         # Starlette's text classes: a str result is encoded here with a precomputed header.
@@ -85,21 +140,45 @@ class Responder:
         if response_class in (PlainTextResponse, HTMLResponse):
             media = f"{response_class.media_type}; charset={response_class.charset}"
             self.text_content_type = (b"content-type", media.encode("latin-1"))
-        if model is not None:
+        if checked is not None:
             try:
-                msgspec.inspect.type_info(model)
+                msgspec.inspect.type_info(checked)
             except (TypeError, ValueError) as exc:
-                raise RouteConfigError(f"{owner}: response model {model!r} is not supported: {exc}") from exc
-            custom = undecodable_types(model)
+                raise RouteConfigError(
+                    f"{owner}: response model {checked!r} is not supported: {exc}"
+                ) from exc
+            custom = undecodable_types(checked)
             if custom:
                 raise RouteConfigError(
                     f"{owner}: the response model holds {', '.join(custom)}, which msgspec cannot check: "
                     "make it a msgspec.Struct (or a dataclass / TypedDict), or pass response_model=None"
                 )
         # Lax, as FastAPI's output validation is: "1.5" or a Decimal for a float, 3.0 for an int.
-        self.response_decoder = msgspec.json.Decoder(model, strict=False) if model is not None else None
+        self.response_decoder = msgspec.json.Decoder(checked, strict=False) if checked is not None else None
         # PERF: only a plain scalar is provably of the declared type by its class alone.
-        self.trusted_type = model if model in (str, int, float, bool) else None
+        self.trusted_type = checked if checked in (str, int, float, bool) else None
+        # How a result is checked into JSON (``_validated``), and read back for a response class that
+        # renders it itself (``reread``): plainly, as the options shape it, or with the defaults of
+        # dataclasses restored (msgspec decodes those without them).
+        self.shaper = shaper(
+            checked, owner, include, exclude, by_alias, exclude_unset, exclude_defaults, exclude_none
+        )
+        # PERF: the plain methods stay class attributes (called without a bound-method object);
+        # the others are set on the instance, over them.
+        self.reread: Callable[[bytes], Any] = _untyped_decoder.decode
+        if self.response_decoder is not None:
+            if self.shaper is not None:
+                self._validated = self._validated_shaped  # type: ignore[method-assign]
+            elif needs_defaults_filled(checked):
+                self._validated = self._validated_filled  # type: ignore[method-assign]
+                self.reread = self._reread_filled
+            else:
+                self.reread = self.response_decoder.decode
+        self.stream_builder: StreamBuilder | None = None
+        if streams:
+            check = self._validated if self.response_decoder is not None else None
+            self.stream_builder = StreamBuilder(kind, response_class, check, self.trusted_type)
+            self.build = self._build_stream  # type: ignore[method-assign]
 
     def build(
         self, result: Any, background: BackgroundTasks | None, sub_response: Response | None
@@ -114,7 +193,7 @@ class Responder:
         if self.response_decoder is not None and type(result) is not self.trusted_type:
             encoded = self._validated(result)
             if not self.json_fast:
-                result = self.response_decoder.decode(encoded)
+                result = self.reread(encoded)
         status = self.status_code
         extra = None
         if sub_response is not None:
@@ -150,14 +229,73 @@ class Responder:
         try:
             value = self.response_decoder.decode(json_encoder.encode(result))
         except (TypeError, msgspec.ValidationError):
-            # An object msgspec cannot encode (an ORM row, a generator), or a Struct of another
-            # class with other field names: read the model's fields by attribute instead.
-            try:
-                loose = msgspec.convert(_loosened(result), self.model, from_attributes=True, strict=False)
-                value = self.response_decoder.decode(json_encoder.encode(loose))
-            except (msgspec.ValidationError, TypeError) as exc:
-                raise ResponseValidationError(str(exc), self.owner) from exc
+            value = self._read_by_attribute(result)
         return json_encoder.encode(value)
+
+    def _read_by_attribute(self, result: Any) -> Any:
+        """``result`` checked as the model, read by attribute: an object msgspec cannot encode (an
+        ORM row, a generator), or a Struct of another class with other field names."""
+        assert self.response_decoder is not None
+        try:
+            model = self.response_decoder.type
+            loose = msgspec.convert(_loosened(result), model, from_attributes=True, strict=False)
+            return self.response_decoder.decode(json_encoder.encode(loose))
+        except (msgspec.ValidationError, TypeError) as exc:
+            raise ResponseValidationError(str(exc), self.owner) from exc
+
+    def _validated_shaped(self, result: Any) -> bytes:
+        """``_validated``, written as the ``response_model_*`` options ask."""
+        assert self.response_decoder is not None
+        assert self.shaper is not None
+        raw: Any = ALL_SET
+        try:
+            encoded = json_encoder.encode(result)
+            value = self.response_decoder.decode(encoded)
+            if self.shaper.exclude_unset:
+                raw = _untyped_decoder.decode(encoded)  # what the handler set
+        except (TypeError, msgspec.ValidationError):
+            value = self._read_by_attribute(result)
+        return json_encoder.encode(self.shaper.shape(value, raw, True))
+
+    def _validated_filled(self, result: Any) -> bytes:
+        """``_validated`` for a model holding dataclasses: their defaults written too."""
+        assert self.response_decoder is not None
+        try:
+            value = self.response_decoder.decode(json_encoder.encode(result))
+        except (TypeError, msgspec.ValidationError):
+            value = self._read_by_attribute(result)
+        return json_encoder.encode(fill_defaults(value))
+
+    def _reread_filled(self, encoded: bytes) -> Any:
+        assert self.response_decoder is not None
+        return fill_defaults(self.response_decoder.decode(encoded))
+
+    def _build_stream(
+        self, result: Any, background: BackgroundTasks | None, sub_response: Response | None
+    ) -> Response:
+        """``build`` for a handler that yields (``result`` is its generator): see ``StreamBuilder``."""
+        assert self.stream_builder is not None
+        status = self.status_code
+        headers: list[tuple[bytes, bytes]] = []
+        if sub_response is not None:
+            if sub_response.status_code:
+                status = sub_response.status_code
+            headers = extra_headers(sub_response)
+        return self.stream_builder.build(result, status, headers, background)
+
+
+_untyped_decoder = msgspec.json.Decoder()
+
+
+def _default_status(response_class: type[Response]) -> int:
+    """The status ``response_class`` sends unless told: 200, or its own (``RedirectResponse``: 307)."""
+    try:
+        default = inspect.signature(response_class.__init__).parameters["status_code"].default
+    except (KeyError, TypeError, ValueError):
+        return 200
+    if isinstance(default, int) and not isinstance(default, bool) and 100 <= default <= 599:
+        return default
+    return 200
 
 
 # Read as lists (an ORM row may be iterable too: only these are taken for sequences).
