@@ -503,6 +503,12 @@ def test_pydantic_models_are_refused_with_the_way_to_port_them() -> None:
         @app.post("/many")
         async def many(items: list[Model] | None = None) -> None: ...
 
+    with pytest.raises(RouteConfigError, match=r"response model: Model is a pydantic model"):
+
+        @app.get("/out", response_model=list[Model])
+        async def out() -> list[dict[str, str]]:
+            return []
+
 
 def test_api_router_is_the_router() -> None:
     router = APIRouter(prefix="/users", tags=["users"])

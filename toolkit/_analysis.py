@@ -62,7 +62,7 @@ def refuse_pydantic(tp: Any, where: str) -> None:
         seen.add(id(node))
         if _is_pydantic_model(node):
             raise RouteConfigError(
-                f"{where}: {node.__qualname__} is a pydantic model; the toolkit validates with msgspec: "
+                f"{where}: {node.__name__} is a pydantic model; the toolkit validates with msgspec: "
                 f"make it a msgspec.Struct (Field -> msgspec.Meta, validators -> __post_init__; {MIGRATING})"
             )
         todo += [arg for arg in typing.get_args(node) if not isinstance(arg, (str, int, msgspec.Meta))]

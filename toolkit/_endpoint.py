@@ -16,7 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ._analysis import analyze, describe, strip_optional
+from ._analysis import analyze, describe, refuse_pydantic, strip_optional
 from ._app_scope import AppScope, DependencyOverrides
 from ._body import (
     body_headers,
@@ -80,8 +80,10 @@ class Endpoint:
             raise RouteConfigError(
                 f"{self.route_label}: status_code must be an int from 100 to 599, not {status!r}"
             )
+        model = response_model_of(options.response_model, options.endpoint)
+        refuse_pydantic(model, f"{self.route_label}: response model")
         self.responder = Responder(
-            response_model_of(options.response_model, options.endpoint),
+            model,
             options.response_class,
             options.status_code,
             self.route_label,
