@@ -16,7 +16,7 @@ import inspect
 import types
 import typing
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -71,14 +71,13 @@ def refuse_pydantic(tp: Any, where: str) -> None:
             todo.append(origin)
 
 
-def undecodable_types(tp: Any) -> list[str]:
-    """The classes inside ``tp`` that msgspec can neither decode nor check (plain classes, read
-    as ``CustomType``): a body or response model holding one would fail on every request."""
+def type_nodes(tp: Any) -> Iterator[Any]:
+    """Every ``msgspec.inspect`` node of ``tp`` once (models, their fields, containers' items),
+    nothing when msgspec does not support ``tp`` (refused elsewhere, with msgspec's message)."""
     try:
         root = msgspec.inspect.type_info(tp)
     except (TypeError, ValueError):
-        return []  # refused elsewhere, with msgspec's own message
-    found: list[str] = []
+        return
     seen: set[int] = set()
     todo: list[Any] = [root]
     while todo:
@@ -86,18 +85,24 @@ def undecodable_types(tp: Any) -> list[str]:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        if isinstance(node, msgspec.inspect.CustomType):
-            if node.cls is object:  # msgspec reads ``object`` as any value
-                continue
-            found.append(getattr(node.cls, "__qualname__", repr(node.cls)))
-            continue
-        for value in getattr(node, "__struct_fields__", ()):
-            child = getattr(node, value)
+        yield node
+        for name in getattr(node, "__struct_fields__", ()):
+            child = getattr(node, name)
             if isinstance(child, (msgspec.inspect.Type, msgspec.inspect.Field)):
                 todo.append(child.type if isinstance(child, msgspec.inspect.Field) else child)
             elif isinstance(child, tuple):
                 todo += [c.type if isinstance(c, msgspec.inspect.Field) else c for c in child]
-    return sorted(set(found))
+
+
+def undecodable_types(tp: Any) -> list[str]:
+    """The classes inside ``tp`` that msgspec can neither decode nor check (plain classes, read
+    as ``CustomType``): a body or response model holding one would fail on every request."""
+    found = {
+        getattr(node.cls, "__qualname__", repr(node.cls))
+        for node in type_nodes(tp)
+        if isinstance(node, msgspec.inspect.CustomType) and node.cls is not object  # object: any value
+    }
+    return sorted(found)
 
 
 def describe(call: Any) -> str:

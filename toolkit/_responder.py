@@ -34,7 +34,7 @@ from .responses import (
     raw_response,
 )
 
-__all__ = ["INFER", "Responder", "extra_headers", "response_model_of"]
+__all__ = ["INFER", "Responder", "default_status", "extra_headers", "response_model_of"]
 
 _NO_BODY_STATUSES = frozenset({204, 304})
 
@@ -123,7 +123,7 @@ class Responder:
     ) -> None:
         self.owner = owner
         # None: the class's own default (200; RedirectResponse's 307, as FastAPI leaves it).
-        self.status_code = status_code if status_code is not None else _default_status(response_class)
+        self.status_code = status_code if status_code is not None else default_status(response_class)
         self.response_class = response_class
         checked = model
         kind = ""
@@ -287,7 +287,7 @@ class Responder:
 _untyped_decoder = msgspec.json.Decoder()
 
 
-def _default_status(response_class: type[Response]) -> int:
+def default_status(response_class: type[Response]) -> int:
     """The status ``response_class`` sends unless told: 200, or its own (``RedirectResponse``: 307)."""
     try:
         default = inspect.signature(response_class.__init__).parameters["status_code"].default

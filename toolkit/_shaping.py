@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from ._analysis import type_nodes
 from .encoders import model_info, names
 from .exceptions import RouteConfigError
 
@@ -172,31 +173,13 @@ def needs_defaults_filled(tp: Any) -> bool:
     that have a plain default (the class attribute answers for them), and encodes one from its
     ``__dict__``: echoed, ``Body(a=1)`` decoded from ``{"a": 1}`` would lose ``b=2``.
     """
-    try:
-        root = msgspec.inspect.type_info(tp)
-    except (TypeError, ValueError):
-        return False
-    seen: set[int] = set()
-    todo: list[Any] = [root]
-    while todo:
-        node = todo.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if (
-            isinstance(node, msgspec.inspect.DataclassType)
-            and dataclasses.is_dataclass(node.cls)
-            and "__slots__" not in vars(node.cls)
-            and any(field.default is not dataclasses.MISSING for field in dataclasses.fields(node.cls))
-        ):
-            return True
-        for name in getattr(node, "__struct_fields__", ()):
-            child = getattr(node, name)
-            if isinstance(child, msgspec.inspect.Type | msgspec.inspect.Field):
-                todo.append(child.type if isinstance(child, msgspec.inspect.Field) else child)
-            elif isinstance(child, tuple):
-                todo += [c.type if isinstance(c, msgspec.inspect.Field) else c for c in child]
-    return False
+    return any(
+        isinstance(node, msgspec.inspect.DataclassType)
+        and dataclasses.is_dataclass(node.cls)
+        and "__slots__" not in vars(node.cls)
+        and any(field.default is not dataclasses.MISSING for field in dataclasses.fields(node.cls))
+        for node in type_nodes(tp)
+    )
 
 
 def fill_defaults(value: Any) -> Any:

@@ -17,17 +17,14 @@ FastAPI's "Extending OpenAPI" recipe works as written::
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Iterable
 from typing import Any
 
-from starlette.responses import Response
-
 from .._analysis import analyze, describe
 from .._app_scope import AppScope
 from .._plan import Plan
-from .._responder import response_model_of
+from .._responder import default_status, response_model_of
 from .._route_options import RouteOptions
 from ._builder import build_document
 from ._operation import RouteLike, unique_id
@@ -58,18 +55,7 @@ class _CompiledRoute:
         # A handler that yields has no whole result to document (the operation documents the stream).
         streams = root.is_gen or root.is_async_gen
         self.response_model = None if streams else response_model_of(options.response_model, options.endpoint)
-        self.status_code = options.status_code or _default_status(options.response_class)
-
-
-def _default_status(response_class: type[Response]) -> int:
-    """The status ``response_class`` sends unless told (``RedirectResponse``: 307), as FastAPI reads it."""
-    try:
-        default = inspect.signature(response_class.__init__).parameters["status_code"].default
-    except (KeyError, TypeError, ValueError):
-        return 200
-    if isinstance(default, int) and not isinstance(default, bool) and 100 <= default <= 599:
-        return default
-    return 200
+        self.status_code = options.status_code or default_status(options.response_class)
 
 
 def _compiled(routes: Iterable[Any]) -> list[RouteLike]:
