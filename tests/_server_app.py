@@ -71,7 +71,7 @@ async def sse(key: str) -> EventSourceResponse:
         yield ServerSentEvent(data="first", id="1")
         await gate.wait()  # the rest only once the client saw the first event and asked for more
         yield ServerSentEvent(data={"n": 2}, event="second", id="2")
-        yield ServerSentEvent(data="multi\nline")
+        yield ServerSentEvent(raw_data="multi\nline")
 
     return EventSourceResponse(events())
 

@@ -551,7 +551,7 @@ def test_a_generator_with_event_source_response_sends_events() -> None:
         assert response.headers["cache-control"] == "no-cache"
         assert response.headers["x-accel-buffering"] == "no"
         body = "".join(response.iter_text())
-    assert body == 'data: {"name":"a","price":1.0}\n\nevent: e\nid: 1\ndata: {"x":1}\n\n: hi\n\n'
+    assert body == 'data: {"name":"a","price":1.0}\n\nevent: e\ndata: {"x":1}\nid: 1\n\n: hi\n\n'
     # Each item is JSON, a str too (as in FastAPI).
     assert client.get("/plain").text == 'data: "hello"\n\ndata: {"a":1}\n\n'
 

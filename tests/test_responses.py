@@ -584,7 +584,7 @@ def test_event_source_response_wire_format(client_factory: ClientFactory) -> Non
 
     async def events() -> AsyncIterator[Any]:
         yield ServerSentEvent(data="hello")
-        yield ServerSentEvent(data="two\nlines", event="update", id="7", retry=1500)
+        yield ServerSentEvent(raw_data="two\nlines", event="update", id="7", retry=1500)
         yield ServerSentEvent(data={"n": 1, "tags": ["a"]}, event="json")
         yield ServerSentEvent(comment="keep-alive")
         yield {"plain": "dict"}
@@ -603,7 +603,7 @@ def test_event_source_response_wire_format(client_factory: ClientFactory) -> Non
         return EventSourceResponse(sync_events())
 
     client = client_factory(app)
-    assert client.get("/sync-events").text == "data: a\n\ndata: b\n\n"
+    assert client.get("/sync-events").text == 'data: "a"\n\ndata: "b"\n\n'  # JSON, as in FastAPI
     with client.stream("GET", "/events") as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -612,12 +612,12 @@ def test_event_source_response_wire_format(client_factory: ClientFactory) -> Non
         assert "content-length" not in response.headers
         body = b"".join(response.iter_bytes()).decode()
     assert body == (
-        "data: hello\n\n"
-        "event: update\nid: 7\nretry: 1500\ndata: two\ndata: lines\n\n"
+        'data: "hello"\n\n'
+        "event: update\ndata: two\ndata: lines\nid: 7\nretry: 1500\n\n"
         'event: json\ndata: {"n":1,"tags":["a"]}\n\n'
         ": keep-alive\n\n"
         'data: {"plain":"dict"}\n\n'
-        "data: just text\n\n"
+        'data: "just text"\n\n'
     )
     parsed = parse_sse(body)
     assert parsed[1] == {"event": "update", "id": "7", "retry": "1500", "data": "two\nlines"}
@@ -630,9 +630,19 @@ def test_event_source_response_wire_format(client_factory: ClientFactory) -> Non
     ids=["crlf-cr-lf", "trailing", "leading", "empty", "u2028", "other-unicode-breaks", "tab"],
 )
 def test_sse_data_round_trips_through_a_spec_parser(data: str) -> None:
-    wire = ServerSentEvent(data=data).encode().decode()
+    wire = ServerSentEvent(raw_data=data).encode().decode()
     assert wire.endswith("\n\n")
     assert parse_sse(wire) == [{"data": data.replace("\r\n", "\n").replace("\r", "\n")}]
+    assert json.loads(parse_sse(ServerSentEvent(data=data).encode().decode())[0]["data"]) == data
+
+
+def test_sse_events_are_checked_as_fastapi_checks_them() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        ServerSentEvent(data="x", raw_data="x")
+    with pytest.raises(ValueError, match="null"):
+        ServerSentEvent(data="x", id="a\0b")
+    with pytest.raises(ValueError, match="non-negative"):
+        ServerSentEvent(data="x", retry=-1)
 
 
 def test_sse_json_data_with_unicode_line_separator_stays_valid_json() -> None:

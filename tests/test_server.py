@@ -225,15 +225,15 @@ def test_server_sent_events_arrive_incrementally(server: Server) -> None:
         # The server holds the rest of the stream until /release is called: if it buffered the
         # response, this read would not return (and the client timeout would fail the test).
         first = [next(lines), next(lines)]
-        assert first == ["id: 1", "data: first"]
+        assert first == ['data: "first"', "id: 1"]
         assert next(lines) == ""
         with server.client() as other:
             assert other.post(f"/release/{key}").json() == {"released": True}
         rest = list(lines)
     assert rest == [
         "event: second",
-        "id: 2",
         'data: {"n":2}',
+        "id: 2",
         "",
         "data: multi",
         "data: line",

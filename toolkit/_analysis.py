@@ -245,13 +245,31 @@ def is_model(tp: Any) -> bool:
     )
 
 
+_DOC_KEYS = ("title", "description", "examples", "extra_json_schema", "extra")
+_META_KEYS = (
+    *_DOC_KEYS,
+    *("gt", "ge", "lt", "le", "multiple_of", "pattern", "min_length", "max_length", "tz"),
+)
+
+
 def attach_meta(annotation: Any, meta: Sequence[msgspec.Meta]) -> Any:
-    """Attach constraints to the non-``None`` part of ``annotation`` (msgspec refuses them on a union)."""
+    """Attach constraints to the non-``None`` part of ``annotation`` (msgspec refuses them on a
+    union), and the docs (title, description, examples) to the whole, where OpenAPI shows them."""
     if not meta:
         return annotation
     inner, optional = _split_optional(annotation)
-    constrained = typing.Annotated[(inner, *meta)]  # type: ignore[valid-type]
-    return constrained | None if optional else constrained
+    if not optional:
+        return typing.Annotated[(inner, *meta)]
+    constraints, docs = [], {}
+    for item in meta:
+        kwargs = {key: getattr(item, key) for key in _META_KEYS if getattr(item, key) is not None}
+        doc = {key: kwargs.pop(key) for key in _DOC_KEYS if key in kwargs}
+        docs.update(doc)
+        if kwargs:
+            constraints.append(msgspec.Meta(**kwargs))
+    constrained = typing.Annotated[(inner, *constraints)] if constraints else inner
+    whole = constrained | None
+    return typing.Annotated[whole, msgspec.Meta(**docs)] if docs else whole
 
 
 def make_struct(name: str, fields: list[tuple[str, Any, Any]], rename: dict[str, str] | None = None) -> Any:

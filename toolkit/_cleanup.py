@@ -68,7 +68,7 @@ class CleanupStack:
     def push_async_callback(self, callback: Callable[[], Awaitable[Any]]) -> None:
         self._items.append((_CALLBACK, callback))
 
-    async def _run(self, exc: BaseException | None) -> BaseException | None:
+    async def _run(self, exc: BaseException | None, *, check_first: bool = False) -> BaseException | None:
         """Run every cleanup, newest first; return the exception still in flight, if any.
 
         A cancellation cuts the cleanup it arrives in short (it is thrown in at an ``await``);
@@ -77,7 +77,8 @@ class CleanupStack:
         items, self._items = self._items, []
         items.reverse()
         for position, (kind, item) in enumerate(items):
-            if position and _cancelled():  # arrived during a cleanup that did not raise it
+            # Arrived during a cleanup that did not raise it (or, ``check_first``, before any ran).
+            if (position or check_first) and _cancelled():
                 return await self._run_shielded(items[position:], exc)
             try:
                 if kind == _ASYNC_GEN:  # PERF: inline, not through _finish
@@ -116,9 +117,13 @@ class CleanupStack:
         else:
             await item()
 
-    async def close(self) -> None:
-        """The request succeeded: finish every generator; raise what a cleanup raised, if any."""
-        exc = await self._run(None)
+    async def close(self, *, check_first: bool = False) -> None:
+        """The request succeeded: finish every generator; raise what a cleanup raised, if any.
+
+        ``check_first``: a cancellation may already be pending (it came while a sync handler ran
+        in a thread, with no ``await`` since): then every cleanup runs shielded, none is cut short.
+        """
+        exc = await self._run(None, check_first=check_first)
         if exc is not None:
             raise exc
 

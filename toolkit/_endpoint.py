@@ -21,6 +21,7 @@ from ._app_scope import AppScope, DependencyOverrides
 from ._body import (
     body_headers,
     declared_size_check,
+    form_body_limit,
     is_json_content_type,
     is_limited,
     limited_receive,
@@ -39,9 +40,6 @@ from .cache import Cache
 from .exceptions import HTTPException, RequestValidationError, RouteConfigError
 
 ErrorRenderer = Callable[[Scope, Receive, Send, Exception], Awaitable[Response | None]]
-
-#: The body limit of typed urlencoded forms on routes without their own ``max_body_size``.
-URLENCODED_FORM_LIMIT = 256 * 1024
 
 
 class Endpoint:
@@ -183,7 +181,7 @@ class Endpoint:
                 response = await self._solve_timed(plan, res, path_params, timing)
             if res.early is not None:  # the handler returned: before the response is sent
                 early, res.early = res.early, None
-                await early.close()
+                await early.close(check_first=True)
         except ClientDisconnect:
             await _unwind_shielded(res, ClientDisconnect())
             return
@@ -329,14 +327,8 @@ class Endpoint:
     def _request_body_limit(self, plan: Plan, scope: Scope) -> int:
         assert self.max_body_size is not None
         if plan.has_forms and self.options.max_body_size is None:
-            # python-multipart parses a urlencoded body byte by byte in Python (10 MB of "&" is
-            # seconds of CPU): typed urlencoded forms get a small limit unless the route sets one.
-            kind = body_headers(scope)[1]
-            if (
-                kind is not None
-                and kind.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded"
-            ):
-                return min(self.max_body_size, URLENCODED_FORM_LIMIT)
+            # Typed urlencoded forms get a small limit unless the route sets one.
+            return form_body_limit(scope, self.max_body_size)
         return self.max_body_size
 
     async def _fail(

@@ -62,7 +62,7 @@ MAX_DETAIL_SIZE = 64 * 1024  # bytes of entries (estimated) after which the walk
 _CHUNK = 1024  # list items or dict entries converted by one call
 _FIRST_CHUNK = 16  # dict entries converted by one call after a failure
 _INDEX = re.compile(r"\[(\d+)\]")
-_UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(.+)`", re.DOTALL)
+_UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(.*)`", re.DOTALL)
 
 
 def _entry_size(entry: ErrorEntry) -> int:

@@ -33,6 +33,7 @@ from ._app_scope import AppScope
 from ._body import request_cookies
 from ._error_walk import collect_errors
 from ._executor import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, Extractor, Step, step_kind
+from ._finite import NON_FINITE_JSON, holds_floats, non_finite_entries
 from ._forms import FormPlan
 from ._injectables import injectable_named, scoped_extractor
 from ._lax import is_bool, lenient_ints, normalize_bool, restore_bound
@@ -151,6 +152,18 @@ class Plan:
     ) -> int:
         dep_args = []
         for kwarg, marker, sub in dependant.dependencies:
+            if (
+                marker.scope == "function"
+                and scope == "request"
+                and (sub.is_gen or sub.is_async_gen)
+                and (dependant.is_gen or dependant.is_async_gen)
+            ):
+                # Its cleanup runs when the handler returns, before this one's: this one would
+                # clean up with a value already closed (FastAPI refuses it too).
+                raise RouteConfigError(
+                    f"{dependant.name}: a generator dependency with scope='request' cannot depend on "
+                    f"{sub.name}, a generator with scope='function' (closed before it)"
+                )
             index = self._add(kwarg, marker, sub, scopes)
             if kwarg is not None:
                 dep_args.append((kwarg, index))
@@ -258,6 +271,7 @@ class Plan:
         self.cookie_fields = tuple((s.key, f) for s, f in plain if s.source == "cookie")
         # msgspec reads "true/false/1/0" as booleans; FastAPI users also send yes/no/on/off.
         self.bool_fields = tuple(f for s, f in plain if is_bool(s.annotation))
+        self.float_params = tuple((s, f) for s, f in self._scalars if holds_floats(s.annotation))
         self.model_params = tuple(
             ModelParam(spec, field, {s.key for s, _ in plain if s.source == spec.source})
             for spec, field in self._scalars
@@ -310,6 +324,8 @@ class Plan:
         self.body_decoder = msgspec.json.Decoder(self.body_type, strict=self.strict)
         # Dataclasses with plain defaults: msgspec leaves the fields a body did not send unset.
         self.fills_defaults = needs_defaults_filled(self.body_type)
+        # A lax float reads "nan"/"inf": such bodies are searched for them (see ``_finite``).
+        self.checks_finite_body = not self.strict and holds_floats(self.body_type)
         self.body_specs = specs
 
     def body_args_for(self, step: Step, body: Any) -> dict[str, Any]:
@@ -339,7 +355,6 @@ class Plan:
             return fill_defaults(value) if self.fills_defaults else value
         try:
             value = decoder.decode(raw)
-            return fill_defaults(value) if self.fills_defaults else value
         except msgspec.ValidationError as exc:
             # The walk for every failing field waits until the dependencies that do not read
             # the body (authentication) have run: an anonymous request buys only the decode.
@@ -350,6 +365,11 @@ class Plan:
             raise RequestValidationError([json_invalid_entry("Invalid UTF-8 in JSON string")]) from None
         except RecursionError:
             raise RequestValidationError([json_invalid_entry("JSON is nested too deeply")]) from None
+        if self.checks_finite_body and NON_FINITE_JSON.search(raw):
+            entries = non_finite_entries(value, ("body",))
+            if entries:
+                raise RequestValidationError(entries)
+        return fill_defaults(value) if self.fills_defaults else value
 
     def body_errors(self, raw: bytes, first: msgspec.ValidationError | None = None) -> list[ErrorEntry]:
         """Every failing field of a body that failed validation with ``first``.
@@ -443,14 +463,31 @@ class Plan:
             for field in self.bool_fields:
                 if field in raw:
                     raw[field] = normalize_bool(raw[field])
-            return msgspec.convert(raw, self.params_type, strict=False)
+            params = msgspec.convert(raw, self.params_type, strict=False)
         except msgspec.ValidationError:
             errors, valid = self._scalar_errors(raw)
-            if not errors:  # only lenient spellings (``01``, ``+1``) failed the fast path
-                return msgspec.convert(valid, self.params_type)
-            exc = RequestValidationError(errors)
-            exc.valid_params = types.SimpleNamespace(**valid)
-            raise exc from None
+            if errors:
+                exc = RequestValidationError(errors)
+                exc.valid_params = types.SimpleNamespace(**valid)
+                raise exc from None
+            params = msgspec.convert(valid, self.params_type)  # only lenient spellings (``01``) failed
+        if self.float_params:
+            self._check_finite(params)
+        return params
+
+    def _check_finite(self, params: Any) -> None:
+        """Refuse "nan"/"inf" read as a float parameter (see ``_finite``)."""
+        entries = []
+        for spec, field in self.float_params:
+            value = getattr(params, field)
+            if value is not None:
+                entries += non_finite_entries(
+                    value, (spec.source,) if spec.model_fields else (spec.source, spec.key)
+                )
+        if entries:
+            exc = RequestValidationError(entries)
+            exc.valid_params = params
+            raise exc
 
     # --- read-only views (OpenAPI, the cache key) ------------------------------------------
 

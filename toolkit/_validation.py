@@ -66,7 +66,7 @@ def _describe(message: str) -> tuple[str, str, Loc, dict[str, Any] | None]:
     """Map a msgspec message (no ``- at`` suffix) to ``(type, msg, extra loc, ctx)``, in pydantic's words."""
     if m := re.fullmatch(r"Object missing required field `(.+)`", message):
         return "missing", "Field required", (m[1],), None
-    if m := re.fullmatch(r"Object contains unknown field `(.+)`", message):
+    if m := re.fullmatch(r"Object contains unknown field `(.*)`", message):
         return "extra_forbidden", "Extra inputs are not permitted", (m[1],), None
     if m := re.fullmatch(r"Expected `([^`]+)`, got `(\w+)`", message):
         expected = m[1].split(" | ")[0]  # "int | null": the parameter was optional

@@ -82,9 +82,16 @@ def json_response(
 
 
 class ServerSentEvent(msgspec.Struct, omit_defaults=True):
-    """One event of a ``text/event-stream``; ``data`` that is not a str is JSON-encoded."""
+    """One event of a ``text/event-stream``, as FastAPI's (``fastapi.sse``) writes it.
+
+    ``data`` is always JSON-encoded (a str arrives quoted: ``data: "hello"``, so a client's
+    ``JSON.parse(event.data)`` works for every event); ``raw_data`` is sent as it is (HTML, CSV
+    lines...). ``event`` and ``id`` are single lines, ``retry`` is milliseconds, ``comment`` lines
+    are ignored by ``EventSource`` clients (keep-alives).
+    """
 
     data: Any = None
+    raw_data: str | None = None
     event: str | None = None
     id: str | None = None
     retry: int | None = None
@@ -92,22 +99,31 @@ class ServerSentEvent(msgspec.Struct, omit_defaults=True):
 
     def __post_init__(self) -> None:
         # Refuse a bad event when it is built, not mid-stream after the response started.
+        if self.data is not None and self.raw_data is not None:
+            raise ValueError("SSE: pass data= (sent as JSON) or raw_data= (sent as is), not both")
         for field, value in (("event", self.event), ("id", self.id)):
             if value is not None and ("\n" in value or "\r" in value):
                 raise ValueError(f"SSE {field} must not contain line breaks")
+        if self.id is not None and "\0" in self.id:
+            raise ValueError("SSE id must not contain null characters")
+        if self.retry is not None and (isinstance(self.retry, bool) or self.retry < 0):
+            raise ValueError("SSE retry must be a non-negative number of milliseconds")
 
     def encode(self) -> bytes:
         lines: list[str] = []
         if self.comment is not None:
             lines.extend(f": {line}" for line in _SSE_LINE_BREAK.split(self.comment))
-        for field, value in (("event", self.event), ("id", self.id)):
-            if value is not None:
-                lines.append(f"{field}: {value}")
+        if self.event is not None:
+            lines.append(f"event: {self.event}")
+        data = self.raw_data if self.raw_data is not None else None
+        if data is None and self.data is not None:
+            data = json_encoder.encode(self.data).decode()
+        if data is not None:
+            lines.extend(f"data: {line}" for line in _SSE_LINE_BREAK.split(data))
+        if self.id is not None:
+            lines.append(f"id: {self.id}")
         if self.retry is not None:
             lines.append(f"retry: {int(self.retry)}")
-        if self.data is not None:
-            data = self.data if isinstance(self.data, str) else json_encoder.encode(self.data).decode()
-            lines.extend(f"data: {line}" for line in _SSE_LINE_BREAK.split(data))
         return ("\n".join(lines) + "\n\n").encode()
 
 

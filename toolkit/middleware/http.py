@@ -59,7 +59,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._body import limited_receive
+from .._body import form_body_limit, limited_receive
 
 __all__ = [
     "CallNext",
@@ -245,7 +245,8 @@ class _Exchange:
         self.inbox = _Inbox(receive)
         dispatch_receive: Receive = self.inbox.dispatch_receive
         if max_body_size is not None:
-            dispatch_receive = limited_receive(dispatch_receive, max_body_size, scope)
+            # A urlencoded body the dispatch parses is held to the small limit typed forms have.
+            dispatch_receive = limited_receive(dispatch_receive, form_body_limit(scope, max_body_size), scope)
         self.request = Request(scope, dispatch_receive, send)
         self.response: DownstreamResponse | None = None
         self.called = False

@@ -26,7 +26,7 @@ def require_scopes(security_scopes: SecurityScopes, granted: str | Iterable[str]
     if granted is None:
         have: set[str] = set()
     elif isinstance(granted, str):
-        have = set(granted.split())
+        have = {scope for scope in granted.split(" ") if scope}  # RFC 6749 §3.3: space-delimited
     else:
         have = {scope for scope in granted if isinstance(scope, str)}
     missing = [scope for scope in security_scopes.scopes if scope not in have]
@@ -40,5 +40,9 @@ def require_scopes(security_scopes: SecurityScopes, granted: str | Iterable[str]
 
 
 def _quoted(value: str) -> str:
-    """Scope names inside a quoted-string (RFC 6750 scope-token: no quote or backslash)."""
-    return value.replace("\\", "").replace('"', "")
+    """Scope names as a quoted-string may carry them: RFC 6749's scope-token characters
+    (printable ASCII without the quote and the backslash) and the spaces between tokens."""
+    return "".join(char for char in value if char == " " or (char in _SCOPE_CHARS))
+
+
+_SCOPE_CHARS = frozenset(chr(code) for code in (0x21, *range(0x23, 0x5C), *range(0x5D, 0x7F)))
