@@ -373,7 +373,8 @@ class App:
     def on_event(self, event_type: str) -> Callable[[F], F]:
         """Deprecated (as in FastAPI and Starlette): use ``lifespan=``. Still run, around it."""
         warnings.warn(
-            "on_event is deprecated, use lifespan= instead (see the README's 'Lifespan' section)",
+            "on_event is deprecated: pass App(lifespan=...), an async context manager that runs "
+            "start-up code before its yield and shutdown code after it",
             DeprecationWarning,
             stacklevel=2,
         )
