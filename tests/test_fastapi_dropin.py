@@ -628,3 +628,21 @@ def test_a_form_field_alias_need_not_be_an_identifier() -> None:
 
     response = TestClient(app).post("/notes", data={"the-note": "hi", "tags": ["a", "b"]})
     assert response.json() == ["hi", ["a", "b"]]
+
+
+def test_a_lax_nan_is_written_as_null_and_refused_by_a_bound() -> None:
+    class Reading(msgspec.Struct):
+        value: float
+        bounded: Annotated[float, msgspec.Meta(ge=0, le=1e9)] = 0.0
+
+    app = App()
+
+    @app.post("/readings")
+    async def record(reading: Reading) -> Reading:
+        return reading
+
+    client = TestClient(app)
+    assert client.post("/readings", json={"value": "NaN"}).json() == {"value": None, "bounded": 0.0}
+    refused = client.post("/readings", json={"value": 1, "bounded": "inf"})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "bounded"]

@@ -33,7 +33,6 @@ from ._app_scope import AppScope
 from ._body import request_cookies
 from ._error_walk import collect_errors
 from ._executor import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, Extractor, Step, step_kind
-from ._finite import NON_FINITE_JSON, holds_floats, non_finite_entries
 from ._forms import FormPlan
 from ._injectables import injectable_named, scoped_extractor
 from ._lax import is_bool, lenient_ints, normalize_bool, restore_bound
@@ -271,7 +270,6 @@ class Plan:
         self.cookie_fields = tuple((s.key, f) for s, f in plain if s.source == "cookie")
         # msgspec reads "true/false/1/0" as booleans; FastAPI users also send yes/no/on/off.
         self.bool_fields = tuple(f for s, f in plain if is_bool(s.annotation))
-        self.float_params = tuple((s, f) for s, f in self._scalars if holds_floats(s.annotation))
         self.model_params = tuple(
             ModelParam(spec, field, {s.key for s, _ in plain if s.source == spec.source})
             for spec, field in self._scalars
@@ -324,8 +322,6 @@ class Plan:
         self.body_decoder = msgspec.json.Decoder(self.body_type, strict=self.strict)
         # Dataclasses with plain defaults: msgspec leaves the fields a body did not send unset.
         self.fills_defaults = needs_defaults_filled(self.body_type)
-        # A lax float reads "nan"/"inf": such bodies are searched for them (see ``_finite``).
-        self.checks_finite_body = not self.strict and holds_floats(self.body_type)
         self.body_specs = specs
 
     def body_args_for(self, step: Step, body: Any) -> dict[str, Any]:
@@ -365,10 +361,6 @@ class Plan:
             raise RequestValidationError([json_invalid_entry("Invalid UTF-8 in JSON string")]) from None
         except RecursionError:
             raise RequestValidationError([json_invalid_entry("JSON is nested too deeply")]) from None
-        if self.checks_finite_body and NON_FINITE_JSON.search(raw):
-            entries = non_finite_entries(value, ("body",))
-            if entries:
-                raise RequestValidationError(entries)
         return fill_defaults(value) if self.fills_defaults else value
 
     def body_errors(self, raw: bytes, first: msgspec.ValidationError | None = None) -> list[ErrorEntry]:
@@ -463,31 +455,14 @@ class Plan:
             for field in self.bool_fields:
                 if field in raw:
                     raw[field] = normalize_bool(raw[field])
-            params = msgspec.convert(raw, self.params_type, strict=False)
+            return msgspec.convert(raw, self.params_type, strict=False)
         except msgspec.ValidationError:
             errors, valid = self._scalar_errors(raw)
-            if errors:
-                exc = RequestValidationError(errors)
-                exc.valid_params = types.SimpleNamespace(**valid)
-                raise exc from None
-            params = msgspec.convert(valid, self.params_type)  # only lenient spellings (``01``) failed
-        if self.float_params:
-            self._check_finite(params)
-        return params
-
-    def _check_finite(self, params: Any) -> None:
-        """Refuse "nan"/"inf" read as a float parameter (see ``_finite``)."""
-        entries = []
-        for spec, field in self.float_params:
-            value = getattr(params, field)
-            if value is not None:
-                entries += non_finite_entries(
-                    value, (spec.source,) if spec.model_fields else (spec.source, spec.key)
-                )
-        if entries:
-            exc = RequestValidationError(entries)
-            exc.valid_params = params
-            raise exc
+            if not errors:  # only lenient spellings (``01``, ``+1``) failed the fast path
+                return msgspec.convert(valid, self.params_type)
+            exc = RequestValidationError(errors)
+            exc.valid_params = types.SimpleNamespace(**valid)
+            raise exc from None
 
     # --- read-only views (OpenAPI, the cache key) ------------------------------------------
 

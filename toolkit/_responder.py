@@ -238,8 +238,10 @@ class Responder:
         assert self.response_decoder is not None
         try:
             model = self.response_decoder.type
-            loose = msgspec.convert(_loosened(result), model, from_attributes=True, strict=False)
-            return self.response_decoder.decode(json_encoder.encode(loose))
+            # Checked field by field (no instance of the model passes through ``convert``
+            # unchecked: ``_loosened`` took them apart). A NaN or an infinity (a lax float read
+            # "nan") is written as ``null``, as FastAPI writes it, not refused as a mismatch.
+            return msgspec.convert(_loosened(result), model, from_attributes=True, strict=False)
         except (msgspec.ValidationError, TypeError) as exc:
             raise ResponseValidationError(str(exc), self.owner) from exc
 
