@@ -200,3 +200,15 @@ def test_tiny_http_run(tmp_path: Path) -> None:
     for name, row in rows.items():
         assert (row["peer"], row["errors"]) == ("toolkit", 0), name
         assert row["requests"] > 0, name
+
+
+def test_the_strictness_comparison_runs_and_reports_an_interval() -> None:
+    import asyncio
+
+    from benchmarks import strictness
+
+    figures = asyncio.run(strictness.measure(pairs=4, calls=20))
+    low, high = figures["interval_95"]
+    assert figures["lax_us"] > 0
+    assert figures["strict_us"] > 0
+    assert low <= figures["lax_over_strict"] <= high

@@ -38,3 +38,14 @@ def test_the_reliability_section_is_generated_from_the_published_results() -> No
         f"README.md's Reliability section is not what {summary.PUBLISHED} gives:"
         " run python tests/adversarial/summary.py --readme (never edit the section by hand)"
     )
+
+
+def test_the_cost_of_lax_bodies_is_quoted_from_the_published_results() -> None:
+    published = json.loads((ROOT / "benchmarks" / "published" / "strictness.json").read_text())
+    ratio, (low, high) = published["lax_over_strict"], published["interval_95"]
+    quoted = (
+        f"lax bodies cost {(ratio - 1) * 100:+.1f}% on the `body` scenario "
+        f"(95% interval {(low - 1) * 100:+.1f}% to {(high - 1) * 100:+.1f}%)"
+    )
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert quoted in readme
