@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import msgspec
 import pytest
 
-import toolkit._plan
+import toolkit._json_body
 from toolkit import App, Body, Form
 from toolkit._error_walk import MAX_REPORTED_ERRORS
 from toolkit.testing import TestClient
@@ -96,7 +96,7 @@ def by_loc(errors: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, Any]
 def walk_every_body(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests measure the walk's own bounds: lift the size above which a body is not walked
     at all (tests/adversarial/test_bounded_work.py covers that cut-off)."""
-    monkeypatch.setattr(toolkit._plan, "MAX_WALKED_BODY", 1 << 30)
+    monkeypatch.setattr(toolkit._json_body, "MAX_WALKED_BODY", 1 << 30)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ._analysis import analyze, describe, refuse_pydantic, strip_optional
+from ._analysis import analyze, describe
 from ._app_scope import AppScope, DependencyOverrides
 from ._body import (
     body_headers,
@@ -31,10 +31,12 @@ from ._cached_route import CachedRoute, cache_policy_of
 from ._cleanup import CleanupStack
 from ._executor import Resolution, run_steps
 from ._injectables import HTTP, injectable_named
-from ._plan import PendingBodyErrors, Plan
+from ._json_body import PendingBodyErrors
+from ._plan import Plan
 from ._responder import Responder, response_model_of
 from ._route_options import RouteOptions
 from ._scope_keys import RESPONSE_HEADERS_SCOPE_KEY, TIMING_SCOPE_KEY
+from ._types import refuse_pydantic, strip_optional
 from ._validation import ErrorEntry
 from .cache import Cache
 from .exceptions import HTTPException, RequestValidationError, RouteConfigError

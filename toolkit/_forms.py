@@ -9,8 +9,9 @@ from typing import Any
 import msgspec
 from starlette.datastructures import FormData, UploadFile
 
-from ._analysis import FormSpec, make_struct, strip_optional
+from ._analysis import FormSpec
 from ._error_walk import collect_errors
+from ._types import make_struct, strip_optional
 from ._validation import ErrorEntry, missing_entry
 from .exceptions import RequestValidationError, RouteConfigError
 from .params import UNSET

@@ -10,7 +10,8 @@ from typing import Any
 
 import msgspec
 
-from ._analysis import ScalarSpec, strip_optional
+from ._analysis import ScalarSpec
+from ._types import strip_optional
 from ._validation import ErrorEntry
 
 __all__ = ["is_bool", "lenient_ints", "normalize_bool", "restore_bound"]

@@ -26,8 +26,6 @@ from ._analysis import (
     FormSpec,
     ScalarSpec,
     analyze_dependency,
-    make_struct,
-    undecodable_types,
 )
 from ._app_scope import AppScope
 from ._body import request_cookies
@@ -35,21 +33,18 @@ from ._error_walk import collect_errors
 from ._executor import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, Extractor, Step, step_kind
 from ._forms import FormPlan
 from ._injectables import injectable_named, scoped_extractor
+from ._json_body import JsonBody
 from ._lax import is_bool, lenient_ints, normalize_bool, restore_bound
-from ._shaping import fill_defaults, needs_defaults_filled
+from ._param_models import ModelParam, lax_convert
+from ._types import make_struct, undecodable_types
 from ._validation import (
     ErrorEntry,
     entry_from_exception,
-    json_invalid_entry,
     missing_entry,
 )
 from .di import Depends
 from .exceptions import RequestValidationError, RouteConfigError
 from .params import UNSET
-
-#: A body larger than this that fails validation reports msgspec's first error only (see
-#: ``Plan.body_errors``): the every-field walk would decode all of it again, untyped.
-MAX_WALKED_BODY = 256 * 1024
 
 
 class Plan:
@@ -294,17 +289,18 @@ class Plan:
         self.body_type: Any = None
         self.body_required = False
         self.body_embedded = False
+        self.body_specs: list[tuple[BodySpec, str]] = []
+        self.json_body: JsonBody | None = None
         if not self._bodies:
             self.body_decoder = None
             return
         if self._forms:
             raise RouteConfigError(f"{self.owner}: a route cannot read both a JSON body and form fields")
-        specs = list(self._bodies.values())
+        self.body_specs = specs = list(self._bodies.values())
         if len(specs) == 1 and not specs[0][0].embed:
             spec = specs[0][0]
             self.body_type = spec.annotation
             self.body_required = spec.default is UNSET
-            self.body_default = spec.default
         else:
             self.body_embedded = True
             self.body_type = make_struct(
@@ -319,79 +315,9 @@ class Plan:
                 f"{self.owner}: the request body holds {', '.join(custom)}, which msgspec cannot decode "
                 "from JSON: make it a msgspec.Struct (or a dataclass / TypedDict)"
             )
-        self.body_decoder = msgspec.json.Decoder(self.body_type, strict=self.strict)
-        # Dataclasses with plain defaults: msgspec leaves the fields a body did not send unset.
-        self.fills_defaults = needs_defaults_filled(self.body_type)
-        self.body_specs = specs
-
-    def body_args_for(self, step: Step, body: Any) -> dict[str, Any]:
-        if self.body_embedded:
-            return {kw: getattr(body, field) for kw, field in step.body_args if field is not None}
-        return {kw: body for kw, _ in step.body_args}
-
-    def decode_body(self, raw: bytes) -> Any:
-        """Decode and validate the JSON body; raise ``RequestValidationError`` (``PendingBodyErrors``
-        when the body parsed but does not fit: the endpoint completes it after the gates ran)."""
-        decoder = self.body_decoder
-        assert decoder is not None
-        if not raw:
-            if self.body_required:
-                if self.body_embedded:
-                    raise RequestValidationError(
-                        [
-                            missing_entry(("body", spec.key))
-                            for spec, _ in self.body_specs
-                            if spec.default is UNSET
-                        ]
-                    )
-                raise RequestValidationError([missing_entry(("body",))])
-            if not self.body_embedded:
-                return self.body_default
-            value = decoder.decode(b"{}")
-            return fill_defaults(value) if self.fills_defaults else value
-        try:
-            value = decoder.decode(raw)
-        except msgspec.ValidationError as exc:
-            # The walk for every failing field waits until the dependencies that do not read
-            # the body (authentication) have run: an anonymous request buys only the decode.
-            raise PendingBodyErrors(self, raw, exc) from None
-        except msgspec.DecodeError as exc:
-            raise RequestValidationError([json_invalid_entry(str(exc), len(raw))]) from None
-        except UnicodeDecodeError:
-            raise RequestValidationError([json_invalid_entry("Invalid UTF-8 in JSON string")]) from None
-        except RecursionError:
-            raise RequestValidationError([json_invalid_entry("JSON is nested too deeply")]) from None
-        return fill_defaults(value) if self.fills_defaults else value
-
-    def body_errors(self, raw: bytes, first: msgspec.ValidationError | None = None) -> list[ErrorEntry]:
-        """Every failing field of a body that failed validation with ``first``.
-
-        The walk needs the body decoded without its type (every value, undeclared ones too):
-        over ``MAX_WALKED_BODY`` bytes that alone could cost a hostile client's worth of time and
-        memory, so such a body reports msgspec's first error and a marker saying so."""
-        if first is not None and len(raw) > MAX_WALKED_BODY:
-            return [
-                entry_from_exception(first, ("body",), None),
-                {
-                    "type": "too_many_errors",
-                    "loc": ["body"],
-                    "msg": f"Only the first error is reported for a body over {MAX_WALKED_BODY} bytes",
-                    "input": None,
-                    "ctx": {"max_body_walked": MAX_WALKED_BODY},
-                },
-            ]
-        try:
-            value = msgspec.json.decode(raw)
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-            return [json_invalid_entry(str(exc), len(raw))]
-
-        strict = self.strict
-
-        def convert(v: Any, t: Any) -> Any:
-            # JSON object keys are strings: ``dict[int, X]`` reads "1" as the decoder does.
-            return msgspec.convert(v, t, str_keys=True, strict=strict)
-
-        return collect_errors(value, self.body_type, ("body",), convert)
+        self.json_body = JsonBody(self.body_type, specs, embedded=self.body_embedded, strict=self.strict)
+        self.body_decoder = self.json_body.decoder
+        self.decode_body = self.json_body.decode  # PERF: the bound method, no hop per request
 
     # --- forms -------------------------------------------------------------------------------
 
@@ -493,7 +419,7 @@ class Plan:
                 try:
                     valid[field] = msgspec.convert(raw[field], spec.annotation, strict=False)
                 except msgspec.ValidationError:
-                    errors += collect_errors(raw[field], spec.annotation, (spec.source,), _lax_convert)
+                    errors += collect_errors(raw[field], spec.annotation, (spec.source,), lax_convert)
                 continue
             if field not in raw:
                 if spec.default is UNSET:
@@ -538,70 +464,3 @@ def _form_value(key: str) -> Extractor:
         return res.form[key]
 
     return extract
-
-
-def _lax_convert(value: Any, tp: Any) -> Any:
-    return msgspec.convert(value, tp, strict=False)
-
-
-class ModelParam:
-    """A parameter model's source keys, gathered into the dict msgspec validates it from."""
-
-    __slots__ = ("bools", "claimed", "field", "forbid", "keys", "source")
-
-    def __init__(self, spec: ScalarSpec, field: str, claimed: set[str]) -> None:
-        self.source = spec.source
-        self.field = field  # in the params Struct
-        self.keys = {sub.key: (sub.name, sub.is_sequence) for sub in spec.model_fields}
-        self.bools = tuple(sub.name for sub in spec.model_fields if is_bool(sub.annotation))
-        self.forbid = spec.forbid_unknown
-        # Keys other parameters of the route read are theirs, not unknown fields of the model
-        # (FastAPI reports them as unknown too: a route could not have both).
-        self.claimed = claimed
-
-    def gather(self, scope: MutableMapping[str, Any]) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        keys = self.keys
-        for key, value in self._pairs(scope):
-            hit = keys.get(key)
-            if hit is None:
-                if self.forbid and key not in self.claimed:
-                    values[key] = value  # refused by the model, as unknown
-                continue
-            name, is_sequence = hit
-            if is_sequence:
-                values.setdefault(name, []).append(value)
-            else:
-                values[name] = value
-        for name in self.bools:
-            if name in values:
-                values[name] = normalize_bool(values[name])
-        return values
-
-    def _pairs(self, scope: MutableMapping[str, Any]) -> list[tuple[str, str]]:
-        if self.source == "query":
-            query_string = scope["query_string"].decode("latin-1")
-            return [
-                (unquote_plus(key), unquote_plus(value))
-                for key, _, value in (pair.partition("=") for pair in query_string.split("&") if pair)
-            ]
-        if self.source == "header":
-            return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]]
-        return list(request_cookies(scope).items())
-
-
-class PendingBodyErrors(RequestValidationError):
-    """The body failed validation; its one entry (``loc: ["body"]``) stands for all of them until
-    ``complete()`` walks the body for every failing field."""
-
-    def __init__(self, plan: Plan, raw: bytes, first: msgspec.ValidationError) -> None:
-        super().__init__([{"type": "pending", "loc": ["body"], "msg": "", "input": None}])
-        self.plan = plan
-        self.raw = raw
-        self.first = first
-
-    def complete(self, errors: list[ErrorEntry]) -> list[ErrorEntry]:
-        """``errors`` with this placeholder replaced by the body's own errors."""
-        placeholder = self.errors()[0]
-        found = self.plan.body_errors(self.raw, self.first)
-        return [entry for error in errors for entry in (found if error is placeholder else [error])]

@@ -21,9 +21,10 @@ import msgspec
 from starlette.background import BackgroundTasks
 from starlette.responses import Response
 
-from ._analysis import describe, undecodable_types
+from ._analysis import describe
 from ._shaping import ALL_SET, fill_defaults, needs_defaults_filled, shaper
 from ._streaming import StreamBuilder, item_model, stream_kind
+from ._types import undecodable_types
 from .exceptions import ResponseValidationError, RouteConfigError
 from .responses import (
     HTMLResponse,

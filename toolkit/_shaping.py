@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from ._analysis import type_nodes
+from ._types import type_nodes
 from .encoders import model_info, names
 from .exceptions import RouteConfigError
 

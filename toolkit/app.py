@@ -36,8 +36,8 @@ from .exceptions import RequestValidationError
 from .middleware.errors import ErrorMiddleware
 from .middleware.http import HTTPFunctionMiddleware
 from .openapi import REDOC_JS, SWAGGER_CSS, SWAGGER_JS, build_openapi
-from .openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from .responses import JSONResponse, json_encoder
+from .openapi._routes import DocsPages
+from .responses import JSONResponse
 from .routing import Dispatcher, Mount, Router, compile_route
 
 __all__ = ["App"]
@@ -157,12 +157,21 @@ class App:
         self.openapi_url = openapi_url
         self.openapi_tags = openapi_tags or []
         self.openapi_schema: dict[str, Any] | None = None
-        self._openapi_json: tuple[dict[str, Any], bytes] | None = None  # (document, its JSON)
-        self.swagger_ui_oauth2_redirect_url = swagger_ui_oauth2_redirect_url
-        self.swagger_ui_init_oauth = swagger_ui_init_oauth
-        self._add_docs_routes(
-            docs_url, redoc_url, swagger_js_url, swagger_css_url, redoc_js_url, swagger_ui_parameters or {}
+        self.docs = DocsPages(
+            openapi_url,
+            docs_url,
+            redoc_url,
+            swagger_js_url,
+            swagger_css_url,
+            redoc_js_url,
+            swagger_ui_parameters or {},
+            swagger_ui_oauth2_redirect_url,
+            swagger_ui_init_oauth,
         )
+        for path, handler, name in self.docs.routes(self):
+            # The documentation's own routes are served, but are not the app's routes or endpoints.
+            options = RouteOptions(path, handler, frozenset({"GET"}), name, include_in_schema=False)
+            self._serve(options, compile_route(options, self.router.converters))
 
     # --- registration (delegated to the root router, served the moment it is added) ---------
 
@@ -170,7 +179,6 @@ class App:
         """The root router's ``on_route``: serve the route it compiled (raising refuses it)."""
         self.endpoints.append(self._serve(item, compiled))
         self.openapi_schema = None  # the document changes with the routes
-        self._openapi_json = None
 
     def _serve(self, item: RouteOptions, compiled: CompiledPath) -> Endpoint:
         """Build ``item``'s endpoint and put it in the dispatcher under ``compiled``."""
@@ -210,69 +218,6 @@ class App:
         if self.openapi_schema is None:
             self.openapi_schema = build_openapi(self)
         return self.openapi_schema
-
-    def _add_docs_routes(
-        self,
-        docs_url: str | None,
-        redoc_url: str | None,
-        swagger_js_url: str,
-        swagger_css_url: str,
-        redoc_js_url: str,
-        swagger_ui_parameters: dict[str, Any],
-    ) -> None:
-        openapi_url = self.openapi_url
-        if openapi_url is None:
-            return
-
-        def serve(path: str, handler: Callable[..., Any], name: str) -> None:
-            # The documentation's own routes are served, but are not the app's routes or endpoints.
-            options = RouteOptions(path, handler, frozenset({"GET"}), name, include_in_schema=False)
-            self._serve(options, compile_route(options, self.router.converters))
-
-        async def openapi_document(request: Request) -> Response:
-            root_path = request.scope.get("root_path", "")
-            if root_path and not self.servers and self.root_path_in_servers:
-                # Mounted under a prefix (or behind a proxy): "Try it out" must call the prefix.
-                document = {**self.openapi(), "servers": [{"url": root_path}]}
-                return Response(json_encoder.encode(document), media_type="application/json")
-            document = self.openapi()  # may be replaced (``app.openapi = custom_openapi``)
-            if self._openapi_json is None or self._openapi_json[0] is not document:
-                self._openapi_json = (document, json_encoder.encode(document))
-            return Response(self._openapi_json[1], media_type="application/json")
-
-        serve(openapi_url, openapi_document, "openapi")
-        if docs_url is not None:
-            redirect_url = self.swagger_ui_oauth2_redirect_url
-
-            async def swagger_ui(request: Request) -> Response:
-                root_path = request.scope.get("root_path", "")
-                return get_swagger_ui_html(
-                    openapi_url=root_path + openapi_url,
-                    title=f"{self.title} - Swagger UI",
-                    swagger_js_url=swagger_js_url,
-                    swagger_css_url=swagger_css_url,
-                    oauth2_redirect_url=root_path + redirect_url if redirect_url else None,
-                    init_oauth=self.swagger_ui_init_oauth,
-                    swagger_ui_parameters=swagger_ui_parameters,
-                )
-
-            serve(docs_url, swagger_ui, "swagger_ui")
-            if redirect_url:
-
-                async def swagger_ui_redirect(request: Request) -> Response:
-                    return get_swagger_ui_oauth2_redirect_html()
-
-                serve(redirect_url, swagger_ui_redirect, "swagger_ui_redirect")
-        if redoc_url is not None:
-
-            async def redoc(request: Request) -> Response:
-                return get_redoc_html(
-                    openapi_url=request.scope.get("root_path", "") + openapi_url,
-                    title=f"{self.title} - ReDoc",
-                    redoc_js_url=redoc_js_url,
-                )
-
-            serve(redoc_url, redoc, "redoc")
 
     @property
     def routes(self) -> list[RouteOptions | Mount]:

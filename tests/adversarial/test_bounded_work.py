@@ -13,7 +13,7 @@ import msgspec
 import pytest
 from adv_support import bearer, register, shop_settings
 
-import toolkit._plan as plan_module
+import toolkit._json_body as body_module
 from apps.shop.main import create_app
 from toolkit import App, Depends, HTTPException, Request
 from toolkit.testing import TestClient
@@ -29,13 +29,13 @@ class Item(msgspec.Struct):
 def walks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many times a request's body was walked for every failing field."""
     calls: list[int] = []
-    original = plan_module.Plan.body_errors
+    original = body_module.JsonBody.errors
 
-    def counted(self: plan_module.Plan, raw: bytes, *args: Any) -> Any:
+    def counted(self: body_module.JsonBody, raw: bytes, *args: Any) -> Any:
         calls.append(len(raw))
         return original(self, raw, *args)
 
-    monkeypatch.setattr(plan_module.Plan, "body_errors", counted)
+    monkeypatch.setattr(body_module.JsonBody, "errors", counted)
     return calls
 
 
@@ -98,13 +98,13 @@ def test_a_large_failing_body_reports_the_first_error_without_a_second_decode(
 ) -> None:
     """10 MB of padding around one bad field: the walk would decode it all again, untyped."""
     decoded: list[int] = []
-    real_decode = plan_module.msgspec.json.decode
+    real_decode = body_module.msgspec.json.decode
 
     def counting_decode(raw: bytes, *args: Any, **kwargs: Any) -> Any:
         decoded.append(len(raw))
         return real_decode(raw, *args, **kwargs)
 
-    monkeypatch.setattr(plan_module.msgspec.json, "decode", counting_decode)
+    monkeypatch.setattr(body_module.msgspec.json, "decode", counting_decode)
     body = b'{"username":1,"password":"b","pad":[' + b",".join([b"{}"] * 2_000_000) + b"]}"
     response = shop.post("/users", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 422
