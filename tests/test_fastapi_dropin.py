@@ -646,3 +646,100 @@ def test_a_lax_nan_is_written_as_null_and_refused_by_a_bound() -> None:
     refused = client.post("/readings", json={"value": 1, "bounded": "inf"})
     assert refused.status_code == 422
     assert refused.json()["detail"][0]["loc"] == ["body", "bounded"]
+
+
+def test_validation_error_carries_the_body_for_fastapis_recipe() -> None:
+    app = App()
+
+    @app.exception_handler(RequestValidationError)
+    async def with_body(request: Request, exc: RequestValidationError) -> Any:
+        from toolkit import JSONResponse
+
+        return JSONResponse({"detail": exc.errors(), "body": exc.body}, status_code=422)
+
+    @app.post("/items")
+    async def create(item: Item) -> Item:
+        return item
+
+    client = TestClient(app)
+    sent = {"name": "x", "price": "cheap"}
+    assert client.post("/items", json=sent).json()["body"] == sent
+    broken = client.post("/items", content=b'{"name": ', headers={"Content-Type": "application/json"})
+    assert broken.json()["body"] is not None
+
+
+def test_fastapi_markers_left_in_a_port_are_refused_naming_the_import() -> None:
+    fastapi = pytest.importorskip("fastapi")
+
+    def require_user() -> None:
+        raise HTTPException(401)
+
+    app = App()
+    with pytest.raises(
+        RouteConfigError, match=r"fastapi\.params\.Depends\(\.\.\.\) is FastAPI's; import Depends"
+    ):
+
+        @app.get("/a")
+        async def a(user: Any = fastapi.Depends(require_user)) -> None: ...
+
+    with pytest.raises(RouteConfigError, match=r"dependencies=.*import Depends from toolkit"):
+        app.get("/b", dependencies=[fastapi.Depends(require_user)])(lambda: None)
+    with pytest.raises(RouteConfigError, match="import Query from toolkit"):
+
+        @app.get("/c")
+        async def c(q: Annotated[str | None, fastapi.Query(max_length=3)] = None) -> None: ...
+
+    with pytest.raises(RouteConfigError, match=r"a msgspec\.Meta default is not a constraint"):
+
+        @app.post("/d")
+        async def d(price: float = msgspec.Meta(gt=0)) -> None: ...  # type: ignore[assignment]
+
+
+def test_a_struct_as_a_class_dependency_is_typed() -> None:
+    class Page(msgspec.Struct):
+        limit: Annotated[int, msgspec.Meta(le=100)] = 10
+        tags: list[str] = []
+
+    app = App()
+
+    @app.get("/")
+    async def page(p: Annotated[Page, Depends()]) -> dict[str, Any]:
+        return {"limit": p.limit, "tags": p.tags}
+
+    client = TestClient(app)
+    assert client.get("/?limit=3&tags=a&tags=b").json() == {"limit": 3, "tags": ["a", "b"]}
+    assert client.get("/?limit=x").status_code == 422
+    assert client.get("/?limit=101").status_code == 422
+
+
+def test_an_app_scoped_value_made_before_the_lifespan_is_not_kept_by_it() -> None:
+    events: list[str] = []
+
+    async def pool() -> AsyncIterator[str]:
+        events.append("open")
+        yield f"pool {len(events)}"
+        events.append("close")
+
+    app = App()
+
+    @app.get("/")
+    async def read(p: Annotated[str, Depends(pool, scope="app")]) -> str:
+        return p
+
+    # No `with`: no lifespan, resolved lazily (and bound to that client's event loop, now gone).
+    assert TestClient(app).get("/").json() == "pool 1"
+    with TestClient(app) as client:
+        assert client.get("/").json() == "pool 2"  # the lifespan's own, not the stale one
+    assert events == ["open", "open", "close"]
+
+
+def test_a_streaming_handler_cannot_use_a_function_scoped_generator() -> None:
+    async def session() -> AsyncIterator[str]:
+        yield "s"
+
+    app = App()
+    with pytest.raises(RouteConfigError, match="a handler that yields streams after it returns"):
+
+        @app.get("/feed")
+        async def feed(s: Annotated[str, Depends(session, scope="function")]) -> AsyncIterator[str]:
+            yield s

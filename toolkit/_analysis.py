@@ -16,6 +16,7 @@ import msgspec
 
 from ._injectables import injectable_for
 from ._types import (
+    MIGRATING,
     attach_meta,
     check_msgspec_type,
     is_model,
@@ -114,6 +115,10 @@ def _signature(call: Callable[..., Any], owner: str) -> tuple[inspect.Signature,
     try:
         signature = inspect.signature(call)
         hints = typing.get_type_hints(target, include_extras=True)
+        if inspect.isclass(call) and issubclass(call, msgspec.Struct):
+            # A Struct's ``__init__`` is built in C, without annotations: its fields have them
+            # (``Annotated[Filters, Depends()]``, FastAPI's "class as a dependency").
+            hints = {**typing.get_type_hints(call, include_extras=True), **hints}
     except (NameError, TypeError) as exc:
         raise RouteConfigError(f"{owner}: cannot resolve the type hints: {exc}") from exc
     return signature, hints
@@ -196,9 +201,15 @@ def _analyze_param(
     where = f"{chain}: parameter {param.name!r}"
     annotation, metadata = unwrap_annotated(hint)
     refuse_pydantic(annotation, where)
+    default: Any = UNSET if param.default is inspect.Parameter.empty else param.default
+    refuse_foreign_markers([*metadata, default], where)
+    if isinstance(default, msgspec.Meta):
+        raise RouteConfigError(
+            f"{where}: a msgspec.Meta default is not a constraint; write "
+            f"Annotated[<type>, msgspec.Meta(...)] and give the default after '=' ({MIGRATING})"
+        )
     markers = [m for m in metadata if isinstance(m, (Param, Depends))]
     metas = [m for m in metadata if isinstance(m, msgspec.Meta)]
-    default: Any = UNSET if param.default is inspect.Parameter.empty else param.default
     if isinstance(default, (Param, Depends)):
         markers.append(default)
         default = UNSET
@@ -239,6 +250,18 @@ def _analyze_param(
         dependant.bodies.append(BodySpec(param.name, key, full, default, marker, marker.embed))
     else:
         _add_scalar(dependant, param.name, annotation, full, default, marker, path_params, where)
+
+
+def refuse_foreign_markers(values: list[Any], where: str) -> None:
+    """A marker of FastAPI's (``fastapi.Depends``, ``Query``...) left in a ported file would be
+    taken for a default value: refuse it, naming the import to change."""
+    for value in values:
+        module = type(value).__module__
+        if module == "fastapi" or module.startswith(("fastapi.", "pydantic.")):
+            name = type(value).__name__
+            raise RouteConfigError(
+                f"{where}: {module}.{name}(...) is FastAPI's; import {name} from toolkit ({MIGRATING})"
+            )
 
 
 def _infer_marker(name: str, annotation: Any, path_params: Mapping[str, Any], where: str) -> Param:

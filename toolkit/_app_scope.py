@@ -151,6 +151,10 @@ class AppScope:
         The registry is rebuilt from them, so what an earlier lifespan's overrides registered
         (a test's fake, or a pool built from fake settings) is not created again once the
         overrides are gone."""
+        if self._stack is not None:
+            # Values a request resolved before any lifespan (a TestClient used without ``with``):
+            # torn down now, so this lifespan creates, and later closes, its own.
+            await self.shutdown()
         self.lifespans += 1  # plans compiled outside the routes (health checks) register again
         for call in self._replaced:  # registered by earlier plans; the current ones say again
             self.dependants.pop(call, None)

@@ -63,9 +63,13 @@ URLENCODED_FORM_LIMIT = 256 * 1024
 def form_body_limit(scope: Scope, limit: int) -> int:
     """``limit``, or ``URLENCODED_FORM_LIMIT`` when smaller and the body is a urlencoded form:
     python-multipart parses one byte by byte in Python (10 MB of "&" is seconds of CPU)."""
-    kind = body_headers(scope)[1]
-    if kind is not None and kind.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
-        return min(limit, URLENCODED_FORM_LIMIT)
+    # Every Content-Type line: Starlette's parser reads the first, a second must not hide it.
+    for name, value in scope["headers"]:
+        if (
+            name == b"content-type"
+            and value.split(b";", 1)[0].strip().lower() == b"application/x-www-form-urlencoded"
+        ):
+            return min(limit, URLENCODED_FORM_LIMIT)
     return limit
 
 

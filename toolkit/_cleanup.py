@@ -131,9 +131,10 @@ class CleanupStack:
         """Throw ``exc`` into the generators; return what should be rendered.
 
         A generator that swallows the error leaves the original to render (a handler that failed
-        still has no response to send).
+        still has no response to send). A cancellation already pending (it came while a sync
+        handler ran in a thread) makes every cleanup run shielded, as in ``close``.
         """
-        return await self._run(exc) or exc
+        return await self._run(exc, check_first=True) or exc
 
     async def unwind_shielded(self, exc: BaseException) -> BaseException:
         """``unwind`` that a cancellation cannot cut short: every cleanup gets to run."""

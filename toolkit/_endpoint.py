@@ -208,7 +208,7 @@ class Endpoint:
         except BaseException as exc:
             await stack.unwind_shielded(exc)
             raise
-        await stack.close()
+        await stack.close(check_first=plan.uses_threads)
 
     async def _solve(self, plan: Plan, res: Resolution, path_params: dict[str, Any]) -> Response:
         """Read and validate the inputs, run the dependencies and the handler into a response."""
@@ -271,9 +271,11 @@ class Endpoint:
         errors = list(errors)
         pending: PendingBodyErrors | None = None
         body_read = form_read = True
+        raw: bytes | None = None
         if plan.has_body:
             try:
-                res.body = plan.decode_body(await self._read_json(res))
+                raw = await self._read_json(res)
+                res.body = plan.decode_body(raw)
             except PendingBodyErrors as exc:
                 errors += exc.errors()
                 pending = exc
@@ -290,7 +292,9 @@ class Endpoint:
         if errors:
             gates = plan.steps_to_run_despite(errors, body_read=body_read, form_read=form_read)
             await run_steps(gates, res)
-            raise RequestValidationError(errors if pending is None else pending.complete(errors))
+            invalid = RequestValidationError(errors if pending is None else pending.complete(errors))
+            invalid.raw_body = raw  # ``exc.body``, parsed if a handler asks (FastAPI's recipe does)
+            raise invalid
 
     async def _read_json(self, res: Resolution) -> bytes:
         """The raw body: 413 past the limit (before reading when ``Content-Length`` says so), 415
@@ -328,8 +332,9 @@ class Endpoint:
 
     def _request_body_limit(self, plan: Plan, scope: Scope) -> int:
         assert self.max_body_size is not None
-        if plan.has_forms and self.options.max_body_size is None:
-            # Typed urlencoded forms get a small limit unless the route sets one.
+        if self.options.max_body_size is None:
+            # Urlencoded forms (typed, or ``await request.form()`` by hand) get a small limit
+            # unless the route sets one.
             return form_body_limit(scope, self.max_body_size)
         return self.max_body_size
 

@@ -55,6 +55,9 @@ from ._validation import (
     missing_entry,
 )
 
+#: The class attribute marking a Struct the toolkit made of several parameters (``make_struct``).
+PARAMETER_STRUCT = "__toolkit_parameters__"
+
 MAX_REPORTED_ERRORS = 100  # entries in one walk's list, not counting the marker
 MAX_CHECKS = 10_000  # conversions one walk may run (a chunk of items is one conversion)
 MAX_DEPTH = 32  # levels of nesting walked; deeper, a value gets msgspec's first error only
@@ -96,6 +99,10 @@ class _Model:
     fields: tuple[_Field, ...]
     keys: frozenset[str]  # every key the model accepts (fields and a struct's tag field)
     forbid_unknown: bool
+    # A user's model echoes itself in a ``missing`` entry, as pydantic does; the Structs the
+    # toolkit makes of several parameters (form fields, embedded bodies) do not: their other
+    # fields are other parameters (a password beside a missing ``grant_type``).
+    echoes: bool = True
 
     def match(self, path: str) -> tuple[str, int] | None:
         """The field a path starts with, and how many characters of the path name it."""
@@ -192,7 +199,8 @@ def _model(tp: Any) -> _Model | None:
     tag_field = getattr(info, "tag_field", None)
     if tag_field is not None:
         keys.add(tag_field)
-    return _Model(fields, frozenset(keys), bool(getattr(info, "forbid_unknown_fields", False)))
+    forbid = bool(getattr(info, "forbid_unknown_fields", False))
+    return _Model(fields, frozenset(keys), forbid, not getattr(origin, PARAMETER_STRUCT, False))
 
 
 def _shape_of(tp: Any) -> _Shape:
@@ -415,7 +423,9 @@ class _Walk:
             if field.key not in value:
                 if field.required:
                     # The enclosing object is echoed once, not once per missing field.
-                    self.add(missing_entry((*loc, field.key), None if echoed else _echo(value)))
+                    self.add(
+                        missing_entry((*loc, field.key), None if echoed or not model.echoes else _echo(value))
+                    )
                     echoed = True
                 continue
             if accepted is None or field.key in accepted:

@@ -104,12 +104,12 @@ class PendingBodyErrors(RequestValidationError):
 
     def __init__(self, body: JsonBody, raw: bytes, first: msgspec.ValidationError) -> None:
         super().__init__([{"type": "pending", "loc": ["body"], "msg": "", "input": None}])
-        self.body = body
+        self.json_body = body
         self.raw = raw
         self.first = first
 
     def complete(self, errors: list[ErrorEntry]) -> list[ErrorEntry]:
         """``errors`` with this placeholder replaced by the body's own errors."""
         placeholder = self.errors()[0]
-        found = self.body.errors(self.raw, self.first)
+        found = self.json_body.errors(self.raw, self.first)
         return [entry for error in errors for entry in (found if error is placeholder else [error])]

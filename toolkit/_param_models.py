@@ -48,8 +48,8 @@ class ModelParam:
             name, is_sequence = hit
             if is_sequence:
                 values.setdefault(name, []).append(value)
-            else:
-                values[name] = value
+            elif self.source != "header" or name not in values:
+                values[name] = value  # a query key's last value, a header's first line (as Starlette)
         for name in self.bools:
             if name in values:
                 values[name] = normalize_bool(values[name])

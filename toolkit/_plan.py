@@ -26,11 +26,12 @@ from ._analysis import (
     FormSpec,
     ScalarSpec,
     analyze_dependency,
+    refuse_foreign_markers,
 )
 from ._app_scope import AppScope
 from ._body import request_cookies
 from ._error_walk import collect_errors
-from ._executor import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, Extractor, Step, step_kind
+from ._executor import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, SYNC_THREAD, Extractor, Step, step_kind
 from ._forms import FormPlan
 from ._injectables import injectable_named, scoped_extractor
 from ._json_body import JsonBody
@@ -78,6 +79,9 @@ class Plan:
         self.app_scoped: list[Dependant] = []  # as resolved (under this plan's overrides)
         self.dependency_keys: set[Any] = root.all_keys()
         for dep in extra:
+            refuse_foreign_markers([dep], f"{owner}: dependencies=[...]")
+            if not isinstance(dep, Depends):
+                raise RouteConfigError(f"{owner}: dependencies=[...] takes Depends(...), not {dep!r}")
             if dep.dependency is None:
                 raise RouteConfigError(f"{owner}: dependencies=[Depends()] needs a callable")
             dependant = analyze_dependency(
@@ -94,6 +98,9 @@ class Plan:
         self._compile_forms()
         self.specials = {kind for step in self.steps for _, kind in step.special_args}
         self.has_generators = any(s.kind in (ASYNC_GEN, SYNC_GEN) for s in self.steps)
+        # A step in a worker thread defers a cancellation until the next ``await``, which may be
+        # the first cleanup's: those plans check for one before closing (a check costs ~1 µs).
+        self.uses_threads = any(s.kind in (SYNC_THREAD, SYNC_GEN) for s in self.steps)
         # Generator dependencies whose cleanup runs when the handler returns (``scope="function"``).
         self.has_early_cleanup = any(
             s.kind in (ASYNC_GEN, SYNC_GEN) and s.scope == "function" for s in self.steps
@@ -154,6 +161,12 @@ class Plan:
             ):
                 # Its cleanup runs when the handler returns, before this one's: this one would
                 # clean up with a value already closed (FastAPI refuses it too).
+                if kind is not None:  # the handler itself yields: it streams after returning
+                    raise RouteConfigError(
+                        f"{dependant.name}: a handler that yields streams after it returns, so "
+                        f"{sub.name} (scope='function') would be closed before the stream: use "
+                        "the default scope='request'"
+                    )
                 raise RouteConfigError(
                     f"{dependant.name}: a generator dependency with scope='request' cannot depend on "
                     f"{sub.name}, a generator with scope='function' (closed before it)"
@@ -368,7 +381,7 @@ class Plan:
                     text = value.decode("latin-1")
                     if hit[1]:
                         raw.setdefault(hit[0], []).append(text)
-                    else:
+                    elif hit[0] not in raw:  # the first line, as Request.headers (and a scheme) reads
                         raw[hit[0]] = text
         if self.cookie_fields:
             cookies = request_cookies(scope)  # every Cookie line, as Request.cookies reads them

@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 from starlette.background import BackgroundTasks
+from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import Response
 
 from ._analysis import describe
@@ -158,23 +159,23 @@ class Responder:
         self.response_decoder = msgspec.json.Decoder(checked, strict=False) if checked is not None else None
         # PERF: only a plain scalar is provably of the declared type by its class alone.
         self.trusted_type = checked if checked in (str, int, float, bool) else None
-        # How a result is checked into JSON (``_validated``), and read back for a response class that
-        # renders it itself (``reread``): plainly, as the options shape it, or with the defaults of
-        # dataclasses restored (msgspec decodes those without them).
+        # How a result is checked into JSON (``_validated``): plainly, as the options shape it, or
+        # with the defaults of dataclasses restored (msgspec decodes those without them).
         self.shaper = shaper(
             checked, owner, include, exclude, by_alias, exclude_unset, exclude_defaults, exclude_none
         )
         # PERF: the plain methods stay class attributes (called without a bound-method object);
         # the others are set on the instance, over them.
-        self.reread: Callable[[bytes], Any] = _untyped_decoder.decode
         if self.response_decoder is not None:
             if self.shaper is not None:
                 self._validated = self._validated_shaped  # type: ignore[method-assign]
             elif needs_defaults_filled(checked):
                 self._validated = self._validated_filled  # type: ignore[method-assign]
-                self.reread = self._reread_filled
-            else:
-                self.reread = self.response_decoder.decode
+        # A JSON class that renders with ``json.dumps`` (Starlette's, ``fastapi.responses``'):
+        # an unchecked result is handed over as plain data.
+        self.jsonable_result = issubclass(response_class, StarletteJSONResponse) and not issubclass(
+            response_class, JSONResponse
+        )
         self.stream_builder: StreamBuilder | None = None
         if streams:
             check = self._validated if self.response_decoder is not None else None
@@ -194,7 +195,11 @@ class Responder:
         if self.response_decoder is not None and type(result) is not self.trusted_type:
             encoded = self._validated(result)
             if not self.json_fast:
-                result = self.reread(encoded)
+                # Another class renders it itself: the checked JSON as plain data, as FastAPI
+                # hands it over (a NaN written as null stays null; the model is not rebuilt).
+                result = _untyped_decoder.decode(encoded)
+        elif self.jsonable_result:
+            result = msgspec.to_builtins(result)  # Starlette's JSONResponse cannot dump a Struct
         status = self.status_code
         extra = None
         if sub_response is not None:
@@ -268,10 +273,6 @@ class Responder:
         except (TypeError, msgspec.ValidationError):
             value = self._read_by_attribute(result)
         return json_encoder.encode(fill_defaults(value))
-
-    def _reread_filled(self, encoded: bytes) -> Any:
-        assert self.response_decoder is not None
-        return fill_defaults(self.response_decoder.decode(encoded))
 
     def _build_stream(
         self, result: Any, background: BackgroundTasks | None, sub_response: Response | None

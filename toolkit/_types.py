@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 from starlette.datastructures import UploadFile
 
+from ._error_walk import PARAMETER_STRUCT
 from .exceptions import RouteConfigError
 from .params import UNSET
 
@@ -220,7 +221,9 @@ def attach_meta(annotation: Any, meta: Sequence[msgspec.Meta]) -> Any:
 def make_struct(name: str, fields: list[tuple[str, Any, Any]], rename: dict[str, str] | None = None) -> Any:
     """A keyword-only Struct of ``(field, type, default or UNSET)``, ``rename`` giving wire names."""
     spec = [(f, t) if d is UNSET else (f, t, _field_default_of(d)) for f, t, d in fields]
-    return msgspec.defstruct(name, spec, kw_only=True, rename=rename)
+    struct = msgspec.defstruct(name, spec, kw_only=True, rename=rename)
+    setattr(struct, PARAMETER_STRUCT, True)  # its fields are parameters: errors never echo them
+    return struct
 
 
 def _field_default_of(value: Any) -> Any:

@@ -173,10 +173,28 @@ def split_error(exc: msgspec.ValidationError) -> tuple[str, Loc]:
 def error_entry(message: str, loc: Loc, input_value: Any) -> ErrorEntry:
     """An entry for a msgspec message; for a missing field ``input`` is the enclosing object."""
     kind, msg, extra, ctx = _describe(message)
+    if kind.endswith("_parsing") and kind[:-8] in _STRING_READINGS and _reads_as(kind[:-8], input_value):
+        # A string that would parse, refused anyway: a strict body wants a JSON number or boolean.
+        kind, msg = f"{kind[:-8]}_type", msg.split(",", 1)[0]
     entry: ErrorEntry = {"type": kind, "loc": list(loc + extra), "msg": msg, "input": input_value}
     if ctx is not None:
         entry["ctx"] = ctx
     return entry
+
+
+_STRING_READINGS = ("int", "float", "bool")
+
+
+def _reads_as(name: str, value: Any) -> bool:
+    """Whether the string ``value`` is a lax reading of an ``int``/``float``/``bool``."""
+    if not isinstance(value, str):
+        return False
+    target = {"int": int, "float": float, "bool": bool}[name]
+    try:
+        msgspec.convert(value, target, strict=False)
+    except msgspec.ValidationError:
+        return False
+    return True
 
 
 def missing_entry(loc: Loc, enclosing: Any = None) -> ErrorEntry:

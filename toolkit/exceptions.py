@@ -6,6 +6,7 @@ import http
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.exceptions import WebSocketException
 
@@ -63,11 +64,23 @@ class RequestValidationError(Exception):
     def __init__(self, errors: Sequence[dict[str, Any]], *, body: Any = None) -> None:
         super().__init__(errors)
         self._errors = list(errors)
-        self.body = body
+        self._body = body
+        self.raw_body: bytes | None = None  # set by the toolkit: the JSON body as it came
         self.valid_params: Any = None  # set by the toolkit: the parameters that did validate
 
     def errors(self) -> list[dict[str, Any]]:
         return self._errors
+
+    @property
+    def body(self) -> Any:
+        """The request's JSON body, parsed (its bytes if it is not JSON); ``None`` without one.
+        Parsed on first use: a handler that does not look costs nothing."""
+        if self._body is None and self.raw_body:
+            try:
+                self._body = msgspec.json.decode(self.raw_body)
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+                self._body = self.raw_body
+        return self._body
 
     def __str__(self) -> str:
         return f"{len(self._errors)} validation error(s): {self._errors}"
