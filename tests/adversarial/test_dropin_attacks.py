@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 import msgspec
@@ -121,68 +121,6 @@ def test_a_request_scoped_generator_cannot_depend_on_a_function_scoped_one() -> 
 
     # Today the route is accepted and a request logs "commit on a closed conn".
     assert "transaction" in str(refused.value)  # names the request-scoped dependency
-
-
-@pytest.mark.anyio
-async def test_a_function_scoped_cleanup_completes_when_a_cancellation_is_pending() -> None:
-    """A sync handler runs in a worker thread; a timeout (``move_on_after`` around ``call_next``, a
-    server shutting down) cancels the request meanwhile. The thread finishes, the cancellation is
-    still pending, and ``res.early.close()`` runs the newest function-scoped cleanup unshielded:
-    it is cancelled at its first ``await`` (``await conn.close()``), so the resource is never
-    released. Request-scoped cleanups run shielded in the same case (``_unwind_shielded``); so must
-    these: every cleanup runs to its end, once."""
-    events: list[str] = []
-    entered = threading.Event()
-    release = threading.Event()
-
-    def make(name: str) -> Any:
-        async def resource() -> AsyncIterator[str]:
-            events.append(f"{name} acquired")
-            try:
-                yield name
-            finally:
-                await anyio.sleep(0)  # e.g. await connection.close()
-                events.append(f"{name} released")
-
-        return resource
-
-    outer, inner = make("outer"), make("inner")
-
-    app = App()
-
-    @app.get("/sync")
-    def handler(
-        a: Annotated[str, Depends(outer, scope="function")],
-        b: Annotated[str, Depends(inner, scope="function")],
-    ) -> str:
-        entered.set()
-        release.wait(DEADLINE)
-        return a + b
-
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        await anyio.sleep_forever()
-        raise AssertionError  # pragma: no cover
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    with anyio.fail_after(DEADLINE):
-        async with anyio.create_task_group() as tg:
-            request_scope = anyio.CancelScope()
-
-            async def run() -> None:
-                with request_scope:
-                    await app(scope_for("/sync"), receive, send)
-
-            tg.start_soon(run)
-            while not entered.is_set():
-                await anyio.sleep(0.001)
-            request_scope.cancel()  # the timeout, while the handler's thread runs
-            await anyio.sleep(0.01)
-            release.set()
-    assert sorted(events) == ["inner acquired", "inner released", "outer acquired", "outer released"]
 
 
 # --- @app.middleware("http"): a body read by the dispatch -------------------------------------------

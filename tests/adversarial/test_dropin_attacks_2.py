@@ -257,8 +257,13 @@ def _run_cancelled_sync_handler(scope_name: str, raises: bool) -> list[str]:
 
 @pytest.mark.parametrize(
     ("scope_name", "raises"),
-    [("function", True), ("request", True), ("request", False)],
-    ids=["function-scoped/handler-raises", "request-scoped/handler-raises", "request-scoped/handler-returns"],
+    [("function", False), ("function", True), ("request", True), ("request", False)],
+    ids=[
+        "function-scoped/handler-returns",
+        "function-scoped/handler-raises",
+        "request-scoped/handler-raises",
+        "request-scoped/handler-returns",
+    ],
 )
 def test_every_cleanup_completes_when_a_cancellation_is_pending(scope_name: str, raises: bool) -> None:
     """The first round's fix (``close(check_first=True)``) covers function-scoped cleanups after
