@@ -743,3 +743,21 @@ def test_a_streaming_handler_cannot_use_a_function_scoped_generator() -> None:
         @app.get("/feed")
         async def feed(s: Annotated[str, Depends(session, scope="function")]) -> AsyncIterator[str]:
             yield s
+
+
+def test_starlettes_json_response_class_renders_models() -> None:
+    from starlette.responses import JSONResponse as StarletteJSON  # fastapi.responses.JSONResponse
+
+    app = App(default_response_class=StarletteJSON)
+
+    @app.get("/checked")
+    async def checked() -> Item:
+        return Item(name="a", price=1.5)
+
+    @app.get("/unchecked", response_model=None)
+    async def unchecked() -> Any:
+        return [Item(name="b", price=2.0)]
+
+    client = TestClient(app)
+    assert client.get("/checked").json() == {"name": "a", "price": 1.5, "ttl": "P0D", "count": 0}
+    assert client.get("/unchecked").json() == [{"name": "b", "price": 2.0, "ttl": "P0D", "count": 0}]
