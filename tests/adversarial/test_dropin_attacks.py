@@ -345,7 +345,9 @@ async def test_concurrent_requests_through_a_dispatch_all_finish_without_leftove
 def serve(app: App) -> Iterator[int]:
     """``app`` under a real uvicorn (in a thread of this process), on a free port."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None, http="h11")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, lifespan="off", log_config=None, http="h11", ws="none"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

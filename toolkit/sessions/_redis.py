@@ -275,6 +275,12 @@ class RedisStore:
             raise StoreError(f"redis {command[0]} timed out after {self.timeout}s") from exc
         except self._failures as exc:
             raise StoreError(f"redis {command[0]} failed: {exc}") from exc
+        except Exception as exc:
+            if entry.closed:
+                # ``aclose()`` disconnected the pool under this command; older redis-py releases
+                # then fail inside the connection (an AttributeError on a dropped writer).
+                raise StoreError(f"redis {command[0]} failed: the store was closed meanwhile") from exc
+            raise
         finally:
             if connection is not None:
                 with anyio.CancelScope(shield=True):
