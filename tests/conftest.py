@@ -17,6 +17,12 @@ ClientFactory = Callable[..., TestClient]
 
 
 @pytest.fixture
+def anyio_backend() -> str:
+    """``@pytest.mark.anyio`` tests run on asyncio (anyio 4.6's plugin would also try trio)."""
+    return "asyncio"
+
+
+@pytest.fixture
 def client_factory() -> ClientFactory:
     """Build a ``TestClient`` for an app (one factory for every test module, as in Starlette)."""
 

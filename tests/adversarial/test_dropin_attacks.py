@@ -346,8 +346,15 @@ def serve(app: App) -> Iterator[int]:
     """``app`` under a real uvicorn (in a thread of this process), on a free port."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan="off", log_config=None, http="h11", ws="none"
-    )
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        log_config=None,
+        http="h11",
+        ws="none",
+        loop="asyncio",
+    )  # loop="asyncio": older uvicorn installs uvloop's policy for the whole process otherwise
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
