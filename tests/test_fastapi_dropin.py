@@ -761,3 +761,31 @@ def test_starlettes_json_response_class_renders_models() -> None:
     client = TestClient(app)
     assert client.get("/checked").json() == {"name": "a", "price": 1.5, "ttl": "P0D", "count": 0}
     assert client.get("/unchecked").json() == [{"name": "b", "price": 2.0, "ttl": "P0D", "count": 0}]
+
+
+def test_an_http_exception_before_accept_denies_the_websocket_handshake() -> None:
+    from starlette.testclient import WebSocketDenialResponse
+
+    def token(x_token: Annotated[str | None, Header()] = None) -> str:
+        if x_token != "secret":
+            raise HTTPException(401, "bad token", headers={"WWW-Authenticate": "Token"})
+        return x_token
+
+    app = App()
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket, t: Annotated[str, Depends(token)]) -> None:
+        await websocket.accept()
+        raise HTTPException(403, "after accept")
+
+    client = TestClient(app)
+    with pytest.raises(WebSocketDenialResponse) as denied, client.websocket_connect("/ws"):
+        pass
+    assert (denied.value.status_code, denied.value.json()) == (401, {"detail": "bad token"})
+    assert denied.value.headers["www-authenticate"] == "Token"
+    with (
+        client.websocket_connect("/ws", headers={"X-Token": "secret"}) as websocket,
+        pytest.raises(WebSocketDisconnect) as closed,
+    ):
+        websocket.receive_text()
+    assert (closed.value.code, closed.value.reason) == (1008, "after accept")

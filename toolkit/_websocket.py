@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketState
 
 from ._cleanup import CleanupStack
 from ._endpoint import Endpoint
 from ._executor import Resolution, run_steps
 from ._injectables import WEBSOCKET
 from ._plan import Plan
+from ._scope_keys import WEBSOCKET_UNACCEPTED_KEY
 from .exceptions import RouteConfigError
 
 __all__ = ["WebSocketEndpoint"]
@@ -42,6 +43,8 @@ class WebSocketEndpoint(Endpoint):
                 res.params = plan.extract_params(scope, path_params)
             await run_steps(plan.steps, res)
         except Exception as exc:
+            if res.connection.application_state is WebSocketState.CONNECTING:
+                scope[WEBSOCKET_UNACCEPTED_KEY] = True  # an HTTPException may deny the handshake
             await self._fail(scope, receive, send, exc, stack)
             return
         except BaseException as exc:  # cancelled: every cleanup still runs

@@ -23,6 +23,7 @@ from ._app_scope import AppScope, DependencyOverrides
 from ._body import is_limited, limited_receive
 from ._endpoint import Endpoint
 from ._route_options import IncludeKwargs, RouteKwargs, RouteOptions, WebSocketRouteKwargs
+from ._scope_keys import WEBSOCKET_UNACCEPTED_KEY
 from ._trie import CompiledPath
 from ._websocket import WebSocketEndpoint
 from .cache import Cache
@@ -390,6 +391,17 @@ class App:
         elif isinstance(exc, RequestValidationError):
             code, reason = 1008, validation_close_reason(exc)
         elif isinstance(exc, StarletteHTTPException):
+            if scope.get(WEBSOCKET_UNACCEPTED_KEY) and "websocket.http.response" in scope.get(
+                "extensions", {}
+            ):
+                # Before accept(), as Starlette (and FastAPI) do where the server can: the
+                # handshake is refused with the HTTP error itself (its status, detail, headers).
+                handler = self._lookup_handler(exc) or http_exception_handler
+                denied = WebSocket(scope, receive, send)
+                result = handler(denied, exc)  # type: ignore[arg-type]  # an HTTPConnection, as in FastAPI
+                response = await result if inspect.isawaitable(result) else result
+                await denied.send_denial_response(response)
+                return
             code, reason = 1008, str(exc.detail)[:120]
         else:
             raise exc
