@@ -10,6 +10,7 @@ Adding an injectable type is one entry in ``INJECTABLES``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from starlette.background import BackgroundTasks
@@ -17,11 +18,11 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from ._executor import Extractor, Resolution
+from ._executor import Extractor, Resolution, Step
 from .di import SecurityScopes
 from .sessions._session import Session
 
-__all__ = ["INJECTABLES", "Injectable", "injectable_for", "injectable_named", "scoped_extractor"]
+__all__ = ["INJECTABLES", "Injectable", "injectable_for", "injectable_named"]
 
 HTTP, WEBSOCKET = "http", "websocket"
 
@@ -30,10 +31,18 @@ HTTP, WEBSOCKET = "http", "websocket"
 class Injectable:
     cls: type
     kind: str  # the name registration errors and the cache key use
-    extract: Extractor
+    extract: Extractor | None  # the same for every step; None: ``per_step`` makes each step's
     available: frozenset[str]  # the connections that have one: "http", "websocket"
-    awaited: bool = False  # ``extract`` returns an awaitable
+    awaited: bool = False  # the extractor returns an awaitable
     reads_request: bool = False  # may read anything of the request (the cache cannot key it)
+    per_step: Callable[[Step], Extractor] | None = None  # from what the plan knows of the step
+
+    def extractor_for(self, step: Step) -> Extractor:
+        """The extractor of a parameter of ``step`` (bound once, when the plan is compiled)."""
+        if self.per_step is not None:
+            return self.per_step(step)
+        assert self.extract is not None
+        return self.extract
 
 
 def _connection(res: Resolution) -> Any:
@@ -63,14 +72,10 @@ async def loaded_session(res: Resolution) -> Session:
     return await session.load()
 
 
-def _no_scopes(res: Resolution) -> SecurityScopes:
-    # The plan binds each step's own scopes instead (``scoped_extractor``); this is the value
-    # outside any ``Security`` marker.
-    return SecurityScopes()
-
-
-def scoped_extractor(scopes: tuple[str, ...]) -> Extractor:
-    """The extractor of a ``SecurityScopes`` parameter of a step below ``Security`` markers."""
+def _scopes_of(step: Step) -> Extractor:
+    """A ``SecurityScopes`` parameter receives the scopes of the ``Security`` markers above its
+    step (``Step.security_scopes``; none outside them)."""
+    scopes = step.security_scopes
 
     def extract(res: Resolution) -> SecurityScopes:
         return SecurityScopes(scopes)  # a new one per request: a dependency may change its list
@@ -88,7 +93,7 @@ INJECTABLES: tuple[Injectable, ...] = (
     Injectable(BackgroundTasks, "background", _background, frozenset({HTTP})),
     Injectable(Response, "response", _response, frozenset({HTTP})),
     Injectable(Session, "session", loaded_session, _BOTH, awaited=True),
-    Injectable(SecurityScopes, "security_scopes", _no_scopes, _BOTH),
+    Injectable(SecurityScopes, "security_scopes", None, _BOTH, per_step=_scopes_of),
 )
 _BY_KIND = {injectable.kind: injectable for injectable in INJECTABLES}
 

@@ -33,7 +33,7 @@ from ._body import request_cookies
 from ._error_walk import collect_errors
 from ._executor import ASYNC, ASYNC_GEN, SYNC_GEN, SYNC_INLINE, SYNC_THREAD, Extractor, Step, step_kind
 from ._forms import FormPlan
-from ._injectables import injectable_named, scoped_extractor
+from ._injectables import injectable_named
 from ._json_body import JsonBody
 from ._lax import is_bool, lenient_ints, normalize_bool, restore_bound
 from ._param_models import ModelParam, lax_convert
@@ -207,10 +207,7 @@ class Plan:
         awaited = []
         for kwarg, kind in step.special_args:
             injectable = injectable_named(kind)
-            if kind == "security_scopes":
-                args.append((kwarg, scoped_extractor(step.security_scopes)))
-                continue
-            args.append((kwarg, injectable.extract))
+            args.append((kwarg, injectable.extractor_for(step)))
             if injectable.awaited:
                 awaited.append(kwarg)
         step.args = tuple(args)
