@@ -82,17 +82,24 @@ def declared_size_check(content_length: str | None, limit: int) -> None:
         raise RequestBodyTooLarge(limit)
 
 
-def limited_receive(receive: Receive, limit: int, scope: Scope | None = None) -> Receive:
+def limited_receive(
+    receive: Receive, limit: int, scope: Scope | None = None, *, forms: bool = False
+) -> Receive:
     """``receive`` that raises a 413 once more than ``limit`` body bytes came in, or at the first
-    read when the ``scope``'s ``Content-Length`` already says so (nothing is read then)."""
+    read when the ``scope``'s ``Content-Length`` already says so (nothing is read then).
+
+    ``forms``: a urlencoded body is held to ``URLENCODED_FORM_LIMIT`` (``form_body_limit``).
+    """
     received = 0
     checked = scope is None
 
     async def limited() -> Message:
-        nonlocal received, checked
+        nonlocal received, checked, limit
         if not checked:
             checked = True  # PERF: the headers are looked at only when the body is read
             assert scope is not None
+            if forms:
+                limit = form_body_limit(scope, limit)
             declared_size_check(header_value(scope, b"content-length"), limit)
         message = await receive()
         if message["type"] == "http.request":

@@ -21,7 +21,6 @@ from ._app_scope import AppScope, DependencyOverrides
 from ._body import (
     body_headers,
     declared_size_check,
-    form_body_limit,
     is_json_content_type,
     is_limited,
     limited_receive,
@@ -171,7 +170,11 @@ class Endpoint:
             # Whatever reads the body through the Request (the form parser, request.body() or
             # .stream() in a handler or dependency, an exception handler) counts against one
             # limit: 413 past it, and before reading anything when Content-Length says so.
-            receive = limited_receive(receive, self._request_body_limit(plan, scope), scope)
+            # Urlencoded forms (typed, or ``await request.form()`` by hand) get a small limit
+            # unless the route sets one; the headers are read only if the body is.
+            receive = limited_receive(
+                receive, self.max_body_size, scope, forms=self.options.max_body_size is None
+            )
         res = Resolution(scope, receive, send, plan.size, stack)
         if plan.has_early_cleanup:
             res.early = CleanupStack()
@@ -329,14 +332,6 @@ class Endpoint:
         form = await request.form(max_files=1000, max_fields=1000, max_part_size=1024 * 1024)
         res.stack.push_async_callback(form.close)
         return await plan.extract_form(form)
-
-    def _request_body_limit(self, plan: Plan, scope: Scope) -> int:
-        assert self.max_body_size is not None
-        if self.options.max_body_size is None:
-            # Urlencoded forms (typed, or ``await request.form()`` by hand) get a small limit
-            # unless the route sets one.
-            return form_body_limit(scope, self.max_body_size)
-        return self.max_body_size
 
     async def _fail(
         self,

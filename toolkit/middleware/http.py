@@ -59,7 +59,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._body import form_body_limit, limited_receive
+from .._body import limited_receive
 
 __all__ = [
     "CallNext",
@@ -246,7 +246,7 @@ class _Exchange:
         dispatch_receive: Receive = self.inbox.dispatch_receive
         if max_body_size is not None:
             # A urlencoded body the dispatch parses is held to the small limit typed forms have.
-            dispatch_receive = limited_receive(dispatch_receive, form_body_limit(scope, max_body_size), scope)
+            dispatch_receive = limited_receive(dispatch_receive, max_body_size, scope, forms=True)
         self.request = Request(scope, dispatch_receive, send)
         self.response: DownstreamResponse | None = None
         self.called = False
