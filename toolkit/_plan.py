@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import operator
 import types
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -118,6 +118,13 @@ class Plan:
         self.uses_stack = self.has_generators or self.has_forms
         self.reads_body = self.has_body or self.has_forms
         self.has_inputs = self.has_params or self.needs_request or self.reads_body
+        # Nothing to clean up after the response: ``Endpoint._call_lean`` serves it.
+        self.lean = not self.uses_stack and not self.has_early_cleanup
+        # The handler alone, when it is async and takes nothing (a health check, a constant).
+        handler = self.steps[-1]
+        self.bare: Callable[[], Awaitable[Any]] | None = None
+        if len(self.steps) == 1 and handler.kind == ASYNC and not self.has_inputs:
+            self.bare = None if _takes_anything(handler) else handler.call
         self.size = len(self.steps)
 
     # --- graph -----------------------------------------------------------------------------
@@ -467,6 +474,18 @@ class Plan:
             if not tainted and all(dep in runnable for _, dep in step.dep_args):
                 runnable.add(index)
         return [step for step in self.steps if step.index in runnable]
+
+
+def _takes_anything(step: Step) -> bool:
+    return bool(
+        step.scalar_args
+        or step.body_args
+        or step.form_args
+        or step.special_args
+        or step.dep_args
+        or step.args
+        or step.awaited
+    )
 
 
 def _form_value(key: str) -> Extractor:

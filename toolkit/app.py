@@ -146,7 +146,7 @@ class App:
         self.exception_handlers.update(exception_handlers or {})
         self._dependency_overrides = DependencyOverrides()
         self.app_scope = AppScope()
-        self.dispatcher = Dispatcher(self._render_error, redirect_slashes=redirect_slashes)
+        self.dispatcher = Dispatcher(self._render_error, self._lifespan, redirect_slashes=redirect_slashes)
         self.router = Router(
             dependencies=dependencies,
             default_response_class=default_response_class,
@@ -343,7 +343,7 @@ class App:
 
     def build_middleware_stack(self) -> ASGIApp:
         error_handler = self.exception_handlers.get(500) or self.exception_handlers.get(Exception)
-        app: ASGIApp = self._inner
+        app: ASGIApp = self.dispatcher  # it passes the lifespan to ``_lifespan``
         for cls, args, kwargs in reversed(self.user_middleware):
             app = cls(app, *args, **kwargs)
         return ErrorMiddleware(
@@ -422,12 +422,6 @@ class App:
         if self.middleware_stack is None:
             self.middleware_stack = self.build_middleware_stack()
         await self.middleware_stack(scope, receive, send)
-
-    async def _inner(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(scope, receive, send)
-            return
-        await self.dispatcher(scope, receive, send)
 
     @contextlib.asynccontextmanager
     async def _run_lifespan(self) -> AsyncIterator[Mapping[str, Any] | None]:

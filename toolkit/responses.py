@@ -33,7 +33,7 @@ __all__ = [
 # One encoder for the process: msgspec encoders are thread-safe and reusable.
 json_encoder = msgspec.json.Encoder()
 
-_JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 # The only line breaks of text/event-stream (str.splitlines also splits on U+2028, U+0085...).
 _SSE_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -78,7 +78,7 @@ def json_response(
     background: BackgroundTask | None,
 ) -> Response:
     """A ``JSONResponse`` around already-encoded JSON."""
-    return raw_response(JSONResponse, body, status_code, _JSON_CONTENT_TYPE, extra_headers, background)
+    return raw_response(JSONResponse, body, status_code, JSON_CONTENT_TYPE, extra_headers, background)
 
 
 class ServerSentEvent(msgspec.Struct, omit_defaults=True):

@@ -326,11 +326,14 @@ def route_path(scope: Scope) -> str:
 class Dispatcher:
     """Match a request to an endpoint (or a mount) and call it; 404/405/307 otherwise."""
 
-    def __init__(self, render_error: Callable[..., Any], redirect_slashes: bool = True) -> None:
+    def __init__(
+        self, render_error: Callable[..., Any], lifespan: ASGIApp, redirect_slashes: bool = True
+    ) -> None:
         self.trie: PathTrie[PathEntry] = PathTrie()
         self.mounts: list[Mount] = []
         self.names: dict[str, CompiledPath] = {}
         self.render_error = render_error
+        self.lifespan = lifespan  # the app's: the dispatcher is the innermost layer of its stack
         self.redirect_slashes = redirect_slashes
 
     def add(self, options: RouteOptions, compiled: CompiledPath, endpoint: Endpoint) -> None:
@@ -384,16 +387,20 @@ class Dispatcher:
         raise NoMatchFound(name, params)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self.lifespan(scope, receive, send)
+            return
         timing = scope.get(TIMING_SCOPE_KEY)
         if timing is not None:
             started = time.perf_counter()
-        path = route_path(scope)
+        # PERF: route_path inlined for the common case (no root_path).
+        path = scope["path"] if not scope.get("root_path") else route_path(scope)
         match = self.trie.match(path)
         if timing is not None:
             timing["route"] = time.perf_counter() - started
         if match is not None:
             entry, params = match
-            kind = scope["type"]
             endpoint = entry.methods.get(scope["method"] if kind == "http" else WEBSOCKET)
             if endpoint is not None:
                 scope[ROUTE_SCOPE_KEY] = entry.compiled.template  # metrics/rate limits label by it

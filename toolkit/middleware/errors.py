@@ -87,11 +87,23 @@ class ErrorMiddleware:
             await self.app(scope, receive, send)
             return
         header_name = self.header_name
+        limit = self.max_body_size
         request_id: str | None = None
         extra_headers: list[tuple[bytes, bytes]] = []
-        limit = self.max_body_size
-        declared_length: int | None = None
-        if header_name is not None or limit is not None:
+        response_started = False
+        token = None
+        if header_name is None and limit is None:
+            # PERF: no request id and no body limit (an App's default): the guard only needs to
+            # know whether the response started, and the smallest wrapper tells it. The request
+            # id variable is left as it is (an outer guard's id, or None).
+
+            async def send_wrapper(message: Message) -> None:
+                nonlocal response_started
+                response_started = True  # a response's first message is its start
+                await send(message)
+
+        else:
+            declared_length: int | None = None
             for key, value in scope["headers"]:
                 if key == header_name:
                     text = value.decode("latin-1")
@@ -99,30 +111,34 @@ class ErrorMiddleware:
                         request_id = text
                 elif key == b"content-length" and value.isdigit():
                     declared_length = int(value)
-        if header_name is not None:
-            if request_id is None:
-                request_id = os.urandom(16).hex()  # PERF: 128 random bits, 10x cheaper than uuid4().hex
-            scope["request_id"] = request_id
-            extra_headers.append((header_name, request_id.encode("latin-1")))
-        token = request_id_var.set(request_id)
-        response_started = False
+            if header_name is not None:
+                if request_id is None:
+                    request_id = os.urandom(16).hex()  # PERF: 128 random bits, 10x cheaper than uuid4().hex
+                scope["request_id"] = request_id
+                extra_headers.append((header_name, request_id.encode("latin-1")))
+            token = request_id_var.set(request_id)
 
-        async def send_wrapper(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-                if extra_headers:
-                    headers = list(message.get("headers", ()))
-                    if all(key.lower() != header_name for key, _ in headers):  # the app may set its own
-                        headers.extend(extra_headers)
-                    message["headers"] = headers
-            await send(message)
+            async def send_wrapper(message: Message) -> None:
+                nonlocal response_started
+                if message["type"] == "http.response.start":
+                    response_started = True
+                    if extra_headers:
+                        headers = list(message.get("headers", ()))
+                        if all(key.lower() != header_name for key, _ in headers):  # the app may set its own
+                            headers.extend(extra_headers)
+                        message["headers"] = headers
+                await send(message)
 
-        try:
             if limit is not None:
                 if declared_length is not None and declared_length > limit:
-                    raise RequestBodyTooLarge(limit)
+                    await self._send_error(
+                        scope, receive, send, RequestBodyTooLarge(limit), request_id, extra_headers
+                    )
+                    request_id_var.reset(token)
+                    return
                 receive = limited_receive(receive, limit)
+
+        try:
             await self.app(scope, receive, send_wrapper)
         except ClientDisconnect:
             # The client went away (mid-stream, or while we read its body): nobody to answer.
@@ -138,16 +154,29 @@ class ErrorMiddleware:
                     exc,
                 )
                 raise  # the server aborts the connection and logs the traceback (once)
-            response = await self._error_response(scope, receive, exc, request_id)
-            response.raw_headers.extend(extra_headers)
-            await response(scope, receive, send)
-            if _TEST_CLIENT in scope.get("extensions", ()) and not isinstance(exc, RequestBodyTooLarge):
-                # Under a test client, as Starlette's ServerErrorMiddleware does: the 500 is sent,
-                # then the error reaches the test (TestClient(raise_server_exceptions=True), the
-                # default, raises it; False returns the 500). Servers never set this extension.
-                raise
+            await self._send_error(scope, receive, send, exc, request_id, extra_headers)
         finally:
-            request_id_var.reset(token)
+            if token is not None:
+                request_id_var.reset(token)
+
+    async def _send_error(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        exc: Exception,
+        request_id: str | None,
+        extra_headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        """Answer ``exc`` (the response has not started); re-raise it under a test client."""
+        response = await self._error_response(scope, receive, exc, request_id)
+        response.raw_headers.extend(extra_headers)
+        await response(scope, receive, send)
+        if _TEST_CLIENT in scope.get("extensions", ()) and not isinstance(exc, RequestBodyTooLarge):
+            # Under a test client, as Starlette's ServerErrorMiddleware does: the 500 is sent,
+            # then the error reaches the test (TestClient(raise_server_exceptions=True), the
+            # default, raises it; False returns the 500). Servers never set this extension.
+            raise exc
 
     async def _error_response(
         self, scope: Scope, receive: Receive, exc: Exception, request_id: str | None

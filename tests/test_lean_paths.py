@@ -1,0 +1,232 @@
+"""The request path's shortcuts answer exactly as the general path does.
+
+A handler taking nothing is called directly, a plain JSON or text result is sent without a
+``Response`` object, and an ``App`` without request ids or a body limit guards errors with a
+smaller wrapper. Each route below exists twice, once taking nothing (the shortcut) and once taking
+a query parameter it ignores (the general path); both must give the same status, headers and body.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import msgspec
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from toolkit import (
+    App,
+    BackgroundTasks,
+    HTMLResponse,
+    HTTPException,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from toolkit.middleware.errors import ErrorMiddleware
+from toolkit.testing import TestClient
+
+
+class Item(msgspec.Struct):
+    name: str
+    price: float
+
+
+class Public(msgspec.Struct):
+    name: str
+
+
+class Custom(JSONResponse):
+    media_type = "application/vnd.custom+json"
+
+
+def _twins(app: App, path: str, result: Any, **options: Any) -> None:
+    """``path`` served by a handler taking nothing and ``path + "/arg"`` by one taking ``x``."""
+
+    async def bare():  # type: ignore[no-untyped-def]
+        return result() if callable(result) else result
+
+    async def with_arg(x: int = 0):  # type: ignore[no-untyped-def]
+        return result() if callable(result) else result
+
+    app.add_api_route(path, bare, name=path + "-bare", **options)
+    app.add_api_route(path + "/arg", with_arg, name=path + "-arg", **options)
+
+
+def _raise(exc: Exception) -> Any:
+    def fail() -> Any:
+        raise exc
+
+    return fail
+
+
+CASES: dict[str, tuple[Any, dict[str, Any]]] = {
+    "/dict": ({"message": "Hello"}, {}),
+    "/none": (None, {}),
+    "/list": ([1, 2, 3], {}),
+    "/text": ("Hello, World!", {"response_class": PlainTextResponse}),
+    "/html": ("<p>hi</p>", {"response_class": HTMLResponse}),
+    "/text-not-str": (42, {"response_class": PlainTextResponse}),
+    "/created": ({"id": 1}, {"status_code": 201}),
+    "/no-content": (None, {"status_code": 204}),
+    "/custom-class": ({"a": 1}, {"response_class": Custom}),
+    "/redirect": ("/elsewhere", {"response_class": RedirectResponse}),
+    "/model": (Item("widget", 9.5), {"response_model": Public}),
+    "/model-dict": ({"name": "w", "price": 1.0, "password": "x"}, {"response_model": Public}),
+    "/model-invalid": ({"price": 1.0}, {"response_model": Public}),
+    "/literal-text": ("c", {"response_class": PlainTextResponse, "response_model": Literal["a", "b"]}),
+    "/str-model-text": ("fine", {"response_class": PlainTextResponse, "response_model": str}),
+    "/response": (lambda: Response(b"raw", status_code=202, media_type="text/x-raw"), {}),
+    "/http-exception": (_raise(HTTPException(418, "teapot", headers={"X-Why": "tea"})), {}),
+    "/crash": (_raise(RuntimeError("secret detail")), {}),
+}
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    app = App()
+    for path, (result, options) in CASES.items():
+        _twins(app, path, result, **options)
+    return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.mark.parametrize("path", list(CASES))
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_handler_taking_nothing_answers_as_one_taking_a_parameter(
+    client: TestClient, path: str, method: str
+) -> None:
+    bare = client.request(method, path, follow_redirects=False)
+    general = client.request(method, path + "/arg?x=1", follow_redirects=False)
+    assert (bare.status_code, bare.content) == (general.status_code, general.content)
+    assert bare.headers.multi_items() == general.headers.multi_items()
+    # A number for a text class fails in Starlette's render, as in FastAPI: a 500 both ways.
+    assert bare.status_code < 500 or path in ("/crash", "/model-invalid", "/literal-text", "/text-not-str")
+
+
+def test_the_shortcut_still_checks_the_response_model(client: TestClient) -> None:
+    assert client.get("/model-dict").json() == {"name": "w"}  # the undeclared field is dropped
+    assert client.get("/model-invalid").status_code == 500
+    assert client.get("/literal-text").status_code == 500
+    assert "secret" not in client.get("/crash").text
+
+
+def test_background_tasks_and_an_injected_response_take_the_general_path() -> None:
+    app = App()
+    ran: list[str] = []
+
+    @app.get("/bg")
+    async def bg(tasks: BackgroundTasks) -> dict[str, str]:
+        tasks.add_task(ran.append, "done")
+        return {"ok": "yes"}
+
+    @app.get("/headers")
+    async def headers(response: Response) -> dict[str, str]:
+        response.headers["X-Extra"] = "1"
+        response.status_code = 202
+        return {"ok": "yes"}
+
+    client = TestClient(app)
+    assert client.get("/bg").json() == {"ok": "yes"}
+    assert ran == ["done"]
+    answer = client.get("/headers")
+    assert (answer.status_code, answer.headers["x-extra"], answer.json()) == (202, "1", {"ok": "yes"})
+
+
+def test_an_error_in_a_handler_taking_nothing_reaches_the_test_client() -> None:
+    app = App()
+
+    @app.get("/crash")
+    async def crash() -> str:
+        raise RuntimeError("visible to the test")
+
+    with pytest.raises(RuntimeError, match="visible to the test"):
+        TestClient(app).get("/crash")
+
+
+# --- the error guard without request ids ------------------------------------------------------
+
+
+async def _drive(app: Any, scope: Scope) -> tuple[list[Message], BaseException | None]:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    try:
+        await app(scope, receive, send)
+    except Exception as exc:
+        return sent, exc
+    return sent, None
+
+
+def _scope(path: str) -> Scope:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver")],
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 50000),
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("request_id_header", [None, "X-Request-ID"])
+async def test_an_error_after_the_start_is_reraised_not_answered_twice(
+    request_id_header: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+        raise ValueError("mid-body")
+
+    sent, exc = await _drive(ErrorMiddleware(app, request_id_header=request_id_header), _scope("/"))
+    assert isinstance(exc, ValueError)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    (record,) = [r for r in caplog.records if r.name == "toolkit.errors"]
+    assert "mid-body" in record.getMessage()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("request_id_header", [None, "X-Request-ID"])
+async def test_an_error_before_the_start_is_one_json_500(
+    request_id_header: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = App(request_id_header=request_id_header)
+
+    @app.get("/stream")
+    async def stream() -> StreamingResponse:
+        async def chunks() -> Any:
+            yield b"first"
+            raise RuntimeError("mid-stream")
+
+        return StreamingResponse(chunks())
+
+    @app.get("/crash")
+    async def crash() -> dict[str, str]:
+        raise RuntimeError("secret detail")
+
+    caplog.set_level(logging.ERROR)
+    sent, exc = await _drive(app, _scope("/crash"))
+    assert exc is None
+    starts = [m for m in sent if m["type"] == "http.response.start"]
+    assert [m["status"] for m in starts] == [500]
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert b"secret" not in body
+    assert msgspec.json.decode(body)["detail"] == "Internal Server Error"
+
+    sent, exc = await _drive(app, _scope("/stream"))
+    assert isinstance(exc, RuntimeError)
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [200]
