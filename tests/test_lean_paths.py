@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
+import anyio
 import msgspec
 import pytest
 from starlette.types import Message, Receive, Scope, Send
@@ -27,6 +28,7 @@ from toolkit import (
     StreamingResponse,
 )
 from toolkit.middleware.errors import ErrorMiddleware
+from toolkit.sessions import MemoryStore
 from toolkit.testing import TestClient
 
 
@@ -230,3 +232,55 @@ async def test_an_error_before_the_start_is_one_json_500(
     sent, exc = await _drive(app, _scope("/stream"))
     assert isinstance(exc, RuntimeError)
     assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [200]
+
+
+# --- the rate limiter counts an in-process store without awaiting ------------------------------
+
+
+class AwaitedMemoryStore(MemoryStore):
+    """The same store reached through its async methods only (the path every other store takes)."""
+
+
+def _limited_app(store: MemoryStore) -> App:
+    from toolkit import Depends
+    from toolkit.ratelimit import RateLimiter
+
+    app = App()
+    limiter = RateLimiter(store)
+
+    def user(request: Any) -> str:
+        return str(request.headers["x-user"])
+
+    @app.get("/limited", dependencies=[Depends(limiter.limit("3/minute", key=user))])
+    async def limited() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    return app
+
+
+def test_the_in_process_counter_answers_as_the_awaited_one() -> None:
+    answers = []
+    for store in (MemoryStore(), AwaitedMemoryStore()):
+        client = TestClient(_limited_app(store))
+        seen = []
+        for user in ("10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.1", "10.0.0.1", "10.0.0.2"):
+            response = client.get("/limited", headers={"x-user": user})
+            seen.append((response.status_code, response.headers.get("ratelimit-remaining")))
+        answers.append(seen)
+    assert answers[0] == answers[1]
+    assert [status for status, _ in answers[0]] == [200, 200, 200, 200, 429, 200]  # 3 a minute each
+
+
+def test_count_now_reads_counters_and_numeric_values() -> None:
+    store = MemoryStore()
+    assert store.count_now("absent") == 0
+    assert store.incr_now("hits", 2, 60) == 2
+    assert store.count_now("hits") == 2
+    assert store.incr_now("hits", -5, 60) == -3
+    assert store.count_now("hits") == 0  # a count below zero reads as none
+    anyio.run(store.set, "number", b"7", 60)
+    assert store.count_now("number") == 7
+    anyio.run(store.set, "text", b"seven", 60)
+    assert store.count_now("text") == 0
+    anyio.run(store.set, "gone", b"7", 0.0)
+    assert store.count_now("gone") == 0

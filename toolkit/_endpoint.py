@@ -32,7 +32,7 @@ from ._executor import Resolution, run_steps
 from ._injectables import HTTP, injectable_named
 from ._json_body import PendingBodyErrors
 from ._plan import Plan
-from ._responder import Responder, response_model_of
+from ._responder import Encoded, Responder, response_model_of
 from ._route_options import RouteOptions
 from ._scope_keys import RESPONSE_HEADERS_SCOPE_KEY, TIMING_SCOPE_KEY
 from ._types import refuse_pydantic, strip_optional
@@ -206,11 +206,11 @@ class Endpoint:
             await _unwind_shielded(res, exc)
             raise
         if stack is None:
-            await response(scope, receive, send)
+            await _deliver(response, scope, receive, send)
             return
         # Generator dependencies stay open until the response (a stream included) is sent.
         try:
-            await response(scope, receive, send)
+            await _deliver(response, scope, receive, send)
         except BaseException as exc:
             await stack.unwind_shielded(exc)
             raise
@@ -225,38 +225,30 @@ class Endpoint:
             receive = limited_receive(
                 receive, self.max_body_size, scope, forms=self.options.max_body_size is None
             )
-        response = None
         try:
             if plan.bare is not None:  # PERF: a handler taking nothing
                 result = await plan.bare()
-                background = sub_response = None
+                reply = self.responder.encode(result) or self.responder.build(result, None, None)
             else:
                 res = Resolution(scope, receive, send, plan.size, None)
                 if plan.has_inputs:
                     errors = self._read_head(plan, res, path_params)
                     if plan.reads_body or errors:
                         await self._read_body(plan, res, errors)
-                result = await run_steps(plan.steps, res)
-                background, sub_response = res.background, res.response
-            encoded = None
-            if background is None and sub_response is None:
-                encoded = self.responder.encode(result)
-            if encoded is None:
-                response = self.responder.build(result, background, sub_response)
+                reply = self._reply(await run_steps(plan.steps, res), res)
         except ClientDisconnect:
             return
         except Exception as exc:
             await self._fail(scope, receive, send, exc, None)
             return
-        if encoded is None:
-            assert response is not None
-            await response(scope, receive, send)
-            return
-        status, headers, body = encoded
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        if isinstance(reply, tuple):  # PERF: ``_deliver``, inlined
+            status, headers, body = reply
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        else:
+            await reply(scope, receive, send)
 
-    async def _solve(self, plan: Plan, res: Resolution, path_params: dict[str, Any]) -> Response:
+    async def _solve(self, plan: Plan, res: Resolution, path_params: dict[str, Any]) -> Reply:
         """Read and validate the inputs, run the dependencies and the handler into a response."""
         if plan.has_inputs:
             errors = self._read_head(plan, res, path_params)
@@ -264,15 +256,14 @@ class Endpoint:
                 await self._read_body(plan, res, errors)
         if self.cached is None:
             # PERF: one run for the dependencies and the handler.
-            result = await run_steps(plan.steps, res)
-            return self.responder.build(result, res.background, res.response)
+            return self._reply(await run_steps(plan.steps, res), res)
         if plan.dependency_steps:
             await run_steps(plan.dependency_steps, res)
         return await self.cached.respond(plan, res)  # the handler, unless the cache has the response
 
     async def _solve_timed(
         self, plan: Plan, res: Resolution, path_params: dict[str, Any], timing: dict[str, float]
-    ) -> Response:
+    ) -> Reply:
         """``_solve`` with stage timings for Server-Timing (``TimingMiddleware`` asked for them)."""
         started = time.perf_counter()
         if plan.has_inputs:
@@ -290,9 +281,17 @@ class Endpoint:
         result = await run_steps(plan.handler_steps, res)
         encode_started = time.perf_counter()
         timing["handler"] = encode_started - handler_started
-        response = self.responder.build(result, res.background, res.response)
+        reply = self._reply(result, res)
         timing["encode"] = time.perf_counter() - encode_started
-        return response
+        return reply
+
+    def _reply(self, result: Any, res: Resolution) -> Reply:
+        """The response to send: encoded here when it can be (``Responder.encode``), else built."""
+        if res.background is None:
+            encoded = self.responder.encode(result, res.response)
+            if encoded is not None:
+                return encoded
+        return self.responder.build(result, res.background, res.response)
 
     def _read_head(self, plan: Plan, res: Resolution, path_params: dict[str, Any]) -> list[ErrorEntry]:
         """The validated parameters (and the ``Request``); the parameters' errors, if any."""
@@ -400,6 +399,20 @@ class Endpoint:
                 have = {key for key, _ in error_response.raw_headers}
                 error_response.raw_headers.extend(h for h in extra if h[0] not in have)
             await error_response(scope, receive, send)
+
+
+# What an endpoint sends: a response, or (``Responder.encode``) a plain result's status, headers
+# and body, sent as two ASGI messages.
+Reply = Response | Encoded
+
+
+async def _deliver(reply: Reply, scope: Scope, receive: Receive, send: Send) -> None:
+    if isinstance(reply, tuple):
+        status, headers, body = reply
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+    else:
+        await reply(scope, receive, send)
 
 
 async def _unwind_shielded(res: Resolution, exc: BaseException) -> None:

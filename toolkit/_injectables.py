@@ -57,11 +57,15 @@ def _background(res: Resolution) -> BackgroundTasks:
 
 
 def _response(res: Resolution) -> Response:
-    if res.response is None:
-        res.response = Response()
-        res.response.status_code = 0  # 0: not set by the handler; the route's status code applies
-        res.response.raw_headers = []
-    response: Response = res.response
+    response: Response | None = res.response
+    if response is None:
+        # PERF: what ``Response()`` would set, without its header building (it has no body).
+        response = Response.__new__(Response)
+        response.status_code = 0  # 0: not set by the handler; the route's status code applies
+        response.background = None
+        response.body = b""
+        response.raw_headers = []
+        res.response = response
     return response
 
 

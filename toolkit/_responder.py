@@ -37,9 +37,11 @@ from .responses import (
     raw_response,
 )
 
-__all__ = ["INFER", "Responder", "default_status", "extra_headers", "response_model_of"]
+__all__ = ["INFER", "Encoded", "Responder", "default_status", "extra_headers", "response_model_of"]
 
 _NO_BODY_STATUSES = frozenset({204, 304})
+
+Encoded = tuple[int, list[tuple[bytes, bytes]], bytes]  # status, headers, body
 
 
 class _Unset:
@@ -190,29 +192,40 @@ class Responder:
             and self.status_code not in _NO_BODY_STATUSES
         )
 
-    def encode(self, result: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    def encode(self, result: Any, sub_response: Response | None = None) -> Encoded | None:
         """The status, headers and body of ``result``, for the endpoint to send itself, when it is
-        plain data for a JSON or text route (no background tasks or injected ``Response``: the
-        caller checks). ``None``: ``build`` makes the response.
+        plain data for a JSON or text route (the caller checks there are no background tasks);
+        ``sub_response`` is an injected ``Response`` (its status and headers). ``None``: ``build``
+        makes the response.
 
         PERF: no ``Response`` object and no call of it: the two ASGI messages are sent directly.
         """
         if not self.direct or isinstance(result, Response):
             return None
+        status = self.status_code
+        if sub_response is not None and sub_response.status_code:
+            status = sub_response.status_code
+            if status < 200 or status in _NO_BODY_STATUSES:
+                return None
         if self.json_fast:
             if self.response_decoder is not None and type(result) is not self.trusted_type:
                 body = self._validated(result)
             else:
                 body = json_encoder.encode(result)
-            return self.status_code, [(b"content-length", b"%d" % len(body)), JSON_CONTENT_TYPE], body
-        if (
+            content_type = JSON_CONTENT_TYPE
+        elif (
             type(result) is str
             and self.text_content_type is not None
             and (self.response_decoder is None or self.trusted_type is str)
         ):
             body = result.encode()
-            return self.status_code, [(b"content-length", b"%d" % len(body)), self.text_content_type], body
-        return None
+            content_type = self.text_content_type
+        else:
+            return None
+        headers = [(b"content-length", b"%d" % len(body)), content_type]
+        if sub_response is not None:
+            headers += extra_headers(sub_response)
+        return status, headers, body
 
     def build(
         self, result: Any, background: BackgroundTasks | None, sub_response: Response | None

@@ -124,7 +124,10 @@ class ErrorMiddleware:
                     response_started = True
                     if extra_headers:
                         headers = list(message.get("headers", ()))
-                        if all(key.lower() != header_name for key, _ in headers):  # the app may set its own
+                        for key, _ in headers:
+                            if key.lower() == header_name:
+                                break  # the app set its own
+                        else:
                             headers.extend(extra_headers)
                         message["headers"] = headers
                 await send(message)

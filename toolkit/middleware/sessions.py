@@ -145,7 +145,8 @@ class SessionMiddleware:
             nonlocal replaced
             if replaced:
                 return  # the app's response was replaced by a 503; drop the rest of it
-            if message["type"] == "http.response.start":
+            # PERF: a session the request never loaded has nothing to save (``_commit``'s check).
+            if message["type"] == "http.response.start" and session.loaded:
                 try:
                     headers = await self._commit(session, message["status"])
                 except StoreError as exc:

@@ -51,6 +51,16 @@ class TimingMiddleware:
         start = time.perf_counter()
         stages: dict[str, float] = {}
         scope[TIMING_SCOPE_KEY] = stages
+        if not self.access_log:
+            # PERF: only the response start is looked at.
+
+            async def stamp(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = self._headers(message, stages, time.perf_counter() - start)
+                await send(message)
+
+            await self.app(scope, receive, stamp)
+            return
         state: dict[str, Any] = {"status": None, "first": None, "last": None}
 
         async def send_wrapper(message: Message) -> None:
@@ -58,15 +68,7 @@ class TimingMiddleware:
             if kind == "http.response.start":
                 now = time.perf_counter()
                 state["status"], state["first"] = message["status"], now
-                headers = list(message.get("headers", ()))
-                total = now - start
-                if self.server_timing:
-                    entries = [f"{name};dur={seconds * 1000:.3f}" for name, seconds in stages.items()]
-                    entries.append(f"total;dur={total * 1000:.3f}")
-                    headers.append((b"server-timing", ", ".join(entries).encode("latin-1")))
-                if self.process_time_header is not None:
-                    headers.append((self.process_time_header, f"{total:.6f}".encode("latin-1")))
-                message["headers"] = headers
+                message["headers"] = self._headers(message, stages, now - start)
             elif (
                 kind == "http.response.body" and not message.get("more_body", False) and state["last"] is None
             ):
@@ -84,6 +86,16 @@ class TimingMiddleware:
         finally:
             if self.access_log and state["last"] is None:
                 self._log(scope, state, start)  # no complete response: log what happened
+
+    def _headers(self, start: Message, stages: dict[str, float], total: float) -> list[tuple[bytes, bytes]]:
+        headers = list(start.get("headers", ()))
+        if self.server_timing:
+            entries = [f"{name};dur={seconds * 1000:.3f}" for name, seconds in stages.items()]
+            entries.append(f"total;dur={total * 1000:.3f}")
+            headers.append((b"server-timing", ", ".join(entries).encode("latin-1")))
+        if self.process_time_header is not None:
+            headers.append((self.process_time_header, b"%.6f" % total))
+        return headers
 
     def _log(self, scope: Scope, state: dict[str, Any], start: float) -> None:
         end = state["last"] or time.perf_counter()

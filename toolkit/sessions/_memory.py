@@ -117,6 +117,24 @@ class MemoryStore:
         return True
 
     async def incr(self, key: str, amount: int, ttl: float) -> int:
+        return self.incr_now(key, amount, ttl)
+
+    def count_now(self, key: str) -> int:
+        """The counter at ``key`` (0 if absent or expired), read without awaiting: a rate limiter
+        on this store checks and counts a request in one step (nothing can run in between)."""
+        counter = self._counters.get(key)
+        if counter is not None:
+            return max(0, counter[0]) if counter[1] > time.monotonic() else 0
+        entry = self._values.get(key)
+        if entry is None or entry[1] <= time.monotonic():
+            return 0
+        try:
+            return max(0, int(entry[0]))  # a value that holds a number counts (as ``get`` reads it)
+        except ValueError:
+            return 0
+
+    def incr_now(self, key: str, amount: int, ttl: float) -> int:
+        """``incr`` without awaiting (see ``count_now``)."""
         # One event loop thread: no await between the read and the write, so this is atomic.
         now = time.monotonic()
         counters = self._counters
