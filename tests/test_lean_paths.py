@@ -284,3 +284,36 @@ def test_count_now_reads_counters_and_numeric_values() -> None:
     assert store.count_now("text") == 0
     anyio.run(store.set, "gone", b"7", 0.0)
     assert store.count_now("gone") == 0
+
+
+# --- the response cache reads an in-process store without awaiting ----------------------------
+
+
+def _cached_app(store: MemoryStore) -> tuple[App, list[int]]:
+    from toolkit.cache import Cache
+
+    app = App(cache=Cache(store))
+    version = [1]
+
+    @app.get("/catalog", cache=60)
+    async def catalog() -> dict[str, int]:
+        return {"version": version[0]}
+
+    return app, version
+
+
+def test_the_in_process_cache_answers_as_the_awaited_one() -> None:
+    answers = []
+    for store in (MemoryStore(), AwaitedMemoryStore()):
+        app, version = _cached_app(store)
+        client = TestClient(app)
+        seen = [client.get("/catalog").json(), client.get("/catalog").json()]
+        version[0] = 2
+        seen.append(client.get("/catalog").json())  # still the cached answer
+        anyio.run(app.cache.invalidate, "catalog")  # type: ignore[union-attr]
+        seen += [client.get("/catalog").json(), client.get("/catalog").json()]
+        etag = client.get("/catalog").headers["etag"]
+        seen.append(client.get("/catalog", headers={"if-none-match": etag}).status_code)
+        answers.append(seen)
+    assert answers[0] == answers[1]
+    assert answers[0] == [{"version": 1}, {"version": 1}, {"version": 1}, {"version": 2}, {"version": 2}, 304]

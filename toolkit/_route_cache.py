@@ -172,7 +172,12 @@ _pack = msgspec.msgpack.Encoder().encode
 
 def resource_key(path_values: Sequence[Any]) -> bytes:
     """The digest of a route's path parameters: what ``Cache.invalidate`` drops every entry of."""
+    if not path_values:
+        return _NO_PATH_VALUES  # PERF: a route without path parameters is one resource
     return hashlib.blake2b(_json(path_values), digest_size=16).digest()
+
+
+_NO_PATH_VALUES = hashlib.blake2b(_json([]), digest_size=16).digest()
 
 
 def request_key(

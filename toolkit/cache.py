@@ -35,6 +35,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from ._body import header_lines
+from .sessions._memory import MemoryStore
 from .stores import Store, StoreError
 
 __all__ = ["Cache", "CachePolicy", "RouteKey", "cached"]
@@ -107,6 +108,7 @@ class RouteKey:
 _encode_entry = msgspec.msgpack.Encoder().encode
 _decode_entry = msgspec.msgpack.Decoder(_Entry).decode
 _value_encoder = msgspec.msgpack.Encoder()
+_DECODED_ENTRIES = 256  # entries kept decoded per cache (see ``lookup``)
 
 # Headers never replayed from the cache (they are recomputed, or belong to one response only).
 _NOT_STORED = {
@@ -126,6 +128,9 @@ class Cache:
         # The cached routes compiled on this cache: (handler, route name, route id, expire, the
         # function mapping path parameter values to the resource digest ``invalidate`` moves).
         self._routes: list[tuple[Callable[..., Any], str, str, float, Callable[[dict[str, Any]], bytes]]] = []
+        # Store key -> (the stored bytes, their decoded entry): a store handing back the very
+        # bytes it was given (``MemoryStore``) has them decoded once, not on every hit.
+        self._decoded: dict[str, tuple[bytes, _Entry]] = {}
 
     def _key(self, key: str, namespace: str | None) -> str:
         return f"{namespace or self.namespace}:{key}"
@@ -210,23 +215,35 @@ class Cache:
         ``MemoryStore``, a Redis ``maxmemory`` policy) invalidates its entries instead of
         bringing back those an ``invalidate`` had dropped."""
         generation_key = self._generation_key(key.route, key.resource)
+        entry_key = self._entry_key(key)
+        store = self.store
+        memory = store if type(store) is MemoryStore else None  # PERF: read without awaiting
         try:
-            generation = await self.store.get(generation_key)
+            generation = (
+                memory.get_now(generation_key) if memory is not None else await store.get(generation_key)
+            )
             if generation is None:
                 generation = os.urandom(8)
-                await self.store.set(generation_key, generation, expire + 300)
-            raw = await self.store.get(self._entry_key(key))
+                await store.set(generation_key, generation, expire + 300)
+            raw = memory.get_now(entry_key) if memory is not None else await store.get(entry_key)
         except StoreError as exc:
             logger.warning("response cache unavailable, serving uncached: %s", exc)
             return None
         key.generation = generation
         if raw is None:
             return None
-        try:
-            entry = _decode_entry(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            logger.warning("discarding an unreadable cache entry")
-            return None
+        decoded = self._decoded.get(entry_key)
+        if decoded is not None and decoded[0] is raw:
+            entry = decoded[1]  # PERF: the very bytes decoded last time (an in-process store)
+        else:
+            try:
+                entry = _decode_entry(raw)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                logger.warning("discarding an unreadable cache entry")
+                return None
+            if len(self._decoded) >= _DECODED_ENTRIES:
+                self._decoded.clear()
+            self._decoded[entry_key] = (raw, entry)
         if entry.generation != generation:
             return None  # invalidated
         if entry.vary:

@@ -79,6 +79,10 @@ class MemoryStore:
         return True
 
     async def get(self, key: str) -> bytes | None:
+        return self.get_now(key)
+
+    def get_now(self, key: str) -> bytes | None:
+        """``get`` without awaiting: the response cache reads this store synchronously."""
         now = time.monotonic()
         entry = self._values.get(key)
         if entry is not None:
