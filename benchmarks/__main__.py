@@ -2,8 +2,10 @@
 
 Modes: ``inprocess`` (the ASGI app called directly, µs per request), ``http`` (uvicorn loaded
 by wrk), ``growth`` (routing with 10 to 1,000 routes, start-up, memory); ``all`` (the default)
-runs the three, in about three minutes on two cores. Writes ``latest.json``, ``latest.md`` and
-``latest.png`` to ``benchmarks/results/`` (or ``--output-dir``) and prints the Markdown.
+runs the three (``--help`` says how long each preset takes). Every mode times a null ASGI app
+beside the peers; every paired figure gets a 95% bootstrap interval (``benchmarks/stats.py``).
+Writes ``latest.json``, ``latest.md`` and ``latest.png`` to ``benchmarks/results/`` (or
+``--output-dir``) and prints the Markdown.
 """
 
 from __future__ import annotations
@@ -23,11 +25,59 @@ from .chart import render_chart
 from .console import Progress, log
 from .machine import machine_info, package_versions
 from .peers import LABELS, PEERS
-from .report import markdown
+from .report import FORMAT, markdown
 from .spec import SCENARIOS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODES = ("inprocess", "http", "growth")
+PRESETS = ("quick", "default", "full")
+
+
+def estimate_minutes(preset: str) -> dict[str, float]:
+    """Each mode's estimated minutes for ``preset`` with every peer of the registry on every
+    scenario, as if each peer had every app (an upper bound), on a 2-vCPU machine."""
+    peers, scenarios = len(PEERS), len(SCENARIOS)
+    apps = len({case.app for case in SCENARIOS.values()})
+    name = preset.upper()
+    seconds = {
+        "inprocess": inprocess_runner.estimate_seconds(getattr(inprocess_runner, name), peers, scenarios),
+        "http": http_runner.estimate_seconds(getattr(http_runner, name), peers, apps, scenarios),
+        "growth": growth.estimate_seconds(getattr(growth, name), peers),
+    }
+    return {mode: value / 60 for mode, value in seconds.items()}
+
+
+def durations_table() -> str:
+    """The presets, their settings and estimated minutes (quoted in ``benchmarks/README.md``)."""
+    lines = [
+        "| preset | in-process, per cell | HTTP, per cell |"
+        f" all modes, {len(PEERS)} peers x {len(SCENARIOS)} scenarios |",
+        "|---|---|---|---:|",
+    ]
+    for preset in PRESETS:
+        inproc, http = getattr(inprocess_runner, preset.upper()), getattr(http_runner, preset.upper())
+        minutes = estimate_minutes(preset)
+        flag = "(default)" if preset == "default" else f"`--{preset}`"
+        lines.append(
+            f"| {flag} | {inproc['sessions']} session(s) x {inproc['repeat']} batches of"
+            f" {inproc['batch_seconds'] * 1000:.0f} ms | {http['repeat']} runs x {http['seconds']} s,"
+            f" {http['connections']} connections | ~{sum(minutes.values()):.0f} min"
+            f" (HTTP ~{minutes['http']:.0f}) |"
+        )
+    return "\n".join(lines)
+
+
+def _epilog() -> str:
+    lines = [
+        f"Estimated duration, {len(PEERS)} peers x {len(SCENARIOS)} scenarios (2 vCPUs, an upper bound):"
+    ]
+    for preset in PRESETS:
+        minutes = estimate_minutes(preset)
+        names = {"inprocess": "in-process", "http": "HTTP", "growth": "growth"}
+        parts = ", ".join(f"{names[mode]} {value:.1f}" for mode, value in minutes.items())
+        flag = "default" if preset == "default" else f"--{preset}"
+        lines.append(f"  {flag:<8} ~{sum(minutes.values()):.0f} min ({parts})")
+    return "\n".join(lines)
 
 
 def _preset(args: argparse.Namespace) -> str:
@@ -41,15 +91,20 @@ def _settings(module: Any, preset: str, overrides: dict[str, Any]) -> dict[str, 
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__.split("\n")[0],
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--mode", choices=[*MODES, "all"], default="all", help="default: all")
     parser.add_argument("--peer", action="append", choices=list(PEERS), help="repeatable; default: all")
     parser.add_argument(
         "--scenario", action="append", choices=list(SCENARIOS), help="repeatable; default: all"
     )
     length = parser.add_mutually_exclusive_group()
-    length.add_argument("--quick", action="store_true", help="a short smoke run (numbers are rough)")
-    length.add_argument("--full", action="store_true", help="longer runs, steadier numbers (~10 min)")
+    length.add_argument("--quick", action="store_true", help="a smoke run: wide intervals, rough numbers")
+    length.add_argument("--full", action="store_true", help="longer runs, narrower intervals: for claims")
     inproc = parser.add_argument_group("in-process mode")
     inproc.add_argument("--sessions", type=int, help="how many times to start fresh worker processes")
     inproc.add_argument("--repeat", type=int, help="timed batches per peer and scenario, per session")
@@ -75,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     if machine.get("load_average", [0])[0] > 0.5:
         log(f"note: the machine is busy (load average {machine['load_average']}): expect noisy numbers")
     results: dict[str, Any] = {
+        "format": FORMAT,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)]),
         "modes": list(modes),
@@ -95,7 +151,9 @@ def main(argv: list[str] | None = None) -> None:
         }
         settings = {**_settings(inprocess_runner, preset, overrides), "cpu": args.cpu}
         results["inprocess"], labels = inprocess_runner.run(peers, scenarios, settings, progress)
-        results["labels"].update(labels)
+        for peer, label in labels.items():  # the registry's labels name the peers in every mode
+            if label != LABELS[peer]:
+                log(f"note: {peer}: its module's LABEL {label!r} differs from peers.LABELS {LABELS[peer]!r}")
     if "http" in modes:
         overrides = {
             "repeat": args.http_repeat,

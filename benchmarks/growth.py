@@ -23,6 +23,7 @@ import sys
 import time
 from typing import Any
 
+from . import stats
 from .console import BenchmarkError, Progress
 from .inprocess_runner import ROOT, Worker, interleave, running
 from .peers.many_routes import last_route_case
@@ -39,6 +40,21 @@ DEFAULT = {
 QUICK = {**DEFAULT, "repeat": 3, "batch_seconds": 0.02, "warmup_seconds": 0.1, "startup_runs": 1}
 QUICK["memory_requests"] = 2_000
 FULL = {**DEFAULT, "repeat": 30, "startup_runs": 15, "memory_requests": 100_000}
+# What growth mode costs beyond its timed batches, for ``estimate_seconds`` (measured, 2 vCPUs).
+WORKERS_START_S = 1.0  # a peer's routing workers (one per size): imports, building the apps
+STARTUP_RUN_S = 0.3  # one start-up process
+MEMORY_BASE_S, MEMORY_REQUEST_S = 0.5, 20e-6  # one memory process, and each of its requests
+
+
+def estimate_seconds(settings: dict[str, Any], peers: int) -> float:
+    """About how long growth mode takes for ``peers``, from the settings and the costs above."""
+    sizes = len(settings["routes"])
+    routing = WORKERS_START_S + sizes * (
+        settings["warmup_seconds"] * 1.5 + settings["repeat"] * (settings["batch_seconds"] + 0.01)
+    )
+    startup = (settings["startup_runs"] + 1) * STARTUP_RUN_S
+    memory = MEMORY_BASE_S + settings["memory_requests"] * MEMORY_REQUEST_S
+    return peers * (routing + startup + memory) + memory
 
 
 # --- the runner's side -------------------------------------------------------------------------
@@ -86,12 +102,10 @@ def run_routing(peers: list[str], settings: dict[str, Any], progress: Progress) 
             )
         smallest = str(settings["routes"][0])
         for size in workers:  # paired: batches of two sizes run back to back
-            paired = [
-                b / a for a, b in zip(samples[(smallest, "route")], samples[(size, "route")], strict=True)
-            ]
-            next(r for r in results if r["peer"] == peer and r["routes"] == int(size))["vs_smallest"] = (
-                statistics.median(paired)
-            )
+            paired = stats.ratios(samples[(size, "route")], samples[(smallest, "route")])
+            row = next(r for r in results if r["peer"] == peer and r["routes"] == int(size))
+            row["vs_smallest"] = statistics.median(paired)
+            row["vs_smallest_interval"] = stats.interval(paired)
     return results
 
 

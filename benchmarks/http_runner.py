@@ -2,14 +2,20 @@
 
 Per app (the plain one, the session app, the middleware-stack app, the store app, the shop apps)
 the runner starts one uvicorn process per peer that has that app (one worker, uvloop, httptools,
-no access log, lifespan on), pinned to CPU 0; with the first app, also a null ASGI app (the
-ceiling). Each server first answers every spec case of its app over real HTTP (httpx), which
-also yields the session cookie and the access token the timed requests carry; then a few
-hundred warm-up requests per scenario and one untimed wrk run; then the timed ``wrk`` runs
-(pinned to CPU 1), interleaved: every repetition runs each scenario once per server, the order
-rotating between repetitions. Only one wrk runs at a time, so the idle servers cost nothing.
-Around each run the server's CPU time is read from ``/proc``. A scenario may set its own number
-of wrk connections (``Case.connections``: ``shop_create``, one writer for SQLite)."""
+no access log, lifespan on), pinned to CPU 0, and one serving a null ASGI app (the ceiling,
+loaded with every scenario's request like a peer: the server's own cost). Each server first
+answers every spec case of its app over real HTTP (httpx), which also yields the session cookie
+and the access token the timed requests carry; then a few hundred warm-up requests per scenario
+and one untimed wrk run; then the timed ``wrk`` runs (pinned to CPU 1), interleaved: every
+repetition runs each scenario once per server, the order rotating between repetitions. Only one
+wrk runs at a time, so the idle servers cost nothing. Around each run the server's CPU time is
+read from ``/proc``. A scenario may set its own number of wrk connections (``Case.connections``:
+``shop_create``, one writer for SQLite).
+
+Every figure is paired by repetition: the toolkit's req/s over a peer's, a peer's µs per
+request above the null app's (``1e6 / rps - 1e6 / rps_null``), a run's p99 over its p50;
+``benchmarks.stats`` gives the median of the paired values over the repetitions and its
+bootstrap interval."""
 
 from __future__ import annotations
 
@@ -28,20 +34,28 @@ from typing import Any
 
 import httpx
 
+from . import stats
 from .console import BenchmarkError, Progress
 from .inprocess_runner import ROOT
 from .peers import PEERS
 from .spec import CASES, SCENARIOS, Case, captured
 from .wrk import cpu_prefix, lua_script, run_wrk, wrk_version
 
-# Two runs per cell keep the default (twelve scenarios, six apps) near two minutes; --full has five.
-DEFAULT = {"repeat": 2, "seconds": 1, "connections": 32, "warmup_requests": 200}
-QUICK = {"repeat": 1, "seconds": 1, "connections": 16, "warmup_requests": 50}
-FULL = {"repeat": 5, "seconds": 3, "connections": 32, "warmup_requests": 1000}
+# 64 connections everywhere: the latency target is stated at 64. Repetitions are what the
+# bootstrap resamples (with n <= 5 of them, an interval is the range of the n paired values);
+# longer runs steady each value. ``estimate_seconds`` says what a preset costs.
+DEFAULT = {"repeat": 3, "seconds": 1, "connections": 64, "warmup_requests": 200}
+QUICK = {"repeat": 2, "seconds": 1, "connections": 64, "warmup_requests": 50}
+FULL = {"repeat": 5, "seconds": 5, "connections": 64, "warmup_requests": 1000}
+# What the run costs beyond wrk's timed seconds, for ``estimate_seconds`` (measured, 2 vCPUs).
+RUN_OVERHEAD_S = 0.05  # starting wrk, opening its connections, reading /proc
+SERVER_S = 2.0  # per server: start, the HTTP check, one untimed 1 s wrk run
+WARMUP_REQUEST_S = 0.001  # one httpx warm-up request
 SERVER_CPU, LOAD_CPU = 0, 1
+BASELINE = "toolkit"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-# Pseudo-peer: uvicorn serving a null ASGI app, loaded with the first scenario's request. Its
-# req/s is the ceiling any framework can reach on this server, machine and wrk setting.
+# Pseudo-peer: uvicorn serving a null ASGI app, loaded with each scenario's request. Its req/s
+# is the ceiling any framework can reach on this server, machine and wrk setting.
 CEILING, CEILING_APP = "ceiling", "benchmarks.inprocess:null_server_app"
 
 
@@ -214,37 +228,85 @@ def _ratio_of_medians(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) 
     return statistics.median(a["rps"] for a in ours) / denominator if denominator else None
 
 
-def _paired(
+def paired(
     runs: dict[tuple[str, str], list[dict[str, Any]]], peers: list[str], scenarios: list[str]
 ) -> list[dict[str, Any]]:
-    """Run by run (same repetition): the toolkit's req/s over each peer's, and each peer's
-    server CPU per request over the toolkit's; the median of each."""
-    if "toolkit" not in peers:
+    """Run by run (same repetition): the toolkit's req/s over each peer's, with the median and
+    its bootstrap interval, and the same for each peer's server CPU per request over the
+    toolkit's (``cpu``)."""
+    if BASELINE not in peers:
         return []
-    ratios = []
+    found = []
     for scenario in scenarios:
-        ours = runs.get(("toolkit", scenario))
+        ours = runs.get((BASELINE, scenario))
         for peer in peers:
             theirs = runs.get((peer, scenario))
-            if peer == "toolkit" or ours is None or theirs is None:  # a peer without the scenario
+            if peer == BASELINE or ours is None or theirs is None:  # a peer without the scenario
                 continue
             pairs = list(zip(ours, theirs, strict=True))
-            rps = [a["rps"] / b["rps"] for a, b in pairs if b["rps"]]
+            rps = stats.ratios([a["rps"] for a, _ in pairs], [b["rps"] for _, b in pairs])
             cpu = [
                 b["server_cpu_us"] / a["server_cpu_us"]
                 for a, b in pairs
                 if a["server_cpu_us"] and b["server_cpu_us"]
             ]
-            ratios.append(
+            found.append(
                 {
                     "scenario": scenario,
                     "peer": peer,
-                    "median": statistics.median(rps) if rps else None,
+                    **(stats.interval(rps) or {"median": None, "low": None, "high": None, "n": 0}),
                     "of_medians": _ratio_of_medians(ours, theirs),
-                    "cpu_median": statistics.median(cpu) if cpu else None,
+                    "cpu": stats.interval(cpu),
                 }
             )
-    return ratios
+    return found
+
+
+def above_null(
+    runs: dict[tuple[str, str], list[dict[str, Any]]], peers: list[str], scenarios: list[str]
+) -> list[dict[str, Any]]:
+    """Each peer's µs per request above the null app under the same server, run by run
+    (``1e6 / rps - 1e6 / rps_null``, same repetition), with the median and its interval."""
+    found = []
+    for scenario in scenarios:
+        floor = runs.get((CEILING, scenario))
+        for peer in peers:
+            mine = runs.get((peer, scenario))
+            if floor is None or mine is None:
+                continue
+            above = [
+                stats.us_above(a["rps"], b["rps"])
+                for a, b in zip(mine, floor, strict=True)
+                if a["rps"] and b["rps"]
+            ]
+            if above:
+                found.append({"scenario": scenario, "peer": peer, **(stats.interval(above) or {})})
+    return found
+
+
+def latency(
+    runs: dict[tuple[str, str], list[dict[str, Any]]], peers: list[str], scenarios: list[str]
+) -> list[dict[str, Any]]:
+    """Each run's p99 latency over its p50, per peer and scenario: the median and its interval."""
+    found = []
+    for scenario in scenarios:
+        for peer in peers:
+            mine = runs.get((peer, scenario))
+            if mine is None:
+                continue
+            spread = [r["latency_us"]["p99"] / r["latency_us"]["p50"] for r in mine if r["latency_us"]["p50"]]
+            if spread:
+                found.append({"scenario": scenario, "peer": peer, **(stats.interval(spread) or {})})
+    return found
+
+
+def estimate_seconds(settings: dict[str, Any], peers: int, apps: int, scenarios: int) -> float:
+    """About how long HTTP mode takes for ``peers`` x ``scenarios`` in ``apps`` app groups (every
+    peer serving every scenario: an upper bound), from the settings and the costs above."""
+    cells = (peers + 1) * scenarios  # the null app is loaded with every scenario too
+    timed = settings["repeat"] * cells * (settings["seconds"] + RUN_OVERHEAD_S)
+    warm = cells * settings["warmup_requests"] * WARMUP_REQUEST_S
+    return timed + warm + (peers + 1) * apps * SERVER_S
 
 
 def prepare(server: Server, group: list[str], scripts: Path, warmup_requests: int) -> dict[str, Path]:
@@ -271,9 +333,9 @@ class Load:
         self.done = 0
 
     def warm(self, server: Server, name: str, script: Path) -> None:
-        stats = self._wrk(server, name, script, seconds=1)
-        if stats["error_count"]:
-            raise BenchmarkError(f"{server.peer} / {name}: errors while warming up: {stats['errors']}")
+        result = self._wrk(server, name, script, seconds=1)
+        if result["error_count"]:
+            raise BenchmarkError(f"{server.peer} / {name}: errors while warming up: {result['errors']}")
 
     def _wrk(self, server: Server, name: str, script: Path, seconds: int) -> dict[str, Any]:
         try:
@@ -295,12 +357,12 @@ class Load:
             f" repetition {repetition + 1}/{self.settings['repeat']}"
         )
         cpu_before = server.cpu_seconds()
-        stats = self._wrk(server, name, script, seconds=self.settings["seconds"])
+        result = self._wrk(server, name, script, seconds=self.settings["seconds"])
         cpu_after = server.cpu_seconds()
-        stats["server_cpu_us"] = None
-        if cpu_before is not None and cpu_after is not None and stats["requests"]:
-            stats["server_cpu_us"] = (cpu_after - cpu_before) / stats["requests"] * 1e6
-        return stats
+        result["server_cpu_us"] = None
+        if cpu_before is not None and cpu_after is not None and result["requests"]:
+            result["server_cpu_us"] = (cpu_after - cpu_before) / result["requests"] * 1e6
+        return result
 
 
 def run(
@@ -315,10 +377,9 @@ def run(
     pin = (os.cpu_count() or 1) >= 2
     server_cpu, load_cpu = (SERVER_CPU, LOAD_CPU) if pin else (None, None)
     serving_peers = {s: [p for p in peers if SCENARIOS[s].serves(p)] for s in scenarios}
-    total = (sum(len(names) for names in serving_peers.values()) + 1) * settings["repeat"]
+    total = (sum(len(names) + 1 for names in serving_peers.values())) * settings["repeat"]
     load = Load(settings, total, load_cpu, progress)
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    ceiling_scenario = None
     # wrk's scripts, and the servers' temporary files
     with tempfile.TemporaryDirectory(prefix="benchmarks-wrk-") as scripts:
         for app in dict.fromkeys(SCENARIOS[s].app for s in scenarios):
@@ -326,8 +387,7 @@ def run(
             present = [p for p in peers if any(p in serving_peers[s] for s in group)]
             if not present:  # none of the chosen peers has this app
                 continue
-            first = ceiling_scenario is None
-            names = [*present, CEILING] if first else present
+            names = [*present, CEILING]
             progress.update(f"HTTP: starting uvicorn for {', '.join(names)} ({app})")
             with serving(names, app, server_cpu, scripts) as servers:
                 paths = {}
@@ -335,9 +395,11 @@ def run(
                     progress.update(f"HTTP: checking {peer} ({app}) over HTTP, warming it up")
                     mine = [s for s in group if peer in serving_peers[s]]
                     paths[peer] = prepare(servers[peer], mine, Path(scripts), settings["warmup_requests"])
-                if first:  # the null app answers anything: nothing to check
-                    ceiling_scenario = next(iter(paths[present[0]]))
-                    paths[CEILING] = {ceiling_scenario: paths[present[0]][ceiling_scenario]}
+                # The null app answers anything (200, a short text): nothing to check; it gets
+                # each scenario's request (with a serving peer's cookie or token, ignored).
+                paths[CEILING] = {}
+                for peer in present:
+                    paths[CEILING] = {**paths[peer], **paths[CEILING]}
                 for peer in names:  # one untimed wrk run each: many connections at once, as timed
                     progress.update(f"HTTP: warming {peer} ({app}) up under wrk")
                     name, script = next(iter(paths[peer].items()))
@@ -347,8 +409,9 @@ def run(
                     for name in group:
                         for peer in names[shift:] + names[:shift]:
                             if name in paths[peer]:
-                                stats = load(servers[peer], name, paths[peer][name], index)
-                                runs.setdefault((peer, name), []).append(stats)
+                                measured = load(servers[peer], name, paths[peer][name], index)
+                                runs.setdefault((peer, name), []).append(measured)
+    progress.update("HTTP: bootstrap intervals")
     results = [_summary(p, s, runs[(p, s)]) for s in scenarios for p in peers if (p, s) in runs]
     errors = sum(r["errors"] for r in results)
     progress.done(f"HTTP done: every peer checked over HTTP; {errors} wrk error(s)")
@@ -363,9 +426,15 @@ def run(
         "elapsed_seconds": round(time.perf_counter() - started, 1),
         "wrk": wrk_version(load.wrk),
         "server": "uvicorn --loop uvloop --http httptools --no-access-log --lifespan on (1 worker)",
+        "statistics": {
+            "paired": "wrk runs of the same repetition",
+            "interval": f"{stats.LEVEL:.0%} percentile bootstrap of the median of the paired values",
+            "rounds": stats.ROUNDS,
+            "seed": stats.SEED,
+        },
         "results": results,
-        "ratios": _paired(runs, peers, scenarios),
-        "ceiling": _summary(CEILING, ceiling_scenario, runs[(CEILING, ceiling_scenario)])
-        if ceiling_scenario is not None
-        else None,
+        "null_app": [_summary(CEILING, s, runs[(CEILING, s)]) for s in scenarios if (CEILING, s) in runs],
+        "ratios": paired(runs, peers, scenarios),
+        "above_null": above_null(runs, peers, scenarios),
+        "latency": latency(runs, peers, scenarios),
     }

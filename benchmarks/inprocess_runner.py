@@ -3,7 +3,12 @@
 Each peer runs in its own fresh worker process (``benchmarks.inprocess --serve``). The runner
 alternates short timed batches between the workers, rotating the order every repetition, so
 drifts in machine load (the main noise on a shared box) hit every peer alike; only one worker
-runs at a time. ``sessions`` repeats the whole thing with new processes.
+runs at a time. ``sessions`` repeats the whole thing with new processes. A null ASGI app (the
+floor: what the harness itself costs) is timed in the same rotation, as one more worker.
+
+Every figure is paired: a peer's batch against the toolkit's (a ratio) or the null app's (µs
+above the floor) of the same session and repetition; ``benchmarks.stats`` gives the median of
+the paired values and its bootstrap interval, resampling the sessions, then the batches.
 """
 
 from __future__ import annotations
@@ -18,16 +23,23 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import stats
 from .console import BenchmarkError, Progress, log
 from .spec import CASES, SCENARIOS, Case
 
 ROOT = Path(__file__).resolve().parent.parent
-HARNESS = "harness"  # pseudo-peer: a null ASGI app, timed on the first scenario
+BASELINE = "toolkit"
+HARNESS = "harness"  # pseudo-peer: the null ASGI app (the floor), timed on every scenario
 
-# The default fits twelve scenarios (three peers, the shop two) into about a minute.
-DEFAULT = {"sessions": 2, "repeat": 7, "batch_seconds": 0.05, "warmup_seconds": 0.15}
-QUICK = {"sessions": 1, "repeat": 5, "batch_seconds": 0.02, "warmup_seconds": 0.1}
-FULL = {"sessions": 3, "repeat": 30, "batch_seconds": 0.05, "warmup_seconds": 0.3}
+# Sessions are the unit the bootstrap resamples first: more sessions, steadier intervals.
+DEFAULT = {"sessions": 3, "repeat": 6, "batch_seconds": 0.04, "warmup_seconds": 0.1}
+QUICK = {"sessions": 1, "repeat": 5, "batch_seconds": 0.02, "warmup_seconds": 0.05}
+FULL = {"sessions": 6, "repeat": 10, "batch_seconds": 0.05, "warmup_seconds": 0.2}
+# What the run costs beyond the timed batches, for ``estimate_seconds`` (measured, 2 vCPUs).
+BATCH_OVERHEAD_S = 0.01  # a gc.collect() before each batch, the command and its reply
+WARMUP_OVERSHOOT = 1.5  # warm-up batches double until the deadline: the last one overshoots it
+SESSION_START_S = 3.0  # starting the workers: imports, apps, lifespans
+CHECK_S = 3.0  # the first session's check of every spec case
 
 
 class Worker:
@@ -158,14 +170,13 @@ def interleave(
 ) -> None:
     """Warm every (worker, scenario) up, then time ``repeat`` rounds of one batch each.
 
-    The harness worker, if any, only runs the first scenario; a peer without an app for a
-    scenario (``Case.peers``) skips it.
+    Every worker times every scenario it has an app for (``Case.peers``; the null app answers
+    anything), in every repetition, so the samples of one (worker, scenario) line up by index
+    with every other's: the n-th of each comes from the same repetition.
     """
     names = list(workers)
 
     def runs(name: str, scenario: str) -> bool:
-        if name == HARNESS:
-            return scenario == scenarios[0]
         case = SCENARIOS.get(scenario)
         return case is None or case.serves(workers[name].peer)
 
@@ -191,7 +202,7 @@ def interleave(
                     samples.setdefault((name, scenario), []).append(reply["us_per_request"])
 
 
-def summarize(peer: str, scenario: str, values: list[float]) -> dict[str, Any]:
+def summarize(peer: str, scenario: str, values: list[float], sessions: list[int]) -> dict[str, Any]:
     quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
     return {
         "peer": peer,
@@ -202,40 +213,72 @@ def summarize(peer: str, scenario: str, values: list[float]) -> dict[str, Any]:
         "p75_us": quartiles[2],
         "samples": len(values),
         "us_per_request": values,
+        "session": sessions,
     }
 
 
 def paired_ratios(
-    samples: dict[tuple[str, str], list[float]], peers: list[str], scenarios: list[str]
+    samples: dict[tuple[str, str], list[float]],
+    sessions: dict[tuple[str, str], list[int]],
+    peers: list[str],
+    scenarios: list[str],
 ) -> list[dict[str, Any]]:
-    """Each peer's time over the toolkit's, batch by batch, for batches run side by side.
+    """Each peer's time over the toolkit's, batch by batch (same session and repetition), with
+    the median of these paired ratios and its bootstrap interval (sessions resampled first).
 
-    The median of these paired ratios is what the report shows: load on a shared machine comes
-    and goes in spells longer than a batch, and a paired ratio cancels it where a ratio of two
-    medians does not (they can fall in different spells). A peer without the scenario has none.
+    A peer without the scenario has none.
     """
-    if "toolkit" not in peers:
+    if BASELINE not in peers:
         return []
-    ratios = []
+    found = []
     for scenario in scenarios:
-        base = samples.get(("toolkit", scenario))
+        base = samples.get((BASELINE, scenario))
         for peer in peers:
             other = samples.get((peer, scenario))
-            if peer == "toolkit" or base is None or other is None:
+            if peer == BASELINE or base is None or other is None:
                 continue
-            paired = [theirs / ours for ours, theirs in zip(base, other, strict=True)]
+            paired = stats.ratios(other, base)
             quartiles = statistics.quantiles(paired, n=4) if len(paired) > 1 else [paired[0]] * 3
-            ratios.append(
+            found.append(
                 {
                     "scenario": scenario,
                     "peer": peer,
-                    "median": statistics.median(paired),
+                    **(stats.interval(paired, sessions[(peer, scenario)]) or {}),
                     "p25": quartiles[0],
                     "p75": quartiles[2],
                     "of_medians": statistics.median(other) / statistics.median(base),
                 }
             )
-    return ratios
+    return found
+
+
+def overheads(
+    samples: dict[tuple[str, str], list[float]],
+    sessions: dict[tuple[str, str], list[int]],
+    peers: list[str],
+    scenarios: list[str],
+) -> list[dict[str, Any]]:
+    """Each peer's µs per request above the null app's (the floor: the harness's own cost),
+    batch by batch (same session and repetition), with the median and its interval."""
+    found = []
+    for scenario in scenarios:
+        floor = samples.get((HARNESS, scenario))
+        for peer in peers:
+            mine = samples.get((peer, scenario))
+            if floor is None or mine is None:
+                continue
+            above = stats.interval(stats.differences(mine, floor), sessions[(peer, scenario)])
+            found.append({"scenario": scenario, "peer": peer, **(above or {})})
+    return found
+
+
+def estimate_seconds(settings: dict[str, Any], peers: int, scenarios: int) -> float:
+    """About how long in-process mode takes for ``peers`` x ``scenarios`` (every peer serving
+    every scenario: an upper bound), from the settings and the costs below (2-vCPU VM)."""
+    cells = (peers + 1) * scenarios  # the null app times every scenario too
+    warmup = cells * settings["warmup_seconds"] * WARMUP_OVERSHOOT
+    timed = settings["repeat"] * cells * (settings["batch_seconds"] + BATCH_OVERHEAD_S)
+    return CHECK_S + settings["sessions"] * (SESSION_START_S + warmup + timed)
 
 
 def run(
@@ -244,11 +287,12 @@ def run(
     """The ``inprocess`` section of the results, and each peer's label."""
     started = time.perf_counter()
     samples: dict[tuple[str, str], list[float]] = {}
+    sessions: dict[tuple[str, str], list[int]] = {}
     notes: list[str] = []
     labels: dict[str, str] = {}
     for session in range(settings["sessions"]):
         label = f"in-process, session {session + 1}/{settings['sessions']}"
-        progress.update(f"{label}: starting workers for {', '.join(peers)}")
+        progress.update(f"{label}: starting workers for {', '.join(peers)} and the null app")
         workers = {peer: Worker(peer, settings.get("cpu")) for peer in [*peers, HARNESS]}
         with running(workers):
             labels.update({peer: workers[peer].info["label"] for peer in peers})
@@ -259,18 +303,35 @@ def run(
                     f"in-process: every peer answers its cases of the {len(CASES)} in benchmarks/spec.py"
                 )
             interleave(workers, scenarios, settings, samples, progress, label)
+        for key, values in samples.items():  # label the samples this session added
+            labelled = sessions.setdefault(key, [])
+            labelled += [session] * (len(values) - len(labelled))
+    progress.update("in-process: bootstrap intervals")
     medians = ", ".join(
         f"{p} {statistics.median(samples[(p, scenarios[0])]):.1f}"
-        for p in peers
+        for p in [*peers, HARNESS]
         if (p, scenarios[0]) in samples
     )
     progress.done(f"in-process done; {scenarios[0]} µs/request: {medians}")
+    cells = [(p, s) for s in scenarios for p in peers if (p, s) in samples]
     section = {
         "settings": settings,
         "elapsed_seconds": round(time.perf_counter() - started, 1),
-        "harness_us": statistics.median(samples[(HARNESS, scenarios[0])]),
-        "results": [summarize(p, s, samples[(p, s)]) for s in scenarios for p in peers if (p, s) in samples],
-        "ratios": paired_ratios(samples, peers, scenarios),
+        "statistics": {
+            "paired": "batches of the same session and repetition",
+            "interval": f"{stats.LEVEL:.0%} percentile bootstrap of the median of the paired values,"
+            " sessions resampled, then batches within each",
+            "rounds": stats.ROUNDS,
+            "seed": stats.SEED,
+        },
+        "null_app": [
+            summarize(HARNESS, s, samples[(HARNESS, s)], sessions[(HARNESS, s)])
+            for s in scenarios
+            if (HARNESS, s) in samples
+        ],
+        "results": [summarize(p, s, samples[(p, s)], sessions[(p, s)]) for p, s in cells],
+        "ratios": paired_ratios(samples, sessions, peers, scenarios),
+        "overheads": overheads(samples, sessions, peers, scenarios),
         "parity_notes": notes,
     }
     return section, labels

@@ -18,7 +18,6 @@ import asyncio
 import datetime
 import gc
 import json
-import random
 import statistics
 import sys
 from pathlib import Path
@@ -30,6 +29,7 @@ from .inprocess import StatusSink, build_scope, make_receive, run_batch
 from .machine import machine_info, package_versions
 from .peers import toolkit_app
 from .spec import CASES
+from .stats import bootstrap_interval
 
 PUBLISHED = Path(__file__).parent / "published" / "strictness.json"
 
@@ -39,13 +39,6 @@ def strict_app() -> App:
     app = App()
     app.post("/items", status_code=201, strict=True)(toolkit_app.create_item)
     return app
-
-
-def interval(ratios: list[float], rounds: int = 2000, seed: int = 1) -> tuple[float, float]:
-    """A bootstrap 95% interval of the median of ``ratios``."""
-    rng = random.Random(seed)
-    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(rounds))
-    return medians[int(rounds * 0.025)], medians[int(rounds * 0.975)]
 
 
 async def measure(pairs: int, calls: int) -> dict[str, Any]:
@@ -70,7 +63,7 @@ async def measure(pairs: int, calls: int) -> dict[str, Any]:
             gc.collect()
     finally:
         gc.enable()
-    low, high = interval(ratios)
+    low, high = bootstrap_interval(ratios)  # the suite's shared bootstrap (benchmarks/stats.py)
     return {
         "scenario": "body",
         "pairs": pairs,

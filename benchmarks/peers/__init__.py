@@ -20,10 +20,22 @@ so one peer's imports cannot warm up or slow down another.
 from __future__ import annotations
 
 # Report order: the toolkit first, then the peers it is compared with.
+# ``fastapi_tuned`` is FastAPI written the way its best users write it (the headline peer);
+# ``fastapi`` is FastAPI as commonly deployed: its defaults and the add-ons its docs point to.
 PEERS: dict[str, str] = {
     "toolkit": "benchmarks.peers.toolkit_app",
+    "fastapi_tuned": "benchmarks.peers.fastapi_tuned_app",
     "fastapi": "benchmarks.peers.fastapi_app",
+    "litestar": "benchmarks.peers.litestar_app",
+    "blacksheep": "benchmarks.peers.blacksheep_app",
     "starlette": "benchmarks.peers.starlette_app",
 }
 
-LABELS: dict[str, str] = {"toolkit": "toolkit", "fastapi": "FastAPI", "starlette": "Starlette"}
+LABELS: dict[str, str] = {
+    "toolkit": "toolkit",
+    "fastapi_tuned": "FastAPI (tuned)",
+    "fastapi": "FastAPI (as deployed)",
+    "litestar": "Litestar",
+    "blacksheep": "BlackSheep",
+    "starlette": "Starlette",
+}

@@ -33,17 +33,23 @@ def toolkit(routes: int) -> Any:
     return app
 
 
-def fastapi(routes: int) -> Any:
+def fastapi(routes: int, *, tuned: bool = False) -> Any:
     from fastapi import FastAPI
     from fastapi.responses import PlainTextResponse
 
     async def handler(id: int):
         return str(id)
 
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    # The tuned peer turns telemetry off (benchmarks/peers/fastapi_tuned_app.py).
+    off = {"telemetry": {"tracing": False, "metrics": False, "logs": False}} if tuned else {}
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, **off)  # type: ignore[arg-type]
     for i in range(routes):
         app.add_api_route(f"/r{i}/{{id}}", handler, name=f"r{i}", response_class=PlainTextResponse)
     return app
+
+
+def fastapi_tuned(routes: int) -> Any:
+    return fastapi(routes, tuned=True)
 
 
 def starlette(routes: int) -> Any:
@@ -58,4 +64,35 @@ def starlette(routes: int) -> Any:
     return Starlette(routes=[Route(f"/r{i}/{{id:int}}", handler, name=f"r{i}") for i in range(routes)])
 
 
-BUILDERS: dict[str, Callable[[int], Any]] = {"toolkit": toolkit, "fastapi": fastapi, "starlette": starlette}
+def litestar(routes: int) -> Any:
+    from litestar import Litestar, MediaType, get
+
+    async def handler(id: int) -> str:
+        return str(id)
+
+    text = MediaType.TEXT
+    handlers = [get(f"/r{i}/{{id:int}}", name=f"r{i}", media_type=text)(handler) for i in range(routes)]
+    return Litestar(route_handlers=handlers, openapi_config=None)
+
+
+def blacksheep(routes: int) -> Any:
+    from blacksheep import Application, text
+    from blacksheep.server.routing import Router
+
+    async def handler(id: int):  # bound from the route by name, converted to int
+        return text(str(id))
+
+    app = Application(router=Router())  # its own router (BlackSheep binds a router to one app)
+    for i in range(routes):
+        app.router.add_get(f"/r{i}/{{id}}", handler, name=f"r{i}")
+    return app
+
+
+BUILDERS: dict[str, Callable[[int], Any]] = {
+    "toolkit": toolkit,
+    "fastapi_tuned": fastapi_tuned,
+    "fastapi": fastapi,
+    "litestar": litestar,
+    "blacksheep": blacksheep,
+    "starlette": starlette,
+}

@@ -9,9 +9,9 @@ calls, made in the order the frameworks resolve them, with the cleanup in a ``fi
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from typing import Annotated, Any
 
 import msgspec
@@ -195,7 +195,11 @@ _WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 
 class RequestIdTimingMiddleware:
-    """Echo a well-formed ``X-Request-ID`` or make one; stamp ``X-Process-Time`` at response start."""
+    """Echo a well-formed ``X-Request-ID`` or make one; stamp ``X-Process-Time`` at response start.
+
+    The headers are appended raw to the response start message (no ``MutableHeaders``). Also the
+    tuned FastAPI peer's middleware (``fastapi_tuned_app.py``).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -211,7 +215,7 @@ class RequestIdTimingMiddleware:
                 text = value.decode("latin-1")
                 request_id = text if _WELL_FORMED_ID.fullmatch(text) else None
         if request_id is None:
-            request_id = uuid.uuid4().hex
+            request_id = os.urandom(16).hex()  # PERF: as the toolkit's: cheaper than uuid4().hex
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -27,45 +27,81 @@ from .starlette_app import JSONResponse, encoder
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
-# --- the response cache: route key -> (body, etag, stored at) ----------------------------------
+# --- the response cache: route key -> (body, etag, stored at) in a dict -------------------------
 
-_cache: dict[str, tuple[bytes, str, float]] = {}
+
+class ResponseCache:
+    """Whole JSON responses kept as bytes for ``seconds``: key -> (body, etag, etag bytes, stored at).
+
+    A hit replays the stored body with ``ETag``, ``Cache-Control`` and ``Age`` (a 304 for a matching
+    ``If-None-Match``); nothing is decoded or encoded again. Also the tuned FastAPI peer's cache
+    (``fastapi_tuned_stores.py``), so that the two do the same work.
+    """
+
+    __slots__ = ("entries", "seconds")
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
+        self.entries: dict[str, tuple[bytes, str, bytes, float]] = {}
+
+    def get(self, key: str, now: float) -> tuple[bytes, str, bytes, float] | None:
+        """The fresh entry under ``key`` (body, etag, etag bytes, stored at), if there is one."""
+        entry = self.entries.get(key)
+        return entry if entry is not None and now - entry[3] < self.seconds else None
+
+    def put(self, key: str, body: bytes, now: float) -> tuple[bytes, str, bytes, float]:
+        """Store ``body`` under ``key``, with its ETag; the entry."""
+        etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+        entry = self.entries[key] = (body, etag, etag.encode("latin-1"), now)
+        return entry
+
+    def respond(
+        self, entry: tuple[bytes, str, bytes, float], now: float, if_none_match: str | None
+    ) -> Response:
+        """The entry as a response (a 304 if the client has it), with the cache headers."""
+        body, etag, etag_bytes, stored = entry
+        age = int(now - stored)
+        if if_none_match == etag:
+            response = Response(status_code=304)
+        else:
+            response = Response(body, media_type="application/json")
+        response.raw_headers += [
+            (b"etag", etag_bytes),
+            (b"cache-control", b"max-age=%d" % max(0, self.seconds - age)),
+            (b"age", b"%d" % age),
+        ]
+        return response
+
+
+_cache = ResponseCache(CACHE_SECONDS)
 
 
 async def cached(request: Request) -> Response:
     now = time.time()
-    entry = _cache.get("/cached")
-    if entry is None or now - entry[2] >= CACHE_SECONDS:
-        body = encoder.encode(CATALOG.build())
-        etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
-        entry = _cache["/cached"] = (body, etag, now)
-    body, etag, stored = entry
-    age = int(now - stored)
-    if request.headers.get("if-none-match") == etag:
-        response = Response(status_code=304)
-    else:
-        response = Response(body, media_type="application/json")
-    response.raw_headers += [
-        (b"etag", etag.encode("latin-1")),
-        (b"cache-control", b"max-age=%d" % max(0, CACHE_SECONDS - age)),
-        (b"age", b"%d" % age),
-    ]
-    return response
+    entry = _cache.get("/cached", now) or _cache.put("/cached", encoder.encode(CATALOG.build()), now)
+    return _cache.respond(entry, now, request.headers.get("if-none-match"))
 
 
 # --- the rate limiter: a sliding-window counter, as the toolkit's default --------------------------
 
+RawHeaders = tuple[tuple[bytes, bytes], ...]
+
 
 class SlidingWindow:
-    """``limit`` requests per ``window`` seconds per client; counters keyed by (client, window)."""
+    """``limit`` requests per ``window`` seconds per client; counters keyed by (client, window).
+
+    Also the tuned FastAPI peer's limiter (``fastapi_tuned_stores.py``), as a dependency.
+    """
 
     def __init__(self, limit: int, window: int) -> None:
         self.limit, self.window = limit, window
-        self.policy = f"{limit};w={window}"
         self.counts: dict[tuple[str, int], int] = {}
+        # PERF: the constant header values encoded once (the toolkit's RateLimit does the same).
+        self.limit_bytes = b"%d" % limit
+        self.policy = b"%d;w=%d" % (limit, window)
 
-    def hit(self, client: str) -> tuple[bool, dict[str, str]]:
-        """Count one request; whether it is allowed, and the headers that say how many remain."""
+    def hit(self, client: str) -> tuple[bool, RawHeaders]:
+        """Count one request; whether it is allowed, and the (raw) headers that say how many remain."""
         now = time.time()
         index = int(now // self.window)
         current = self.counts.get((client, index), 0) + 1
@@ -74,15 +110,15 @@ class SlidingWindow:
             self.counts.pop((client, index - 2), None)
         previous = self.counts.get((client, index - 1), 0)
         count = current + previous * (1 - (now % self.window) / self.window)
-        reset = max(1, math.ceil((index + 1) * self.window - now))
-        headers = {
-            "RateLimit-Limit": str(self.limit),
-            "RateLimit-Remaining": str(max(0, self.limit - math.ceil(count))),
-            "RateLimit-Reset": str(reset),
-            "RateLimit-Policy": self.policy,
-        }
+        reset = b"%d" % max(1, math.ceil((index + 1) * self.window - now))
+        headers = (
+            (b"ratelimit-limit", self.limit_bytes),
+            (b"ratelimit-remaining", b"%d" % max(0, self.limit - math.ceil(count))),
+            (b"ratelimit-reset", reset),
+            (b"ratelimit-policy", self.policy),
+        )
         if count > self.limit:
-            return False, {**headers, "Retry-After": str(reset)}
+            return False, (*headers, (b"retry-after", reset))
         return True, headers
 
 
@@ -94,9 +130,11 @@ def rate_limited(limit: int, window: int) -> Callable[[Endpoint], Endpoint]:
         async def limited(request: Request) -> Response:
             allowed, headers = counter.hit(request.client.host if request.client else "unknown")
             if not allowed:
-                return JSONResponse({"detail": "Too Many Requests"}, status_code=429, headers=headers)
-            response = await endpoint(request)
-            response.headers.update(headers)
+                response = JSONResponse({"detail": "Too Many Requests"}, status_code=429)
+            else:
+                response = await endpoint(request)
+            # PERF: raw headers, not response.headers.update(...) (a MutableHeaders scan per header).
+            response.raw_headers.extend(headers)
             return response
 
         return limited
