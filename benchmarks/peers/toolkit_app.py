@@ -122,7 +122,9 @@ async def count_visits(session: Session):
 stack_app = App(
     request_id_header="X-Request-ID",
     middleware=[
-        Middleware(TimingMiddleware),  # Server-Timing and X-Process-Time (its defaults)
+        # X-Process-Time, as the peers send it; Server-Timing's per-stage timings (its default)
+        # would cost the toolkit ~3.5 µs more per request, work no peer does.
+        Middleware(TimingMiddleware, server_timing=False),
         Middleware(SessionMiddleware, secret_key=SESSION_SECRET),
     ],
 )

@@ -334,3 +334,33 @@ def test_an_error_before_the_response_is_logged_as_a_500(access_log: AccessLog) 
     assert response.status_code == 500
     (record,) = access_log()
     assert record.getMessage().startswith('GET "/boom" 500 ')
+
+
+def test_stage_names_are_escaped_in_the_header() -> None:
+    inner = App()
+
+    @inner.get("/x")
+    async def x() -> str:
+        return "ok"
+
+    async def odd_stage(scope: Scope, receive: Receive, send: Send) -> None:
+        scope[TIMING_SCOPE_KEY]["50%\u00e9"] = 0.001  # an app recording a stage of its own
+        await inner(scope, receive, send)
+
+    header = TestClient(TimingMiddleware(odd_stage)).get("/x").headers["server-timing"]
+    assert header.startswith("50%\\xe9;dur=1.000, route;dur=")
+    assert "total;dur=" in header
+
+
+def test_without_server_timing_no_stages_are_recorded() -> None:
+    seen: list[bool] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(TIMING_SCOPE_KEY in scope)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    response = TestClient(TimingMiddleware(app, server_timing=False)).get("/")
+    assert seen == [False]
+    assert "server-timing" not in response.headers
+    assert float(response.headers["x-process-time"]) >= 0

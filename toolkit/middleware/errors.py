@@ -125,7 +125,8 @@ class ErrorMiddleware:
                     if extra_headers:
                         headers = list(message.get("headers", ()))
                         for key, _ in headers:
-                            if key.lower() == header_name:
+                            # ASGI: "header names must be lowercased" (Starlette lowercases too).
+                            if key == header_name:
                                 break  # the app set its own
                         else:
                             headers.extend(extra_headers)

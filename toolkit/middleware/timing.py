@@ -26,7 +26,9 @@ class TimingMiddleware:
 
     ``total`` runs to the response start; the access log line (``access_log=True``, logger
     ``toolkit.access``) also gives the time to the last body byte. Background tasks, which run
-    after the last byte, are not counted.
+    after the last byte, are not counted. With ``server_timing=False`` the stages are not
+    recorded at all (``scope[TIMING_SCOPE_KEY]`` is not set), so requests cost what they do
+    without this middleware, plus the clock reads of ``X-Process-Time``.
     """
 
     def __init__(
@@ -43,6 +45,8 @@ class TimingMiddleware:
             process_time_header.lower().encode("latin-1") if process_time_header else None
         )
         self.access_log = access_log
+        # The Server-Timing value's format for each sequence of stage names seen (a handful).
+        self._templates: dict[tuple[str, ...], str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,7 +54,8 @@ class TimingMiddleware:
             return
         start = time.perf_counter()
         stages: dict[str, float] = {}
-        scope[TIMING_SCOPE_KEY] = stages
+        if self.server_timing:
+            scope[TIMING_SCOPE_KEY] = stages
         if not self.access_log:
             # PERF: only the response start is looked at.
 
@@ -90,9 +95,17 @@ class TimingMiddleware:
     def _headers(self, start: Message, stages: dict[str, float], total: float) -> list[tuple[bytes, bytes]]:
         headers = list(start.get("headers", ()))
         if self.server_timing:
-            entries = [f"{name};dur={seconds * 1000:.3f}" for name, seconds in stages.items()]
-            entries.append(f"total;dur={total * 1000:.3f}")
-            headers.append((b"server-timing", ", ".join(entries).encode("latin-1")))
+            names = tuple(stages)
+            template = self._templates.get(names)
+            if template is None:
+                # PERF: one %-format per response instead of an f-string per stage and a join.
+                escaped = (_safe(name).replace("%", "%%") for name in names)
+                template = "".join(f"{name};dur=%.3f, " for name in escaped) + "total;dur=%.3f"
+                if len(self._templates) < 64:
+                    self._templates[names] = template
+            durations = [seconds * 1000 for seconds in stages.values()]
+            durations.append(total * 1000)
+            headers.append((b"server-timing", (template % tuple(durations)).encode("latin-1")))
         if self.process_time_header is not None:
             headers.append((self.process_time_header, b"%.6f" % total))
         return headers
