@@ -19,7 +19,6 @@ No ``from __future__ import annotations``, as there (BlackSheep reads return ann
 """
 
 import hashlib
-import math
 import time
 from collections.abc import Awaitable, Callable
 from functools import wraps
@@ -28,6 +27,7 @@ from blacksheep import Content, Request, Response, json
 from blacksheep.settings.json import json_settings
 
 from ..spec import CACHE_SECONDS, RATE_LIMIT, TIGHT_LIMIT
+from ._common import SlidingWindow
 from ._fakes import CATALOG
 from .blacksheep_app import new_app
 
@@ -51,37 +51,6 @@ def _cached_response(request: Request, body: bytes, etag: bytes, stored: float, 
 
 
 # --- the rate limiter: a sliding-window counter, as the toolkit's default --------------------------
-
-
-class SlidingWindow:
-    """``limit`` requests per ``window`` seconds per client; counters keyed by (client, window)."""
-
-    def __init__(self, limit: int, window: int) -> None:
-        self.limit, self.window = limit, window
-        self.counts: dict[tuple[str, int], int] = {}
-        self.limit_bytes, self.policy = b"%d" % limit, b"%d;w=%d" % (limit, window)  # encoded once
-
-    def hit(self, client: str) -> tuple[bool, list[tuple[bytes, bytes]]]:
-        """Count one request; whether it is allowed, and the headers that say how many remain."""
-        now = time.time()
-        index = int(now // self.window)
-        current = self.counts.get((client, index), 0) + 1
-        self.counts[(client, index)] = current
-        if current == 1:  # a new window: the one before the previous is no longer needed
-            self.counts.pop((client, index - 2), None)
-        previous = self.counts.get((client, index - 1), 0)
-        count = current + previous * (1 - (now % self.window) / self.window)
-        reset = b"%d" % max(1, math.ceil((index + 1) * self.window - now))
-        headers = [
-            (b"RateLimit-Limit", self.limit_bytes),
-            (b"RateLimit-Remaining", b"%d" % max(0, self.limit - math.ceil(count))),
-            (b"RateLimit-Reset", reset),
-            (b"RateLimit-Policy", self.policy),
-        ]
-        if count > self.limit:
-            headers.append((b"Retry-After", reset))
-            return False, headers
-        return True, headers
 
 
 def rate_limited(limit: int, window: int) -> Callable[[Handler], Handler]:

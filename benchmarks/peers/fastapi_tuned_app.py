@@ -123,7 +123,7 @@ def _stack_app() -> FastAPI:
     """
     from starlette.middleware import Middleware
 
-    from .starlette_app import RequestIdTimingMiddleware
+    from ._common import RequestIdTimingMiddleware
 
     stack_app = new_app(
         middleware=[

@@ -2,7 +2,7 @@
 
 What a FastAPI user who measures writes instead of fastapi-cache2 and slowapi: the same work as
 the Starlette peer's store app, with its helpers (``starlette_stores.ResponseCache`` and
-``SlidingWindow``, so the two do exactly the same), in FastAPI's idioms:
+``_common.SlidingWindow``, so the two do exactly the same), in FastAPI's idioms:
 
 - ``@cached(seconds)``: a small decorator under the route. A miss runs the handler, validates its
   result against the return annotation and serializes it with pydantic-core, as FastAPI would,
@@ -25,9 +25,10 @@ from fastapi import Depends, HTTPException, Request, Response
 from pydantic import BaseModel, TypeAdapter
 
 from ..spec import CACHE_SECONDS, RATE_LIMIT, TIGHT_LIMIT
+from ._common import SlidingWindow
 from ._fakes import CATALOG
 from .fastapi_tuned_app import new_app
-from .starlette_stores import ResponseCache, SlidingWindow
+from .starlette_stores import ResponseCache
 
 
 class Entry(BaseModel):

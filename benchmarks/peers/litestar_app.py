@@ -16,9 +16,7 @@ and it answers a path parameter that does not parse as its declared type (``/ite
 from __future__ import annotations
 
 import binascii
-import os
 import re
-import time
 from base64 import b64decode, b64encode
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -41,10 +39,11 @@ from litestar.exceptions import (
 )
 from litestar.middleware.session.base import ONE_DAY_IN_SECONDS, BaseBackendConfig, BaseSessionBackend
 from litestar.params import Parameter
-from litestar.types import ASGIApp, Message, Receive, Scope, Scopes, ScopeSession, Send
+from litestar.types import Message, Scopes, ScopeSession
 from litestar.types.empty import Empty
 
 from ..spec import SESSION_SECRET
+from ._common import RequestIdTimingMiddleware
 from ._fakes import POOL, SETTINGS, Connection, Settings
 
 LABEL = "Litestar"
@@ -316,43 +315,6 @@ session_app = Litestar(
 
 
 # --- stack: request id and timing in a pure-ASGI middleware, then sessions ----------------------
-
-_WELL_FORMED_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
-
-
-class RequestIdTimingMiddleware:
-    """Echo a well-formed ``X-Request-ID`` or make one; stamp ``X-Process-Time`` at response start.
-
-    A plain ASGI middleware (Litestar builds it with ``app=``), appending raw headers to the
-    response's start message, as the toolkit and the Starlette peer do.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        request_id = None
-        for key, value in scope["headers"]:
-            if key == b"x-request-id":
-                request_id = value if _WELL_FORMED_ID.fullmatch(value) else None
-        if request_id is None:
-            request_id = os.urandom(16).hex().encode("latin-1")  # 128 random bits, cheaper than uuid4()
-
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                elapsed = f"{time.perf_counter() - start:.6f}"
-                message["headers"] = [
-                    *message.get("headers", ()),
-                    (b"x-process-time", elapsed.encode("latin-1")),
-                    (b"x-request-id", request_id),
-                ]
-            await send(message)
-
-        await self.app(scope, receive, send_wrapper)
 
 
 @get("/stack")

@@ -24,8 +24,6 @@ Imported only when the ``cached``/``ratelimited`` cases ask for ``store_app`` (s
 from __future__ import annotations
 
 import hashlib
-import math
-import time
 from typing import Any
 
 import msgspec
@@ -39,6 +37,7 @@ from litestar.stores.memory import MemoryStore
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..spec import CACHE_SECONDS, RATE_LIMIT, TIGHT_LIMIT
+from ._common import SlidingWindow
 from ._fakes import CATALOG
 from .litestar_app import EXCEPTION_HANDLERS
 
@@ -65,36 +64,6 @@ async def cached() -> Response[Catalog]:
 
 
 # --- the rate limiter: a sliding-window counter, as the toolkit's default ------------------------
-
-
-class SlidingWindow:
-    """``limit`` requests per ``window`` seconds per client; counters keyed by (client, window)."""
-
-    def __init__(self, limit: int, window: int) -> None:
-        self.limit, self.window = limit, window
-        self.policy = f"{limit};w={window}".encode("latin-1")
-        self.counts: dict[tuple[str, int], int] = {}
-
-    def hit(self, client: str) -> tuple[bool, list[tuple[bytes, bytes]]]:
-        """Count one request; whether it is allowed, and the headers that say how many remain."""
-        now = time.time()
-        index = int(now // self.window)
-        current = self.counts.get((client, index), 0) + 1
-        self.counts[(client, index)] = current
-        if current == 1:  # a new window: the one before the previous is no longer needed
-            self.counts.pop((client, index - 2), None)
-        previous = self.counts.get((client, index - 1), 0)
-        count = current + previous * (1 - (now % self.window) / self.window)
-        reset = b"%d" % max(1, math.ceil((index + 1) * self.window - now))
-        headers = [
-            (b"ratelimit-limit", b"%d" % self.limit),
-            (b"ratelimit-remaining", b"%d" % max(0, self.limit - math.ceil(count))),
-            (b"ratelimit-reset", reset),
-            (b"ratelimit-policy", self.policy),
-        ]
-        if count > self.limit:
-            return False, [*headers, (b"retry-after", reset)]
-        return True, headers
 
 
 class RateLimit(ASGIMiddleware):

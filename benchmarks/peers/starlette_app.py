@@ -9,9 +9,7 @@ calls, made in the order the frameworks resolve them, with the cleanup in a ``fi
 
 from __future__ import annotations
 
-import os
 import re
-import time
 from typing import Annotated, Any
 
 import msgspec
@@ -21,9 +19,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..spec import SESSION_SECRET
+from ._common import RequestIdTimingMiddleware
 from ._fakes import POOL, SETTINGS, Connection, Settings
 
 LABEL = "Starlette"
@@ -190,44 +188,6 @@ session_app = Starlette(
 
 
 # --- stack: sessions, plus request id and timing in a pure-ASGI middleware written by hand -----
-
-_WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
-
-
-class RequestIdTimingMiddleware:
-    """Echo a well-formed ``X-Request-ID`` or make one; stamp ``X-Process-Time`` at response start.
-
-    The headers are appended raw to the response start message (no ``MutableHeaders``). Also the
-    tuned FastAPI peer's middleware (``fastapi_tuned_app.py``).
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        request_id = None
-        for key, value in scope["headers"]:
-            if key == b"x-request-id":
-                text = value.decode("latin-1")
-                request_id = text if _WELL_FORMED_ID.fullmatch(text) else None
-        if request_id is None:
-            request_id = os.urandom(16).hex()  # PERF: as the toolkit's: cheaper than uuid4().hex
-
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                elapsed = f"{time.perf_counter() - start:.6f}"
-                message["headers"] = [
-                    *message.get("headers", ()),
-                    (b"x-process-time", elapsed.encode("latin-1")),
-                    (b"x-request-id", request_id.encode("latin-1")),
-                ]
-            await send(message)
-
-        await self.app(scope, receive, send_wrapper)
 
 
 async def stack(request: Request) -> Response:

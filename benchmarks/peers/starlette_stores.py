@@ -12,7 +12,6 @@ Imported only when the ``cached``/``ratelimited`` cases ask for ``store_app`` (s
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..spec import CACHE_SECONDS, RATE_LIMIT, TIGHT_LIMIT
+from ._common import SlidingWindow
 from ._fakes import CATALOG
 from .starlette_app import JSONResponse, encoder
 
@@ -83,43 +83,6 @@ async def cached(request: Request) -> Response:
 
 
 # --- the rate limiter: a sliding-window counter, as the toolkit's default --------------------------
-
-RawHeaders = tuple[tuple[bytes, bytes], ...]
-
-
-class SlidingWindow:
-    """``limit`` requests per ``window`` seconds per client; counters keyed by (client, window).
-
-    Also the tuned FastAPI peer's limiter (``fastapi_tuned_stores.py``), as a dependency.
-    """
-
-    def __init__(self, limit: int, window: int) -> None:
-        self.limit, self.window = limit, window
-        self.counts: dict[tuple[str, int], int] = {}
-        # PERF: the constant header values encoded once (the toolkit's RateLimit does the same).
-        self.limit_bytes = b"%d" % limit
-        self.policy = b"%d;w=%d" % (limit, window)
-
-    def hit(self, client: str) -> tuple[bool, RawHeaders]:
-        """Count one request; whether it is allowed, and the (raw) headers that say how many remain."""
-        now = time.time()
-        index = int(now // self.window)
-        current = self.counts.get((client, index), 0) + 1
-        self.counts[(client, index)] = current
-        if current == 1:  # a new window: the one before the previous is no longer needed
-            self.counts.pop((client, index - 2), None)
-        previous = self.counts.get((client, index - 1), 0)
-        count = current + previous * (1 - (now % self.window) / self.window)
-        reset = b"%d" % max(1, math.ceil((index + 1) * self.window - now))
-        headers = (
-            (b"ratelimit-limit", self.limit_bytes),
-            (b"ratelimit-remaining", b"%d" % max(0, self.limit - math.ceil(count))),
-            (b"ratelimit-reset", reset),
-            (b"ratelimit-policy", self.policy),
-        )
-        if count > self.limit:
-            return False, (*headers, (b"retry-after", reset))
-        return True, headers
 
 
 def rate_limited(limit: int, window: int) -> Callable[[Endpoint], Endpoint]:
