@@ -88,7 +88,9 @@ def http_section(results: dict[str, Any]) -> list[str]:
     s = section["settings"]
     parts = [
         f"Median requests/s over real HTTP (higher is better). `{NULL}`: the same server serving a null"
-        " ASGI app the same request, the ceiling no framework can pass here.",
+        " ASGI app the same request: what the server alone costs (on a shared machine a peer can come out"
+        " above it in a cell, and its µs above the null app below zero; the intervals show it)."
+        " A cell whose runs had errors, or no answers at all, counts in no verdict or headline.",
         "",
         http_table(results),
         *missing(results, "http"),

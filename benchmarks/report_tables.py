@@ -161,7 +161,7 @@ def missing(results: dict[str, Any], section: str) -> list[str]:
     return [
         "",
         f"`—`: that peer has no app for the scenario ({cells}; not every peer has a version of the"
-        " example service, see `benchmarks/README.md`).",
+        " example service, see `benchmarks/README.md`), or (ratio tables) its runs gave no figure.",
     ]
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from .report_tables import BASELINE, TIMES, by_cell, with_interval
+from .spec import SCENARIOS
 from .stats import Verdict, verdict
 
 # Over HTTP: the toolkit ahead of every peer (req/s ratio > 1) on every scenario, and at least
@@ -27,6 +28,12 @@ OVERHEAD_SCENARIOS = ("plaintext", "json")
 LATENCY_TARGET = 2.0
 ROUTING_TARGET = 1.2  # the toolkit at 1,000 routes: at most this multiple of its cost at 10
 
+# Fewer paired values than this and a cell is inconclusive whatever its interval says: with n HTTP
+# runs the interval is their range, which holds the true median with probability 1 - 2/2^n
+# (75% at 3, 94% at 5); in-process, one or two sessions leave out the spread between processes.
+HTTP_MIN_RUNS = 5
+INPROCESS_MIN_SESSIONS = 3
+
 Cell = tuple[str, dict[str, Any]]  # (name, {"median", "low", "high", "n"})
 
 
@@ -37,20 +44,26 @@ def judge(
     *,
     better: Literal["higher", "lower"] = "higher",
     strict: bool = False,
+    min_n: int = 2,
 ) -> str:
     """``**met**``, ``**missed**`` or ``**inconclusive**`` over ``cells``, with the cells that are
-    not met (and their intervals) named."""
+    not met (and their intervals) named. A cell with fewer than ``min_n`` paired values, or none
+    at all (a peer whose runs all failed), is inconclusive."""
     states: dict[Verdict, list[str]] = {"met": [], "inconclusive": [], "missed": []}
     for name, cell in cells:
-        if cell.get("n", 2) < 2:  # one pair: no interval, so nothing is shown either way
-            state: Verdict = "inconclusive"
+        state: Verdict
+        if cell.get("median") is None:
+            state, shown = "inconclusive", "(no data)"
+        elif cell.get("n", 2) < max(2, min_n):  # too few pairs for the interval to show anything
+            state, shown = "inconclusive", f"{show(cell)} (n={cell.get('n', 1)} < {max(2, min_n)})"
         else:
             state = verdict(cell["low"], cell["high"], target, better=better, strict=strict)
-        states[state].append(f"{name} {show(cell)}")
+            shown = show(cell)
+        states[state].append(f"{name} {shown}")
     overall = "missed" if states["missed"] else "inconclusive" if states["inconclusive"] else "met"
     if len(cells) == 1:
         return f"**{overall}**: {next(iter(n for names in states.values() for n in names))}"
-    if overall == "met":  # name the cell closest to the target
+    if overall == "met":  # name the cell closest to the target (every cell has data here)
         name, closest = (
             min(cells, key=lambda c: c[1]["low"])
             if better == "higher"
@@ -75,19 +88,37 @@ def _valid(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("median") is not None]
 
 
+def _every(results: dict[str, Any]) -> str:
+    """ "every scenario", or how many of them this run measured (a ``--scenario`` filter)."""
+    run, known = len(results["scenarios"]), len(SCENARIOS)
+    return "every scenario" if run >= known else f"every scenario run ({run} of {known})"
+
+
+def _with_errors(http: dict[str, Any], ratios: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``ratios`` with the cells whose runs (the toolkit's or the peer's) had errors emptied: a
+    run answering 5xx, 429 or timeouts counts requests that are not the work being compared."""
+    failed = {(r["peer"], r["scenario"]) for r in http.get("results", []) if r.get("errors")}
+    return [
+        {**r, "median": None}
+        if (r["peer"], r["scenario"]) in failed or (BASELINE, r["scenario"]) in failed
+        else r
+        for r in ratios
+    ]
+
+
 def http_targets(results: dict[str, Any]) -> list[str]:
     http, labels = results.get("http", {}), results["labels"]
-    ratios = _valid(http.get("ratios", []))
+    ratios = _with_errors(http, http.get("ratios", []))
     if not ratios:
         return []
+    every = _every(results)
     lines = []
     for peer, target in HTTP_TARGETS.items():
         mine = [(r["scenario"], r) for r in ratios if r["peer"] == peer]
         if mine:
-            verdict_text = judge(mine, target, _ratio)
-            lines.append(
-                f"- HTTP, toolkit ≥ {target:g}{TIMES} {labels[peer]} req/s on every scenario: {verdict_text}"
-            )
+            verdict_text = judge(mine, target, _ratio, min_n=HTTP_MIN_RUNS)
+            label = labels[peer]
+            lines.append(f"- HTTP, toolkit ≥ {target:g}{TIMES} {label} req/s on {every}: {verdict_text}")
         else:
             lines.append(
                 f"- HTTP, toolkit ≥ {target:g}{TIMES} FastAPI (tuned) req/s: not measured in this run"
@@ -95,28 +126,34 @@ def http_targets(results: dict[str, Any]) -> list[str]:
     for peer in results["peers"]:
         mine = [(r["scenario"], r) for r in ratios if r["peer"] == peer]
         if mine:
-            verdict_text = judge(mine, HTTP_AHEAD, _ratio, strict=True)
-            lines.append(
-                f"- HTTP, toolkit ahead of {labels[peer]} (ratio > 1) on every scenario: {verdict_text}"
-            )
-    spread = [(r["scenario"], r) for r in _valid(http.get("latency", [])) if r["peer"] == BASELINE]
+            verdict_text = judge(mine, HTTP_AHEAD, _ratio, strict=True, min_n=HTTP_MIN_RUNS)
+            lines.append(f"- HTTP, toolkit ahead of {labels[peer]} (ratio > 1) on {every}: {verdict_text}")
+    spread = [(r["scenario"], r) for r in http.get("latency", []) if r["peer"] == BASELINE]
     if spread:
         settings = http["settings"]
         own = settings.get("scenario_connections") or {}
         exceptions = "".join(f"; `{name}` at {count}" for name, count in own.items())
-        verdict_text = judge(spread, LATENCY_TARGET, _ratio, better="lower")
+        verdict_text = judge(spread, LATENCY_TARGET, _ratio, better="lower", min_n=HTTP_MIN_RUNS)
         lines.append(
-            f"- Latency, toolkit p99 ≤ {LATENCY_TARGET:g}{TIMES} its p50 on every scenario"
+            f"- Latency, toolkit p99 ≤ {LATENCY_TARGET:g}{TIMES} its p50 on {every}"
             f" ({settings['connections']} connections{exceptions}): {verdict_text}"
         )
     return lines
 
 
 def inprocess_targets(results: dict[str, Any]) -> list[str]:
-    rows = by_cell(_valid(results.get("inprocess", {}).get("overheads", [])))
+    section = results.get("inprocess", {})
+    rows = by_cell(section.get("overheads", []))
     mine = [(s, rows[(BASELINE, s)]) for s in OVERHEAD_SCENARIOS if (BASELINE, s) in rows]
     if not mine:
         return []
+    if section.get("settings", {}).get("sessions", INPROCESS_MIN_SESSIONS) < INPROCESS_MIN_SESSIONS:
+        sessions = section["settings"]["sessions"]
+        return [
+            f"- In-process, toolkit ≤ {OVERHEAD_TARGET_US:g} µs per request above the null app: "
+            f"**inconclusive**: {sessions} session(s) of worker processes, fewer than"
+            f" {INPROCESS_MIN_SESSIONS} (the intervals leave out the spread between processes)"
+        ]
     verdict_text = judge(mine, OVERHEAD_TARGET_US, _us, better="lower")
     scenarios = " and ".join(OVERHEAD_SCENARIOS)
     return [
@@ -153,7 +190,10 @@ def headline(results: dict[str, Any]) -> list[str]:
         if peer not in results["peers"] or BASELINE not in results["peers"]:
             continue
         for mode, what in (("inprocess", "µs per request"), ("http", "req/s")):
-            cells = [r for r in _valid(results.get(mode, {}).get("ratios", [])) if r["peer"] == peer]
+            ratios = results.get(mode, {}).get("ratios", [])
+            if mode == "http":
+                ratios = _with_errors(results["http"], ratios)
+            cells = [r for r in _valid(ratios) if r["peer"] == peer]
             if not cells:
                 continue
             low, high = min(cells, key=lambda r: r["median"]), max(cells, key=lambda r: r["median"])
@@ -161,6 +201,6 @@ def headline(results: dict[str, Any]) -> list[str]:
             lines.append(
                 f"- {results['labels'][peer]}, {name} ({what}): the toolkit is {low['median']:.2f}{TIMES}"
                 f" ({low['scenario']}) to {high['median']:.2f}{TIMES} ({high['scenario']}) as fast,"
-                f" over {len(cells)} scenarios"
+                f" over {len(cells)} scenario{'s' if len(cells) != 1 else ''}"
             )
     return lines

@@ -117,8 +117,9 @@ def verdict(
 
     ``better="higher"``: the target is ``value >= target`` (``value > target`` with ``strict``):
     met when the lower bound clears it, missed when the upper bound falls short of it.
-    ``better="lower"``: the target is ``value <= target``: met when the upper bound is at or under
-    it, missed when the lower bound is over it. Anything else is ``inconclusive``.
+    ``better="lower"``: the target is ``value <= target`` (``value < target`` with ``strict``): met
+    when the upper bound is at or under it, missed when the lower bound is over it. Anything else
+    is ``inconclusive``.
     """
     if low > high:
         raise ValueError(f"not an interval: {low} > {high}")
@@ -128,8 +129,8 @@ def verdict(
         if high < target or (high == target and strict):
             return "missed"
         return "inconclusive"
-    if high <= target:
+    if high < target or (high == target and not strict):
         return "met"
-    if low > target:
+    if low > target or (low == target and strict):
         return "missed"
     return "inconclusive"

@@ -97,5 +97,10 @@ def run_wrk(
             stats: dict[str, Any] = json.loads(line[len(_MARKER) :])
             stats["rps"] = stats["requests"] / (stats["duration_us"] / 1e6) if stats["duration_us"] else 0.0
             stats["error_count"] = sum(stats["errors"].values())
+            if not stats["requests"]:
+                # A run with no answer at all (a server stalled by the load) measured nothing:
+                # an error, so that its cell is never read as a figure.
+                stats["errors"]["no_responses"] = 1
+                stats["error_count"] += 1
             return stats
     raise RuntimeError(f"wrk gave no statistics (exit {result.returncode}): {result.stdout}{result.stderr}")

@@ -317,3 +317,58 @@ def test_the_in_process_cache_answers_as_the_awaited_one() -> None:
         answers.append(seen)
     assert answers[0] == answers[1]
     assert answers[0] == [{"version": 1}, {"version": 1}, {"version": 1}, {"version": 2}, {"version": 2}, 304]
+
+
+def test_a_store_handing_back_a_reused_buffer_is_never_served_stale() -> None:
+    """A store may return one mutable buffer per key (a zero-copy client): the cache must read
+    what is in it now, not what an identical object held before."""
+    import time
+
+    from toolkit.cache import Cache
+
+    class BufferStore(MemoryStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.buffers: dict[str, bytearray] = {}
+
+        async def get(self, key: str) -> bytes | None:
+            raw = await super().get(key)
+            if raw is None:
+                return None
+            buffer = self.buffers.setdefault(key, bytearray())
+            buffer[:] = raw
+            return buffer  # type: ignore[return-value]
+
+    app = App(cache=Cache(BufferStore()))
+    state = {"v": 1}
+
+    @app.get("/a", cache=1)
+    async def a() -> dict[str, int]:
+        return {"v": state["v"]}
+
+    client = TestClient(app)
+    assert [client.get("/a").json(), client.get("/a").json()] == [{"v": 1}, {"v": 1}]
+    time.sleep(1.1)
+    state["v"] = 2
+    assert [client.get("/a").json(), client.get("/a").json()] == [{"v": 2}, {"v": 2}]
+
+
+@pytest.mark.anyio
+async def test_a_refused_oversized_body_resets_the_request_id_even_if_sending_fails() -> None:
+    from toolkit.middleware.errors import request_id_var
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("never reached: the declared length is over the limit")
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def broken_send(message: Message) -> None:
+        raise OSError("connection reset")
+
+    scope = _scope("/")
+    scope["headers"] = [(b"content-length", b"100")]
+    guard = ErrorMiddleware(app, request_id_header="X-Request-ID", max_body_size=10)
+    with pytest.raises(OSError, match="connection reset"):
+        await guard(scope, receive, broken_send)
+    assert request_id_var.get() is None

@@ -108,7 +108,11 @@ class RouteKey:
 _encode_entry = msgspec.msgpack.Encoder().encode
 _decode_entry = msgspec.msgpack.Decoder(_Entry).decode
 _value_encoder = msgspec.msgpack.Encoder()
-_DECODED_ENTRIES = 256  # entries kept decoded per cache (see ``lookup``)
+# ``lookup`` keeps the entries a ``MemoryStore`` returns decoded: an immutable ``bytes`` object the
+# store hands back again is the same entry. At most this many, of at most this size (a stored
+# entry and its decoded body: under 16 MiB in all), so the store's own bounds still hold.
+_DECODED_ENTRIES = 256
+_DECODED_MAX_BYTES = 32 * 1024
 
 # Headers never replayed from the cache (they are recomputed, or belong to one response only).
 _NOT_STORED = {
@@ -128,8 +132,8 @@ class Cache:
         # The cached routes compiled on this cache: (handler, route name, route id, expire, the
         # function mapping path parameter values to the resource digest ``invalidate`` moves).
         self._routes: list[tuple[Callable[..., Any], str, str, float, Callable[[dict[str, Any]], bytes]]] = []
-        # Store key -> (the stored bytes, their decoded entry): a store handing back the very
-        # bytes it was given (``MemoryStore``) has them decoded once, not on every hit.
+        # Store key -> (the stored bytes, their decoded entry): a ``MemoryStore`` hands back the
+        # very bytes it was given, decoded once here instead of on every hit.
         self._decoded: dict[str, tuple[bytes, _Entry]] = {}
 
     def _key(self, key: str, namespace: str | None) -> str:
@@ -232,18 +236,19 @@ class Cache:
         key.generation = generation
         if raw is None:
             return None
-        decoded = self._decoded.get(entry_key)
+        decoded = self._decoded.get(entry_key) if memory is not None else None
         if decoded is not None and decoded[0] is raw:
-            entry = decoded[1]  # PERF: the very bytes decoded last time (an in-process store)
+            entry = decoded[1]  # PERF: the very bytes object decoded last time
         else:
             try:
                 entry = _decode_entry(raw)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 logger.warning("discarding an unreadable cache entry")
                 return None
-            if len(self._decoded) >= _DECODED_ENTRIES:
-                self._decoded.clear()
-            self._decoded[entry_key] = (raw, entry)
+            if memory is not None and type(raw) is bytes and len(raw) <= _DECODED_MAX_BYTES:
+                if len(self._decoded) >= _DECODED_ENTRIES:
+                    self._decoded.clear()
+                self._decoded[entry_key] = (raw, entry)
         if entry.generation != generation:
             return None  # invalidated
         if entry.vary:

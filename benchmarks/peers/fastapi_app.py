@@ -16,7 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from ..spec import SESSION_SECRET
 from ._fakes import POOL, SETTINGS, Connection, Settings
 
-LABEL = "FastAPI"
+LABEL = "FastAPI (as deployed)"
 PACKAGES = ("fastapi", "starlette", "pydantic", "pydantic-core")
 
 

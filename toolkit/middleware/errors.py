@@ -27,7 +27,9 @@ __all__ = ["ErrorMiddleware", "RequestBodyTooLarge", "get_request_id", "request_
 
 logger = logging.getLogger("toolkit.errors")
 
-#: The current request's id (``None`` outside a request or when ids are off). Reset per request.
+#: The current request's id: ``None`` outside a request. A guard issuing ids sets it for the
+#: request and resets it after; a guard with ids off leaves it as it finds it (an outer app's id,
+#: for an App mounted in another or called in-process from one of its requests).
 request_id_var: ContextVar[str | None] = ContextVar("toolkit_request_id", default=None)
 
 # An incoming id is echoed only when it is short and plain: no header or log injection.
@@ -92,6 +94,7 @@ class ErrorMiddleware:
         extra_headers: list[tuple[bytes, bytes]] = []
         response_started = False
         token = None
+        declared_length: int | None = None
         if header_name is None and limit is None:
             # PERF: no request id and no body limit (an App's default): the guard only needs to
             # know whether the response started, and the smallest wrapper tells it. The request
@@ -103,7 +106,6 @@ class ErrorMiddleware:
                 await send(message)
 
         else:
-            declared_length: int | None = None
             for key, value in scope["headers"]:
                 if key == header_name:
                     text = value.decode("latin-1")
@@ -133,16 +135,11 @@ class ErrorMiddleware:
                         message["headers"] = headers
                 await send(message)
 
+        try:
             if limit is not None:
                 if declared_length is not None and declared_length > limit:
-                    await self._send_error(
-                        scope, receive, send, RequestBodyTooLarge(limit), request_id, extra_headers
-                    )
-                    request_id_var.reset(token)
-                    return
+                    raise RequestBodyTooLarge(limit)  # answered 413 below, before reading anything
                 receive = limited_receive(receive, limit)
-
-        try:
             await self.app(scope, receive, send_wrapper)
         except ClientDisconnect:
             # The client went away (mid-stream, or while we read its body): nobody to answer.

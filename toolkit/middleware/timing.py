@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -14,6 +15,11 @@ __all__ = ["TIMING_SCOPE_KEY", "TimingMiddleware"]
 from .._scope_keys import TIMING_SCOPE_KEY
 
 access_logger = logging.getLogger("toolkit.access")
+
+
+# A Server-Timing metric name is an HTTP token: anything else (a comma or semicolon that would
+# forge another entry, a CR/LF, non-ASCII) in a stage name an app recorded becomes "_".
+_TOKEN_UNSAFE = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
 
 
 def _safe(text: str) -> str:
@@ -99,8 +105,8 @@ class TimingMiddleware:
             template = self._templates.get(names)
             if template is None:
                 # PERF: one %-format per response instead of an f-string per stage and a join.
-                escaped = (_safe(name).replace("%", "%%") for name in names)
-                template = "".join(f"{name};dur=%.3f, " for name in escaped) + "total;dur=%.3f"
+                tokens = (_TOKEN_UNSAFE.sub("_", str(name)).replace("%", "%%") for name in names)
+                template = "".join(f"{name};dur=%.3f, " for name in tokens) + "total;dur=%.3f"
                 if len(self._templates) < 64:
                     self._templates[names] = template
             durations = [seconds * 1000 for seconds in stages.values()]
