@@ -32,6 +32,19 @@ class Item(BaseModel):
     owner: Owner | None = None
 
 
+class Entry(BaseModel):
+    """One item of the ``cached`` scenario's catalog (both FastAPI peers' store apps)."""
+
+    id: int
+    name: str
+    price: float
+    tags: list[str]
+
+
+class Catalog(BaseModel):
+    items: list[Entry]
+
+
 # No OpenAPI routes: they are never requested, but keep the route tables the same size.
 app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 

@@ -23,25 +23,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi_cache import FastAPICache
 from fastapi_cache.backends.inmemory import InMemoryBackend
 from fastapi_cache.decorator import cache
-from pydantic import BaseModel
 from slowapi import Limiter, _rate_limit_exceeded_handler
 from slowapi.errors import RateLimitExceeded
 from slowapi.util import get_remote_address
 
 from ..spec import CACHE_SECONDS, RATE, TIGHT_RATE
 from ._fakes import CATALOG
-
-
-class Entry(BaseModel):
-    id: int
-    name: str
-    price: float
-    tags: list[str]
-
-
-class Catalog(BaseModel):
-    items: list[Entry]
-
+from .fastapi_app import Catalog
 
 limiter = Limiter(
     key_func=get_remote_address,

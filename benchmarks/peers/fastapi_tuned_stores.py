@@ -22,25 +22,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any, get_type_hints
 
 from fastapi import Depends, HTTPException, Request, Response
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
 
 from ..spec import CACHE_SECONDS, RATE_LIMIT, TIGHT_LIMIT
 from ._common import SlidingWindow
 from ._fakes import CATALOG
+from .fastapi_app import Catalog
 from .fastapi_tuned_app import new_app
 from .starlette_stores import ResponseCache
-
-
-class Entry(BaseModel):
-    id: int
-    name: str
-    price: float
-    tags: list[str]
-
-
-class Catalog(BaseModel):
-    items: list[Entry]
-
 
 Handler = Callable[[], Awaitable[Any]]
 Endpoint = Callable[[Request], Awaitable[Response]]

@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-import msgspec
 from itsdangerous import BadSignature, TimestampSigner
 from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.connection import ASGIConnection
@@ -45,21 +44,10 @@ from litestar.types.empty import Empty
 from ..spec import SESSION_SECRET
 from ._common import RequestIdTimingMiddleware
 from ._fakes import POOL, SETTINGS, Connection, Settings
+from ._structs import Item
 
 LABEL = "Litestar"
 PACKAGES = ("litestar", "msgspec")
-
-
-class Owner(msgspec.Struct):
-    id: int
-    email: str
-
-
-class Item(msgspec.Struct):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
-    price: Annotated[float, msgspec.Meta(gt=0)]
-    tags: list[str] = []
-    owner: Owner | None = None
 
 
 @get("/plaintext", media_type=MediaType.TEXT)

@@ -39,19 +39,8 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from ..spec import CACHE_SECONDS, RATE_LIMIT, TIGHT_LIMIT
 from ._common import SlidingWindow
 from ._fakes import CATALOG
+from ._structs import Catalog
 from .litestar_app import EXCEPTION_HANDLERS
-
-
-class Entry(msgspec.Struct):
-    id: int
-    name: str
-    price: float
-    tags: list[str]
-
-
-class Catalog(msgspec.Struct):
-    items: list[Entry]
-
 
 # --- the response cache: Litestar's, in a memory store --------------------------------------------
 

@@ -10,7 +10,7 @@ calls, made in the order the frameworks resolve them, with the cleanup in a ``fi
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from starlette.applications import Starlette
@@ -23,6 +23,7 @@ from starlette.routing import Route
 from ..spec import SESSION_SECRET
 from ._common import RequestIdTimingMiddleware
 from ._fakes import POOL, SETTINGS, Connection, Settings
+from ._structs import Item
 
 LABEL = "Starlette"
 PACKAGES = ("starlette", "msgspec")
@@ -37,18 +38,6 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return encoder.encode(content)
-
-
-class Owner(msgspec.Struct):
-    id: int
-    email: str
-
-
-class Item(msgspec.Struct):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
-    price: Annotated[float, msgspec.Meta(gt=0)]
-    tags: list[str] = []
-    owner: Owner | None = None
 
 
 item_decoder = msgspec.json.Decoder(Item)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import msgspec
-
 from toolkit import App, Depends, HTTPException, Middleware, PlainTextResponse, Query
 from toolkit.middleware.sessions import SessionMiddleware
 from toolkit.middleware.timing import TimingMiddleware
@@ -14,21 +12,10 @@ from toolkit.sessions import Session
 
 from ..spec import SESSION_SECRET
 from ._fakes import POOL, SETTINGS, Connection, Settings
+from ._structs import Item
 
 LABEL = "toolkit"
 PACKAGES = ("toolkit", "starlette", "msgspec")
-
-
-class Owner(msgspec.Struct):
-    id: int
-    email: str
-
-
-class Item(msgspec.Struct):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
-    price: Annotated[float, msgspec.Meta(gt=0)]
-    tags: list[str] = []
-    owner: Owner | None = None
 
 
 app = App()

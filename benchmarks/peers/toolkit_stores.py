@@ -5,8 +5,6 @@ Imported only when the ``cached``/``ratelimited`` cases ask for ``store_app`` (s
 
 from __future__ import annotations
 
-import msgspec
-
 from toolkit import App, Depends
 from toolkit.cache import Cache
 from toolkit.ratelimit import RateLimiter
@@ -14,18 +12,7 @@ from toolkit.sessions import MemoryStore
 
 from ..spec import CACHE_SECONDS, RATE, TIGHT_RATE
 from ._fakes import CATALOG
-
-
-class Entry(msgspec.Struct):
-    id: int
-    name: str
-    price: float
-    tags: list[str]
-
-
-class Catalog(msgspec.Struct):
-    items: list[Entry]
-
+from ._structs import Catalog
 
 cache = Cache(MemoryStore())
 limiter = RateLimiter(MemoryStore())  # the sliding-window counter, per client address (the defaults)
