@@ -3,127 +3,29 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib.util
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-
-TESTS_DIR = Path(__file__).resolve().parent
-STARTUP_TIMEOUT = 20.0
-SHUTDOWN_TIMEOUT = 15.0
-# Only a guard against hanging forever: nothing here asserts on how long anything took.
-CLIENT_TIMEOUT = httpx.Timeout(15.0)
-
-
-@dataclasses.dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=CLIENT_TIMEOUT)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until_ready(server: Server) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"uvicorn exited with {server.process.returncode}:\n{server.log()}")
-        try:
-            response = httpx.get(f"{server.url}/health", timeout=2.0)
-            if response.status_code == 200:
-                return
-        except httpx.TransportError as exc:
-            last_error = exc
-        time.sleep(0.1)
-    pytest.fail(f"uvicorn did not answer within {STARTUP_TIMEOUT}s ({last_error!r}):\n{server.log()}")
+from live_server import SHUTDOWN_TIMEOUT, TESTS_DIR, Server, raw_request, run_process, split_response
 
 
 @contextlib.contextmanager
 def run_server(tmp_path: Path) -> Iterator[Server]:
-    port = free_port()
-    log_path = tmp_path / f"uvicorn-{port}.log"
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "_server_app:app",
-        "--app-dir",
-        str(TESTS_DIR),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--lifespan",
-        "on",
-        "--workers",
-        "1",
-    ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, cwd=TESTS_DIR.parent, env=env
-        )
-    server = Server(process, port, log_path)
-    try:
-        wait_until_ready(server)
+    arguments = ["-m", "uvicorn", "_server_app:app", "--app-dir", str(TESTS_DIR), "--host", "127.0.0.1"]
+    arguments += ["--port", "{port}", "--lifespan", "on", "--workers", "1"]
+    with run_process(arguments, tmp_path) as server:
         yield server
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=SHUTDOWN_TIMEOUT)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with run_server(tmp_path_factory.mktemp("uvicorn")) as running:
         yield running
-
-
-def raw_request(server: Server, request: bytes) -> bytes:
-    """Send ``request`` over a plain socket and read until the server closes the connection."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=CLIENT_TIMEOUT.read) as sock:
-        sock.sendall(request)
-        chunks: list[bytes] = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def split_response(raw: bytes) -> tuple[str, dict[str, list[str]], bytes]:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    headers: dict[str, list[str]] = {}
-    for line in header_lines:
-        name, _, value = line.partition(":")
-        headers.setdefault(name.strip().lower(), []).append(value.strip())
-    return status_line, headers, body
 
 
 # --- plain HTTP ----------------------------------------------------------------------------

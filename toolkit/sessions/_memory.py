@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import heapq
 import time
+import weakref
 from collections import OrderedDict
 from typing import Literal, TypeVar
 
@@ -49,6 +50,8 @@ class MemoryStore:
 
     See the module docstring for what happens when full (``when_full``) and for sizing.
     """
+
+    _live: weakref.WeakSet[MemoryStore] = weakref.WeakSet()
 
     def __init__(
         self,
@@ -72,6 +75,13 @@ class MemoryStore:
         # (expires, key) per write; an entry is stale once its key is rewritten or deleted.
         self._value_expiry: list[tuple[float, str]] = []
         self._counter_expiry: list[tuple[float, str]] = []
+        MemoryStore._live.add(self)
+
+    @classmethod
+    def instances(cls) -> list[MemoryStore]:
+        """The stores alive in this process (``toolkit run --workers N`` warns that they are per
+        process)."""
+        return list(cls._live)
 
     async def ping(self) -> bool:
         """Always reachable (it is this process): a readiness check written for ``RedisStore``

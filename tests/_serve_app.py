@@ -1,0 +1,65 @@
+"""The app ``test_serve.py`` serves with ``toolkit run`` / ``toolkit dev`` in a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from toolkit import App, Request, WebSocket
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: App) -> AsyncIterator[None]:
+    print("lifespan startup", flush=True)
+    yield
+    print("lifespan shutdown", flush=True)
+
+
+app = App(lifespan=lifespan)
+
+
+@app.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.post("/echo")
+async def echo(request: Request) -> dict[str, int]:
+    return {"size": len(await request.body())}
+
+
+@app.post("/late-read")
+async def late_read(request: Request, seconds: float) -> dict[str, int]:
+    """Reads the body only after ``seconds``: the client is not the slow one."""
+    await asyncio.sleep(seconds)
+    return {"size": len(await request.body())}
+
+
+@app.get("/slow")
+async def slow(seconds: float) -> dict[str, float]:
+    print(f"slow request started for {seconds}", flush=True)
+    await asyncio.sleep(seconds)
+    print(f"slow request finished after {seconds}", flush=True)
+    return {"slept": seconds}
+
+
+@app.get("/client")
+async def client(request: Request) -> dict[str, str]:
+    host = request.client.host if request.client else ""
+    return {"host": host, "scheme": request.url.scheme}
+
+
+@app.get("/boom")
+async def boom() -> None:
+    raise RuntimeError("boom: the handler failed")
+
+
+async def echo_socket(websocket: WebSocket) -> None:
+    await websocket.accept()
+    text = await websocket.receive_text()
+    await websocket.send_text(f"echo: {text}")
+    await websocket.close()
+
+
+app.add_websocket_route("/ws", echo_socket)

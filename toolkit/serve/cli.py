@@ -1,0 +1,259 @@
+"""The ``toolkit`` command: ``toolkit run APP`` (production defaults) and ``toolkit dev APP`` (reload, debug).
+
+Options read the environment where platforms set it: ``$TOOLKIT_APP`` (the app), ``$PORT``,
+``$WEB_CONCURRENCY`` (workers), ``$FORWARDED_ALLOW_IPS`` (the proxies whose ``X-Forwarded-*``
+headers are trusted). A bad value is a usage error (exit 2) that names the option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from ._discover import DiscoveryError, find_target
+from ._protocol import Limits
+from ._server import Mode, ServeOptions, available_cpus, serve
+
+__all__ = ["main"]
+
+_DEFAULTS = ServeOptions()
+_LIMITS = Limits()
+
+
+def _workers(text: str) -> int:
+    if text == "auto":
+        return available_cpus()
+    try:
+        workers = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers (or 'auto')") from None
+    if workers < 1:
+        raise argparse.ArgumentTypeError(f"workers must be at least 1, got {workers}")
+    return workers
+
+
+def _positive(kind: type[int] | type[float]) -> argparse._ActionType:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a{'n integer' if kind is int else ' number'}"
+            ) from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535, got {port}")
+    return port
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="toolkit",
+        description="Serve a toolkit (or any ASGI) app with uvicorn.",
+        epilog="`toolkit run --help` lists the production defaults.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,dev}")
+    run = commands.add_parser(
+        "run",
+        help="serve in production: httptools + uvloop, request limits and timeouts, graceful shutdown",
+        description="Serve APP with production defaults. Every default is chosen for a public server "
+        "and can be changed here.",
+    )
+    dev = commands.add_parser(
+        "dev",
+        help="serve for development: reload on change, debug on, 127.0.0.1",
+        description="Serve APP for development: reloads when a file changes, debug on (tracebacks in "
+        "500 responses), listens on 127.0.0.1 only.",
+    )
+    for command, mode in ((run, "run"), (dev, "dev")):
+        _add_options(command, mode)  # type: ignore[arg-type]
+    return parser
+
+
+def _add_options(parser: argparse.ArgumentParser, mode: Mode) -> None:
+    parser.add_argument(
+        "app",
+        nargs="?",
+        metavar="APP",
+        help="module:attr, a module, or path/to/file.py[:attr] (default: $TOOLKIT_APP, then main.py, "
+        "app.py, api.py, app/main.py)",
+    )
+    parser.add_argument("--factory", action="store_true", help="APP is a function that returns the app")
+    server = parser.add_argument_group("server")
+    server.add_argument(
+        "--host",
+        default="127.0.0.1" if mode == "dev" else _DEFAULTS.host,
+        help="address to listen on (default: %(default)s)",
+    )
+    server.add_argument(
+        "--port", type=_port, default=_env("PORT", "8000"), help="(default: $PORT or %(default)s)"
+    )
+    if mode == "run":
+        server.add_argument(
+            "--workers",
+            type=_workers,
+            default=_env("WEB_CONCURRENCY", "1"),  # a string default goes through type=
+            help="worker processes, or 'auto' for one per available CPU (default: $WEB_CONCURRENCY or 1; "
+            "in Kubernetes prefer 1 per pod and more replicas)",
+        )
+    else:
+        server.add_argument(
+            "--reload-dir",
+            action="append",
+            dest="reload_dirs",
+            default=[],
+            metavar="DIR",
+            help="watch DIR for changes (repeatable; default: the app's top directory)",
+        )
+        server.add_argument("--no-reload", dest="reload", action="store_false", help="do not reload")
+    server.add_argument(
+        "--forwarded-allow-ips",
+        default=os.environ.get("FORWARDED_ALLOW_IPS") or None,
+        metavar="IPS",
+        help="comma-separated addresses or networks of the proxies whose X-Forwarded-For/-Proto are "
+        "trusted; '*' trusts any sender (default: $FORWARDED_ALLOW_IPS, else none: proxy headers off)",
+    )
+    server.add_argument("--root-path", default="", help="the path prefix a proxy mounts the app under")
+    server.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+        help="(default: %(default)s)",
+    )
+    server.add_argument("--no-access-log", dest="access_log", action="store_false", help="no access log")
+    server.add_argument("--ssl-keyfile", help="serve HTTPS with this key (usually a proxy terminates TLS)")
+    server.add_argument("--ssl-certfile", help="... and this certificate")
+    limits = parser.add_argument_group("limits and timeouts")
+    limits.add_argument(
+        "--limit-header-size",
+        type=_positive(int),
+        default=_LIMITS.header_size,
+        metavar="BYTES",
+        help="the request line and headers, at most (then 431; default: %(default)s)",
+    )
+    limits.add_argument(
+        "--timeout-header",
+        type=_positive(float),
+        default=_LIMITS.header_timeout,
+        metavar="SECONDS",
+        help="the request line and headers must arrive within this (then 408; default: %(default)s)",
+    )
+    limits.add_argument(
+        "--timeout-body",
+        type=_positive(float),
+        default=_LIMITS.body_timeout,
+        metavar="SECONDS",
+        help="while a body is read, each such period must bring --min-body-rate (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--min-body-rate",
+        type=int,
+        default=_LIMITS.min_body_rate,
+        metavar="BYTES_PER_S",
+        help="slowest accepted upload (then 408; default: %(default)s)",
+    )
+    limits.add_argument(
+        "--limit-concurrency",
+        type=_positive(int),
+        default=_DEFAULTS.limit_concurrency,
+        metavar="N",
+        help="connections or requests in progress per worker beyond which new requests get 503 "
+        "(default: %(default)s)",
+    )
+    limits.add_argument(
+        "--backlog",
+        type=_positive(int),
+        default=_DEFAULTS.backlog,
+        help="listen backlog (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--timeout-keep-alive",
+        type=_positive(int),
+        default=_DEFAULTS.timeout_keep_alive,
+        metavar="SECONDS",
+        help="close an idle connection after this; behind a load balancer, set it above the balancer's "
+        "idle timeout (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--timeout-graceful-shutdown",
+        type=_positive(int),
+        default=_DEFAULTS.timeout_graceful_shutdown,
+        metavar="SECONDS",
+        help="on SIGTERM, how long in-flight requests may finish before they are cancelled and the "
+        "lifespan shuts down (default: %(default)s)",
+    )
+
+
+def _log_like_uvicorn() -> None:
+    """The command's own messages, formatted as uvicorn's (which configures only its own loggers)."""
+    logger = logging.getLogger("toolkit.serve")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    mode: Mode = args.command
+    try:
+        limits = Limits(
+            header_size=args.limit_header_size,
+            header_timeout=args.timeout_header,
+            body_timeout=args.timeout_body,
+            min_body_rate=args.min_body_rate,
+        )
+        options = ServeOptions.for_mode(
+            mode,
+            host=args.host,
+            port=args.port,
+            workers=getattr(args, "workers", 1),
+            forwarded_allow_ips=args.forwarded_allow_ips,
+            root_path=args.root_path,
+            log_level=args.log_level,
+            access_log=args.access_log,
+            timeout_keep_alive=args.timeout_keep_alive,
+            timeout_graceful_shutdown=args.timeout_graceful_shutdown,
+            limit_concurrency=args.limit_concurrency,
+            backlog=args.backlog,
+            limits=limits,
+            reload=getattr(args, "reload", False),
+            reload_dirs=getattr(args, "reload_dirs", []),
+            ssl_keyfile=args.ssl_keyfile,
+            ssl_certfile=args.ssl_certfile,
+        )
+        target = find_target(args.app, factory=args.factory)
+    except (ValueError, DiscoveryError) as exc:
+        parser.error(str(exc))
+    _log_like_uvicorn()
+    try:
+        serve(target, options, mode)
+    except DiscoveryError as exc:
+        print(f"toolkit {mode}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
