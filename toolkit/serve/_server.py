@@ -32,6 +32,8 @@ logger = logging.getLogger("toolkit.serve")
 
 Mode = Literal["run", "dev"]
 
+_CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # "<quota> <period>" or "max <period>" (cgroup v2)
+
 # What the worker processes read to load the app (set by ``serve`` before uvicorn starts them).
 APP_ENV, PATH_ENV, FACTORY_ENV, MODE_ENV = (
     "TOOLKIT_SERVE_APP",
@@ -104,7 +106,7 @@ def available_cpus() -> int:
     except AttributeError:  # pragma: no cover - not on Linux
         count = os.cpu_count() or 1
     try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        quota, period = _CGROUP_CPU_MAX.read_text().split()[:2]
         if quota != "max":
             count = min(count, max(1, math.ceil(int(quota) / int(period))))
     except (OSError, ValueError):
