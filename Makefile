@@ -72,7 +72,7 @@ bench: install
 	$(BIN)/python -m benchmarks
 
 serve: install
-	SHOP_DEVELOPMENT=1 $(BIN)/uvicorn apps.shop.main:app --port 8000
+	SHOP_DEVELOPMENT=1 $(BIN)/toolkit dev apps.shop.main:app --port 8000
 
 soak: install
 	$(BIN)/python -m benchmarks.soak
