@@ -6,7 +6,9 @@ connection:
 
 - **a head-size limit**: at most ``Limits.header_size`` bytes of request line and headers are fed
   to the parser; a head still incomplete past that is answered 431 and the connection closed, so a
-  16 MB ``Cookie`` costs the server a 32 KiB read, not seconds of the event loop;
+  16 MB ``Cookie`` costs the server a 32 KiB read, not seconds of the event loop. (A pipelined head
+  that starts in the same read as the previous request's end is counted from the next read: its
+  bound is twice the limit. The parser does not say where in a read a message ended.)
 - **a head timeout**: the request line and headers must arrive within ``Limits.header_timeout``
   seconds of the connection opening or of the head's first byte (an idle keep-alive connection is
   uvicorn's ``timeout_keep_alive``); else 408 and close (a new connection that sent nothing is
@@ -46,6 +48,7 @@ LIMITS_ENV = "TOOLKIT_SERVE_LIMITS"
 _TICK = 0.5
 _LINGER_SECONDS = 2.0
 _LINGER_BYTES = 1 << 20
+_OPEN = 1 << 62  # "no head limit": the count while a body (or an upgraded stream) is read
 
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
@@ -127,21 +130,21 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.limits = Limits.from_env(os.environ.get(LIMITS_ENV))
+        self._head_limit = self.limits.header_size
         self._sweep = _Sweep.of(self.loop)
-        self._in_head = True  # the next bytes belong to a request line or headers
-        self._head_bytes = 0
-        self._head_started: float | None = None
-        self._in_body = False
-        self._window_started = 0.0
-        self._window_bytes = 0
-        self._linger_until: float | None = None
-        self._lingered_bytes = 0
+        # PERF: the per-request path only counts and flips these; the sweep reads the clock.
+        self._left = self.limits.header_size  # head bytes still allowed (_OPEN past the head)
+        self._body = False  # between the end of the head and the end of the message
+        self._clock = 0.0  # when the current head or body window started (0: not running)
+        self._mark = 0  # ``_left`` when the body window started: received = _mark - _left
+        self._linger_until = 0.0
+        self._lingered = 0
 
     # Connection events
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._head_started = self.loop.time()  # a new connection owes a head from now on
+        self._clock = self.loop.time()  # a new connection owes a head from now on
         self._sweep.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -153,29 +156,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().handle_websocket_upgrade()
 
     def data_received(self, data: bytes) -> None:
-        if self._linger_until is not None:  # refused: drop what the client still sends
-            self._lingered_bytes += len(data)
-            if self._lingered_bytes > _LINGER_BYTES:
+        size = len(data)
+        if size <= self._left:  # within the head limit, or past the head
+            self._left -= size
+            _feed(self, data)  # PERF: the base method itself, without super()'s lookup
+            return
+        if self._linger_until:  # refused: drop what the client still sends
+            self._lingered += size
+            if self._lingered > _LINGER_BYTES:
                 self.transport.close()
-            return
-        if not self._in_head:
-            super().data_received(data)
-            return
-        if self._head_started is None:
-            self._head_started = self.loop.time()
-        room = self.limits.header_size - self._head_bytes
-        if len(data) <= room:
-            self._head_bytes += len(data)
-            super().data_received(data)
             return
         # Feed no more than the limit allows; if the head ends within it, the rest is body or the
         # next request, and is fed (and counted) as such.
-        self._head_bytes += room
+        room, self._left = self._left, 0
         if room > 0:
             super().data_received(data[:room])
         if self.transport.is_closing() or self.transport.get_protocol() is not self:
             return
-        if self._in_head:
+        if self._left == 0 and not self._body:  # still the same head
             self._refuse(431, "Request header fields too large")
             return
         self.data_received(data[room:])
@@ -183,20 +181,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # Parser callbacks
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._head_started = None
-        super().on_headers_complete()
-        self._in_body = True
-        self._window_started = self.loop.time()
-        self._window_bytes = 0
-
-    def on_body(self, body: bytes) -> None:
-        self._window_bytes += len(body)
-        super().on_body(body)
+        self._left, self._body, self._clock = _OPEN, True, 0.0
+        _headers_complete(self)
 
     def on_message_complete(self) -> None:
-        self._in_head, self._head_bytes, self._in_body = True, 0, False
-        super().on_message_complete()
+        self._left, self._body, self._clock = self._head_limit, False, 0.0
+        _message_complete(self)
 
     # Deadlines
 
@@ -204,41 +194,43 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """Called by the sweep: refuse a head or a body that is too slow."""
         if self.transport is None or self.transport.is_closing():
             return
-        if self._linger_until is not None:
+        if self._linger_until:
             if now >= self._linger_until:
                 self.transport.close()
             return
-        if self.flow.read_paused:  # waiting on the app (or a pipelined response), not the client
-            self._head_started = None if self._head_started is None else now
-            self._window_started, self._window_bytes = now, 0
-            return
         limits = self.limits
-        if self._in_head:
-            if self._head_started is not None and now - self._head_started >= limits.header_timeout:
-                if self._head_bytes == 0 and (self.cycle is None or self.cycle.response_complete):
+        if not self._body:
+            seen = self._left < limits.header_size
+            if not self._clock:
+                self._clock = now if seen else 0.0  # a keep-alive connection's next head began
+            elif self.flow.read_paused:  # a pipelined response runs: the socket is not read
+                self._clock = now
+            elif now - self._clock >= limits.header_timeout:
+                if not seen and (self.cycle is None or self.cycle.response_complete):
                     self.transport.close()  # a connection that never sent a byte: no response owed
                 else:
                     self._refuse(408, "Request header timeout")
             return
-        if not self._in_body:
-            return
-        elapsed = now - self._window_started
-        if self.cycle is not None and self.cycle.waiting_for_100_continue:
-            self._window_started, self._window_bytes = now, 0
+        waiting = self.flow.read_paused or (self.cycle is not None and self.cycle.waiting_for_100_continue)
+        elapsed = now - self._clock
+        if not self._clock or waiting:  # not started, or the app is the one not reading
+            self._clock, self._mark = now, self._left
         elif elapsed >= limits.body_timeout:
-            if self._window_bytes < limits.min_body_rate * elapsed or self._window_bytes == 0:
+            received = self._mark - self._left
+            if received == 0 or received < limits.min_body_rate * elapsed:
                 self._refuse(408, "Request body timeout")
             else:
-                self._window_started, self._window_bytes = now, 0
+                self._clock, self._mark = now, self._left
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer ``status`` (unless a response already started), then close lingering."""
         cycle = self.cycle
         busy = cycle is not None and not cycle.response_complete
-        if self._in_head and busy:  # a pipelined head is too slow while the previous response runs
+        in_head = not self._body
+        if in_head and busy:  # a pipelined head is too slow while the previous response runs
             cycle.keep_alive = False
             return
-        if not self._in_head and cycle is not None and cycle.response_started:
+        if not in_head and cycle is not None and cycle.response_started:
             self.transport.close()  # too late for a status: a response is already on the wire
             return
         if busy:
@@ -251,12 +243,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         head.append(b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(body))
         head.append(b"connection: close\r\n\r\n")
         self.transport.write(b"".join(head) + body)
-        self._in_head = self._in_body = False
+        self._left, self._body = -1, False  # every further byte takes the lingering branch
         self._linger_until = self.loop.time() + _LINGER_SECONDS
         if self.transport.can_write_eof():
             self.transport.write_eof()
         else:  # pragma: no cover - TLS transports cannot half-close
             self.transport.close()
+
+
+_feed = HttpToolsProtocol.data_received
+_headers_complete = HttpToolsProtocol.on_headers_complete
+_message_complete = HttpToolsProtocol.on_message_complete
 
 
 def _client(client: tuple[str, int] | None) -> str:
