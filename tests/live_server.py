@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -80,15 +81,20 @@ def run_process(
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, cwd=cwd or TESTS_DIR.parent, env=environment
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd or TESTS_DIR.parent,
+            env=environment,
+            start_new_session=True,  # its workers too are killed at the end, whatever happened
         )
     server = Server(process, port, log_path)
     try:
         wait_until_ready(server, ready_path)
         yield server
     finally:
-        if process.poll() is None:
-            process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=SHUTDOWN_TIMEOUT)
 
 

@@ -398,6 +398,19 @@ def test_a_request_past_the_drain_timeout_is_cancelled_and_shutdown_completes(tm
     assert outcome[0] == 500 or isinstance(outcome[0], httpx.HTTPError)
 
 
+def test_workers_end_when_their_supervisor_is_killed_outright(tmp_path: Path) -> None:
+    with toolkit(tmp_path, "--workers", "2") as server:
+        server.process.kill()  # SIGKILL to the supervisor alone: it cannot stop its workers itself
+        server.process.wait(timeout=SHUTDOWN_TIMEOUT)
+        deadline = time.monotonic() + SHUTDOWN_TIMEOUT
+        while server.log().count("Finished server process") < 2:
+            if time.monotonic() > deadline:
+                pytest.fail(f"the workers outlived their supervisor:\n{server.log()}")
+            time.sleep(0.1)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{server.url}/health", timeout=CLIENT_TIMEOUT)
+
+
 # --- dev ------------------------------------------------------------------------------------------------
 
 
