@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 import prometheus_client
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from redis_server import RedisServer
 
@@ -309,3 +310,59 @@ def test_redis_ping_check(private_redis: RedisServer, redis_prefix: str) -> None
     assert down.json()["checks"] == {"redis": "error: StoreError"}
     assert back.status_code == 200
     assert back.json()["checks"] == {"redis": "ok"}
+
+
+CRASHED_WORKER = textwrap.dedent(
+    """
+    import os
+    from toolkit.metrics import Metrics
+
+    metrics = Metrics()
+    metrics.in_flight.labels("GET").inc()  # a request in flight...
+    os._exit(1)  # ...when the worker dies (no cleanup runs)
+    """
+)
+
+SCRAPER = textwrap.dedent(
+    """
+    from toolkit import App
+    from toolkit.metrics import Metrics
+    from toolkit.testing import TestClient
+
+    metrics = Metrics()
+    app = App()
+    app.add_api_route("/metrics", metrics.endpoint, include_in_schema=False)
+    with TestClient(app) as client:
+        print(client.get("/metrics").text)
+    """
+)
+
+
+def test_a_crashed_workers_requests_do_not_stay_in_flight(tmp_path: Path) -> None:
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory), "PYTHONPATH": str(ROOT)}
+
+    def run(script: str) -> subprocess.CompletedProcess[str]:
+        args = [sys.executable, "-c", script]
+        return subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+    assert run(CRASHED_WORKER).returncode == 1
+    assert list(directory.glob("gauge_livesum_*.db"))  # what the dead worker left
+    scraped = run(SCRAPER)  # a new worker starts (as uvicorn restarts one) and is scraped
+    assert scraped.returncode == 0, scraped.stderr
+    family = families(scraped.stdout).get("http_requests_in_flight")
+    assert [s for s in (family.samples if family else []) if s.value] == []
+    assert not list(directory.glob("gauge_livesum_*.db"))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("", "is set but empty"), ("/nonexistent/prometheus", "is not a writable directory")],
+)
+def test_a_bad_multiprocess_directory_is_refused_at_startup(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", value)
+    with pytest.raises(ValueError, match=f"PROMETHEUS_MULTIPROC_DIR.*{message}"):
+        Metrics()

@@ -271,6 +271,16 @@ def test_run_warns_about_debug_and_about_per_process_stores(
     assert "MemoryStore, which is per process: with 2 workers" in messages
 
 
+def test_run_warns_about_metrics_without_a_multiprocess_directory(
+    tmp_path: Path, served: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    source = "from toolkit import App\nfrom toolkit.metrics import Metrics\n\nmetrics = Metrics()\n"
+    write(tmp_path / "svc_p.py", source + "app = App(middleware=[metrics.middleware()])\n")
+    with caplog.at_level(logging.WARNING, logger="toolkit.serve"):
+        assert cli.main(["run", "svc_p:app", "--workers", "2"]) == 0
+    assert "PROMETHEUS_MULTIPROC_DIR is not set: with 2 workers" in caplog.text
+
+
 def test_one_worker_and_no_debug_warns_nothing(
     tmp_path: Path, served: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
 ) -> None:

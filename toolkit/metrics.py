@@ -20,12 +20,16 @@ The in-flight gauge is labelled by method only: the route is not known until rou
 
 Several uvicorn workers: set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before the workers
 start (prometheus-client's multiprocess mode); ``endpoint`` then aggregates every worker's files.
+``Metrics()`` refuses a variable that is empty or names no writable directory (prometheus-client
+would write into the working directory, or fail on every request), and drops the in-flight gauge
+files of workers no longer alive (a crashed worker's requests would otherwise stay "in flight").
 """
 
 from __future__ import annotations
 
 import os
 import time
+import weakref
 from http import HTTPStatus
 from typing import Any
 
@@ -71,14 +75,52 @@ def _prometheus() -> Any:
     return prometheus_client
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _multiprocess_directory() -> str | None:
+    """The multiprocess directory, checked; ``None`` when the variable is not set."""
+    if MULTIPROC_ENV not in os.environ:
+        return None
+    directory = os.environ[MULTIPROC_ENV]
+    if not directory:
+        raise ValueError(f"{MULTIPROC_ENV} is set but empty: unset it, or name an empty directory")
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
+        raise ValueError(f"{MULTIPROC_ENV}={directory!r} is not a writable directory: create it first")
+    return directory
+
+
+def _forget_dead_workers(directory: str) -> None:
+    """Remove the live-gauge files of processes that are gone (counters and histograms stay)."""
+    multiprocess: Any = __import__("prometheus_client.multiprocess", fromlist=["mark_process_dead"])
+    pids: set[int] = set()
+    for name in os.listdir(directory):
+        stem, _, number = name.removesuffix(".db").rpartition("_")
+        if stem.startswith("gauge_live") and number.isdigit():
+            pids.add(int(number))
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, directory)
+        except PermissionError:  # alive, someone else's
+            pass
+
+
 class Metrics:
     """The metric families of one app and the endpoint that exposes them."""
+
+    _live: weakref.WeakSet[Metrics] = weakref.WeakSet()
 
     def __init__(
         self, *, registry: Any = None, namespace: str = "http", buckets: tuple[float, ...] | None = None
     ):
+        directory = _multiprocess_directory()
         prometheus = _prometheus()
-        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.multiprocess = directory is not None
+        if directory is not None:
+            _forget_dead_workers(directory)
+        Metrics._live.add(self)
         # A registry of our own by default, so two apps in one process (tests) do not collide;
         # in multiprocess mode values go to the shared files whatever the registry.
         self.registry = registry if registry is not None else prometheus.CollectorRegistry(auto_describe=True)
@@ -102,6 +144,11 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livesum",
         )
+
+    @classmethod
+    def instances(cls) -> list[Metrics]:
+        """The ``Metrics`` alive in this process (``toolkit run --workers N`` checks their mode)."""
+        return list(cls._live)
 
     def middleware(self) -> Middleware:
         return Middleware(MetricsMiddleware, metrics=self)

@@ -20,6 +20,7 @@ import dataclasses
 import logging
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -175,6 +176,13 @@ def _warn_about(app: Any, options: ServeOptions, mode: Mode) -> None:
     if options.workers > 1:
         from ..sessions import MemoryStore
 
+        metrics = sys.modules.get("toolkit.metrics")  # only if the app uses it
+        if metrics is not None and any(not m.multiprocess for m in metrics.Metrics.instances()):
+            logger.warning(
+                "the app has Metrics but PROMETHEUS_MULTIPROC_DIR is not set: with %d workers each scrape "
+                "sees one worker's counts; set it to an empty directory before starting",
+                options.workers,
+            )
         if MemoryStore.instances():
             logger.warning(
                 "the app keeps state in a MemoryStore, which is per process: with %d workers each has "
