@@ -102,7 +102,13 @@ def raw_request(server: Server, request: bytes) -> bytes:
     """Send ``request`` over a plain socket and read until the server closes the connection."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=CLIENT_TIMEOUT.read) as sock:
         sock.sendall(request)
-        chunks: list[bytes] = []
+        return read_all(sock)
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Read until the server closes the connection (a reset after its response counts as closed)."""
+    chunks: list[bytes] = []
+    with contextlib.suppress(ConnectionResetError):
         while chunk := sock.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)

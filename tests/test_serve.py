@@ -25,6 +25,7 @@ from live_server import (
     TESTS_DIR,
     Server,
     raw_request,
+    read_all,
     run_process,
     split_response,
 )
@@ -56,14 +57,6 @@ def defaults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def connect(server: Server) -> socket.socket:
     return socket.create_connection(("127.0.0.1", server.port), timeout=CLIENT_TIMEOUT.read)
-
-
-def read_all(sock: socket.socket) -> bytes:
-    chunks: list[bytes] = []
-    with contextlib.suppress(ConnectionResetError):
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def statuses(raw: bytes) -> list[str]:

@@ -259,26 +259,30 @@ def test_workers_auto_is_the_cpus_available(monkeypatch: pytest.MonkeyPatch, tmp
     assert cli._workers("auto") == 1
 
 
-def test_run_warns_about_debug_and_about_per_process_stores(
-    tmp_path: Path, served: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+STORE_APP = "from toolkit.sessions import MemoryStore\n\nstore = MemoryStore()\napp = App(debug=True)\n"
+METRICS_APP = "from toolkit.metrics import Metrics\n\nm = Metrics()\napp = App(middleware=[m.middleware()])\n"
+
+
+@pytest.mark.parametrize(
+    ("source", "warnings"),
+    [
+        (STORE_APP, ["debug is on under `toolkit run`", "MemoryStore, which is per process: with 2 workers"]),
+        (METRICS_APP, ["PROMETHEUS_MULTIPROC_DIR is not set: with 2 workers"]),
+    ],
+    ids=["debug-and-memory-store", "metrics"],
+)
+def test_run_warns_about_debug_and_per_process_state(
+    tmp_path: Path,
+    served: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    source: str,
+    warnings: list[str],
 ) -> None:
-    source = "from toolkit import App\nfrom toolkit.sessions import MemoryStore\n\nstore = MemoryStore()\n"
-    write(tmp_path / "svc_m.py", source + "app = App(debug=True)\n")
+    write(tmp_path / "svc_m.py", "from toolkit import App\n" + source)
     with caplog.at_level(logging.WARNING, logger="toolkit.serve"):
         assert cli.main(["run", "svc_m:app", "--workers", "2"]) == 0
-    messages = " ".join(record.getMessage() for record in caplog.records)
-    assert "debug is on under `toolkit run`" in messages
-    assert "MemoryStore, which is per process: with 2 workers" in messages
-
-
-def test_run_warns_about_metrics_without_a_multiprocess_directory(
-    tmp_path: Path, served: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
-) -> None:
-    source = "from toolkit import App\nfrom toolkit.metrics import Metrics\n\nmetrics = Metrics()\n"
-    write(tmp_path / "svc_p.py", source + "app = App(middleware=[metrics.middleware()])\n")
-    with caplog.at_level(logging.WARNING, logger="toolkit.serve"):
-        assert cli.main(["run", "svc_p:app", "--workers", "2"]) == 0
-    assert "PROMETHEUS_MULTIPROC_DIR is not set: with 2 workers" in caplog.text
+    for warning in warnings:
+        assert warning in caplog.text
 
 
 def test_one_worker_and_no_debug_warns_nothing(

@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from live_server import read_all
 from starlette.types import ASGIApp, Message
 
 HERE = Path(__file__).resolve().parent
@@ -58,14 +59,6 @@ class Server:
         with self.connect() as sock:
             sock.sendall(raw)
             return read_all(sock)
-
-
-def read_all(sock: socket.socket) -> bytes:
-    chunks: list[bytes] = []
-    with contextlib.suppress(ConnectionResetError):
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @contextlib.contextmanager

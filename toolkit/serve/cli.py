@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from ._discover import DiscoveryError, find_target
 from ._protocol import Limits
@@ -142,64 +143,61 @@ def _add_options(parser: argparse.ArgumentParser, mode: Mode) -> None:
     server.add_argument("--ssl-keyfile", help="serve HTTPS with this key (usually a proxy terminates TLS)")
     server.add_argument("--ssl-certfile", help="... and this certificate")
     limits = parser.add_argument_group("limits and timeouts")
-    limits.add_argument(
+    for flag, kind, default, metavar, text in _LIMIT_OPTIONS:
+        limits.add_argument(
+            flag, type=kind, default=default, metavar=metavar, help=f"{text} (default: %(default)s)"
+        )
+
+
+# flag, type, default, metavar, help: the server's limits and timeouts (``toolkit run --help``)
+_LIMIT_OPTIONS: list[tuple[str, Any, Any, str, str]] = [
+    (
         "--limit-header-size",
-        type=_positive(int),
-        default=_LIMITS.header_size,
-        metavar="BYTES",
-        help="the request line and headers, at most (then 431; default: %(default)s)",
-    )
-    limits.add_argument(
+        _positive(int),
+        _LIMITS.header_size,
+        "BYTES",
+        "the request line and headers, at most (then 431)",
+    ),
+    (
         "--timeout-header",
-        type=_positive(float),
-        default=_LIMITS.header_timeout,
-        metavar="SECONDS",
-        help="the request line and headers must arrive within this (then 408; default: %(default)s)",
-    )
-    limits.add_argument(
+        _positive(float),
+        _LIMITS.header_timeout,
+        "SECONDS",
+        "the request line and headers must arrive within this (then 408)",
+    ),
+    (
         "--timeout-body",
-        type=_positive(float),
-        default=_LIMITS.body_timeout,
-        metavar="SECONDS",
-        help="while a body is read, each such period must bring --min-body-rate (default: %(default)s)",
-    )
-    limits.add_argument(
-        "--min-body-rate",
-        type=int,
-        default=_LIMITS.min_body_rate,
-        metavar="BYTES_PER_S",
-        help="slowest accepted upload (then 408; default: %(default)s)",
-    )
-    limits.add_argument(
+        _positive(float),
+        _LIMITS.body_timeout,
+        "SECONDS",
+        "while a body is read, each such period must bring --min-body-rate",
+    ),
+    ("--min-body-rate", int, _LIMITS.min_body_rate, "BYTES_PER_S", "slowest accepted upload (then 408)"),
+    (
         "--limit-concurrency",
-        type=_positive(int),
-        default=_DEFAULTS.limit_concurrency,
-        metavar="N",
-        help="connections or requests in progress per worker beyond which new requests get 503 "
-        "(default: %(default)s)",
-    )
-    limits.add_argument(
-        "--backlog",
-        type=_positive(int),
-        default=_DEFAULTS.backlog,
-        help="listen backlog (default: %(default)s)",
-    )
-    limits.add_argument(
+        _positive(int),
+        _DEFAULTS.limit_concurrency,
+        "N",
+        "connections or requests in progress per worker beyond which new requests get 503",
+    ),
+    ("--backlog", _positive(int), _DEFAULTS.backlog, "N", "listen queue"),
+    (
         "--timeout-keep-alive",
-        type=_positive(int),
-        default=_DEFAULTS.timeout_keep_alive,
-        metavar="SECONDS",
-        help="close an idle connection after this; behind a load balancer, set it above the balancer's "
-        "idle timeout (default: %(default)s)",
-    )
-    limits.add_argument(
+        _positive(int),
+        _DEFAULTS.timeout_keep_alive,
+        "SECONDS",
+        "close an idle connection after this; behind a load balancer, set it above the balancer's "
+        "idle timeout",
+    ),
+    (
         "--timeout-graceful-shutdown",
-        type=_positive(int),
-        default=_DEFAULTS.timeout_graceful_shutdown,
-        metavar="SECONDS",
-        help="on SIGTERM, how long in-flight requests may finish before they are cancelled and the "
-        "lifespan shuts down (default: %(default)s)",
-    )
+        _positive(int),
+        _DEFAULTS.timeout_graceful_shutdown,
+        "SECONDS",
+        "on SIGTERM, how long in-flight requests may finish before they are cancelled and the lifespan "
+        "shuts down",
+    ),
+]
 
 
 def _log_like_uvicorn() -> None:
