@@ -1,9 +1,10 @@
 """``python -m benchmarks``: check every peer against the spec, time them, write the results.
 
 Modes: ``inprocess`` (the ASGI app called directly, µs per request), ``http`` (uvicorn loaded
-by wrk), ``growth`` (routing with 10 to 1,000 routes, start-up, memory); ``all`` (the default)
-runs the three (``--help`` says how long each preset takes). Every mode times a null ASGI app
-beside the peers; every paired figure gets a 95% bootstrap interval (``benchmarks/stats.py``).
+by wrk), ``growth`` (routing with 10 to 1,000 routes, start-up, memory), ``scaling`` (the toolkit
+and FastAPI (tuned) with 1 and 2 workers, over HTTP); ``all`` (the default) runs the four
+(``--help`` says how long each preset takes). The first three time a null ASGI app beside the
+peers; every paired figure gets a 95% bootstrap interval (``benchmarks/stats.py``).
 Writes ``latest.json``, ``latest.md`` and ``latest.png`` to ``benchmarks/results/`` (or
 ``--output-dir``) and prints the Markdown.
 """
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import growth, http_runner, inprocess_runner
+from . import growth, http_runner, inprocess_runner, scaling
 from .chart import render_chart
 from .console import Progress, log
 from .machine import machine_info, package_versions
@@ -29,7 +30,7 @@ from .report import FORMAT, markdown
 from .spec import SCENARIOS
 
 RESULTS = Path(__file__).resolve().parent / "results"
-MODES = ("inprocess", "http", "growth")
+MODES = ("inprocess", "http", "growth", "scaling")
 PRESETS = ("quick", "default", "full")
 
 
@@ -43,6 +44,12 @@ def estimate_minutes(preset: str) -> dict[str, float]:
         "inprocess": inprocess_runner.estimate_seconds(getattr(inprocess_runner, name), peers, scenarios),
         "http": http_runner.estimate_seconds(getattr(http_runner, name), peers, apps, scenarios),
         "growth": growth.estimate_seconds(getattr(growth, name), peers),
+        "scaling": scaling.estimate_seconds(
+            getattr(scaling, name),
+            len(scaling.SCALING_PEERS),
+            len({SCENARIOS[s].app for s in scaling.SCALING_SCENARIOS}),
+            len(scaling.SCALING_SCENARIOS),
+        ),
     }
     return {mode: value / 60 for mode, value in seconds.items()}
 
@@ -62,7 +69,7 @@ def durations_table() -> str:
             f"| {flag} | {inproc['sessions']} session(s) x {inproc['repeat']} batches of"
             f" {inproc['batch_seconds'] * 1000:.0f} ms | {http['repeat']} runs x {http['seconds']} s,"
             f" {http['connections']} connections | ~{sum(minutes.values()):.0f} min"
-            f" (HTTP ~{minutes['http']:.0f}) |"
+            f" (HTTP ~{minutes['http']:.0f}, scaling ~{minutes['scaling']:.0f}) |"
         )
     return "\n".join(lines)
 
@@ -73,7 +80,7 @@ def _epilog() -> str:
     ]
     for preset in PRESETS:
         minutes = estimate_minutes(preset)
-        names = {"inprocess": "in-process", "http": "HTTP", "growth": "growth"}
+        names = {"inprocess": "in-process", "http": "HTTP", "growth": "growth", "scaling": "scaling"}
         parts = ", ".join(f"{names[mode]} {value:.1f}" for mode, value in minutes.items())
         flag = "default" if preset == "default" else f"--{preset}"
         lines.append(f"  {flag:<8} ~{sum(minutes.values()):.0f} min ({parts})")
@@ -111,7 +118,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     inproc.add_argument("--batch-seconds", type=float, help="target duration of one timed batch")
     inproc.add_argument("--warmup-seconds", type=float, help="warm-up per peer and scenario, per session")
     inproc.add_argument("--cpu", type=int, help="pin the in-process workers to this CPU (Linux)")
-    http = parser.add_argument_group("HTTP mode")
+    http = parser.add_argument_group("HTTP and scaling modes")
     http.add_argument("--http-repeat", type=int, help="wrk runs per peer and scenario")
     http.add_argument("--http-seconds", type=int, help="duration of one wrk run (whole seconds)")
     http.add_argument("--connections", type=int, help="wrk's open connections")
@@ -165,6 +172,13 @@ def main(argv: list[str] | None = None) -> None:
     if "growth" in modes:
         settings = {**_settings(growth, preset, {}), "cpu": args.cpu}
         results["growth"] = growth.run(peers, settings, progress)
+    if "scaling" in modes:
+        overrides = {
+            "repeat": args.http_repeat,
+            "seconds": args.http_seconds,
+            "connections": args.connections,
+        }
+        results["scaling"] = scaling.run(peers, scenarios, _settings(scaling, preset, overrides), progress)
     results["elapsed_seconds"] = round(time.perf_counter() - started, 1)
 
     out = args.output_dir

@@ -57,6 +57,11 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 # Pseudo-peer: uvicorn serving a null ASGI app, loaded with each scenario's request. Its req/s
 # is the ceiling any framework can reach on this server, machine and wrk setting.
 CEILING, CEILING_APP = "ceiling", "benchmarks.inprocess:null_server_app"
+# Every server's settings after its target and address (the scaling mode adds ``--workers``).
+UVICORN_OPTIONS = (
+    *("--loop", "uvloop", "--http", "httptools", "--no-access-log"),
+    *("--lifespan", "on", "--log-level", "warning"),
+)
 
 
 def unavailable() -> str | None:
@@ -69,6 +74,16 @@ def unavailable() -> str | None:
         except ImportError:
             return f"{module} is not installed (pip install -e '.[bench]')"
     return None
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time one process has used so far (Linux), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 def _free_port() -> int:
@@ -91,26 +106,7 @@ class Server:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by stop()
-        command = [
-            *cpu_prefix(cpu),
-            sys.executable,
-            "-m",
-            "uvicorn",
-            target,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--no-access-log",
-            "--lifespan",
-            "on",
-            "--log-level",
-            "warning",
-        ]
+        command = [*cpu_prefix(cpu), *self.server_command(target)]
         self.command = command
         env = {**os.environ, "TMPDIR": tmpdir} if tmpdir is not None else None
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
@@ -118,14 +114,19 @@ class Server:
             with contextlib.suppress(OSError):
                 os.sched_setaffinity(self.process.pid, {cpu})
 
+    @property
+    def name(self) -> str:
+        """The server as the progress line names it."""
+        return self.peer
+
+    def server_command(self, target: str) -> list[str]:
+        """The command serving ``target`` on ``self.port`` (before any CPU pinning)."""
+        address = ["--host", "127.0.0.1", "--port", str(self.port)]
+        return [sys.executable, "-m", "uvicorn", target, *address, *UVICORN_OPTIONS]
+
     def cpu_seconds(self) -> float | None:
         """User + system CPU time the server has used so far (Linux), or None."""
-        try:
-            with open(f"/proc/{self.process.pid}/stat", encoding="ascii") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        return process_cpu_seconds(self.process.pid)
 
     def output(self) -> str:
         self.log.seek(0)
@@ -189,7 +190,7 @@ def check_server(server: Server, cases: list[Case]) -> dict[str, dict[str, str]]
             kept[case.name] = captured(headers, response.content)
             content_type = response.headers.get("content-type")
             for problem in case.problems(response.status_code, content_type, response.content, headers):
-                failures.append(f"{server.peer} / {case.name} ({case.method} {case.target}): {problem}")
+                failures.append(f"{server.name} / {case.name} ({case.method} {case.target}): {problem}")
     if failures:
         raise BenchmarkError(
             "over HTTP, peers do not answer as benchmarks/spec.py says:\n  " + "\n  ".join(failures)
@@ -204,7 +205,7 @@ def warm_up(server: Server, cases: list[Case], requests: int) -> None:
                 response = _send(client, case)
                 if response.status_code != case.status:
                     raise BenchmarkError(
-                        f"{server.peer} / {case.name}: {response.status_code} while warming up"
+                        f"{server.name} / {case.name}: {response.status_code} while warming up"
                     )
 
 
@@ -309,15 +310,18 @@ def estimate_seconds(settings: dict[str, Any], peers: int, apps: int, scenarios:
     return timed + warm + (peers + 1) * apps * SERVER_S
 
 
-def prepare(server: Server, group: list[str], scripts: Path, warmup_requests: int) -> dict[str, Path]:
-    """Check the server, write one wrk script per scenario (with its cookie, token), warm it up."""
+def prepare(
+    server: Server, group: list[str], scripts: Path, warmup_requests: int, cases: list[Case] | None = None
+) -> dict[str, Path]:
+    """Check the server (every case of its app, or ``cases``), write one wrk script per scenario
+    (with its cookie, token), warm it up."""
     app = SCENARIOS[group[0]].app
-    kept = check_server(server, [c for c in CASES if c.app == app and c.serves(server.peer)])
+    kept = check_server(server, cases or [c for c in CASES if c.app == app and c.serves(server.peer)])
     paths, timed = {}, []
     for name in group:
         case = SCENARIOS[name].authenticated(kept)
         timed.append(case)
-        paths[name] = scripts / f"{server.peer}-{name}.lua"
+        paths[name] = scripts / f"{server.name.replace(' ', '-')}-{name}.lua"
         paths[name].write_text(lua_script(case), encoding="utf-8")
     warm_up(server, timed, warmup_requests)
     return paths
@@ -326,16 +330,18 @@ def prepare(server: Server, group: list[str], scripts: Path, warmup_requests: in
 class Load:
     """Runs wrk against one server and scenario at a time, counting the runs for the progress line."""
 
-    def __init__(self, settings: dict[str, Any], total: int, cpu: int | None, progress: Progress) -> None:
+    def __init__(
+        self, settings: dict[str, Any], total: int, cpu: int | None, progress: Progress, mode: str = "HTTP"
+    ) -> None:
         wrk = shutil.which("wrk")
         assert wrk is not None
         self.wrk, self.settings, self.total, self.cpu, self.progress = wrk, settings, total, cpu, progress
-        self.done = 0
+        self.mode, self.done = mode, 0
 
     def warm(self, server: Server, name: str, script: Path) -> None:
         result = self._wrk(server, name, script, seconds=1)
         if result["error_count"]:
-            raise BenchmarkError(f"{server.peer} / {name}: errors while warming up: {result['errors']}")
+            raise BenchmarkError(f"{server.name} / {name}: errors while warming up: {result['errors']}")
 
     def _wrk(self, server: Server, name: str, script: Path, seconds: int) -> dict[str, Any]:
         try:
@@ -348,12 +354,12 @@ class Load:
                 cpu=self.cpu,
             )
         except RuntimeError as exc:
-            raise BenchmarkError(f"{server.peer} / {name}: {exc}") from exc
+            raise BenchmarkError(f"{server.name} / {name}: {exc}") from exc
 
     def __call__(self, server: Server, name: str, script: Path, repetition: int) -> dict[str, Any]:
         self.done += 1
         self.progress.update(
-            f"HTTP {self.done}/{self.total}: {server.peer} / {name},"
+            f"{self.mode} {self.done}/{self.total}: {server.name} / {name},"
             f" repetition {repetition + 1}/{self.settings['repeat']}"
         )
         cpu_before = server.cpu_seconds()

@@ -7,8 +7,11 @@ with the machine, the versions and the command that produced it:
     python -m benchmarks.report --publish   # results/latest.json -> published/, README rewritten
     python -m benchmarks.report --readme    # README rewritten from published/ (nothing else)
 
-``--publish`` also copies the run's chart to ``docs/benchmarks.png``. A test regenerates the
-section from the published file and fails if the README differs. Numbers are never typed by hand.
+``--publish`` also copies the run's chart to ``docs/benchmarks.png``, and the run's scaling
+section, if it has one, to ``benchmarks/published/scaling.json`` (a run of ``--mode scaling``
+alone publishes only that file); the README's "Scaling" subsection is generated from it, with its
+own source, machine and command. A test regenerates the section from the published files and
+fails if the README differs. Numbers are never typed by hand.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from .report_scaling import scaling_section
 from .report_tables import (
     NULL,
     http_above_null_table,
@@ -32,6 +36,7 @@ from .report_tables import (
     latency_table,
     missing,
     routing_table,
+    small_n,
     startup_table,
 )
 from .report_targets import headline, targets
@@ -39,17 +44,6 @@ from .report_targets import headline, targets
 # The results file's format: 2 added the null app to every mode, intervals to every paired
 # figure (``low``, ``high``, ``n``) and the µs above the null app. Older files are not rendered.
 FORMAT = 2
-
-
-def _small_n(n: int) -> str:
-    """What an interval over ``n`` paired runs is, when ``n`` is small."""
-    if n > 5:
-        return ""
-    return (
-        f" With {n} pairs the bootstrap interval is simply the range of the {n} paired values, which"
-        f" holds the true median with probability 1 - 2/2^{n} = {1 - 2 / 2**n:.0%} if the runs are"
-        " independent."
-    )
 
 
 def inprocess_section(results: dict[str, Any]) -> list[str]:
@@ -103,7 +97,7 @@ def http_section(results: dict[str, Any]) -> list[str]:
         " timeouts and responses outside 2xx/3xx, over all runs.",
         "",
         "How many times faster the toolkit is (its req/s / a peer's): the median of the paired"
-        " ratios of runs in the same repetition, and its 95% bootstrap interval." + _small_n(s["repeat"]),
+        " ratios of runs in the same repetition, and its 95% bootstrap interval." + small_n(s["repeat"]),
         "",
         http_ratio_table(results),
         "",
@@ -158,23 +152,42 @@ def growth_section(results: dict[str, Any]) -> list[str]:
     ]
 
 
-def markdown(results: dict[str, Any], chart: str | None = None) -> str:
-    """The whole report; ``chart`` overrides where the chart image is linked from."""
-    if results.get("format", 1) < FORMAT:
-        raise SystemExit(
-            f"this results file has format {results.get('format', 1)}; the report reads format"
-            f" {FORMAT} (intervals, the null app): re-run python -m benchmarks"
-        )
+def provenance(results: dict[str, Any]) -> list[str]:
+    """Where a results file's numbers come from: machine, Python, versions, command."""
     machine = results["machine"]
     versions = ", ".join(f"{name} {version}" for name, version in results["versions"].items())
-    parts = [
-        "# Benchmarks",
-        "",
+    return [
         f"- Machine: {machine['cpu']}, {machine['cpus']} CPUs, {machine['os']};"
         f" load average at start {machine.get('load_average', 'unknown')}",
         f"- Python: {machine['python']}",
         f"- Versions: {versions}",
         f"- Command: `{results['command']}` ({results['created']}, {results['elapsed_seconds']:.0f} s)",
+    ]
+
+
+def _scaling(results: dict[str, Any], scaling: dict[str, Any] | None) -> list[str]:
+    """The scaling section: from this run, or from ``scaling``, a file of its own (with its
+    provenance, since it may come from another run than the rest)."""
+    if scaling is not None:
+        section = scaling_section(scaling["scaling"], scaling["labels"])
+        return ["", "## Scaling", "", *provenance(scaling), "", *section]
+    if "scaling" in results:
+        return ["", "## Scaling", "", *scaling_section(results["scaling"], results["labels"])]
+    return []
+
+
+def markdown(results: dict[str, Any], chart: str | None = None, scaling: dict[str, Any] | None = None) -> str:
+    """The whole report; ``chart`` overrides where the chart image is linked from; ``scaling``,
+    a published scaling file, replaces the run's own scaling section."""
+    if results.get("format", 1) < FORMAT:
+        raise SystemExit(
+            f"this results file has format {results.get('format', 1)}; the report reads format"
+            f" {FORMAT} (intervals, the null app): re-run python -m benchmarks"
+        )
+    parts = [
+        "# Benchmarks",
+        "",
+        *provenance(results),
         "- Reproduce: `make bench` (installs the locked versions of `uv.lock`, then runs"
         " `python -m benchmarks`; HTTP mode needs `wrk`: `apt-get install -y wrk`); method, fairness"
         " choices, statistics and caveats in `benchmarks/README.md`",
@@ -205,6 +218,7 @@ def markdown(results: dict[str, Any], chart: str | None = None) -> str:
     if notes:
         parts += ["", "## Parity notes (toolkit vs FastAPI; not failures)", ""]
         parts += [f"- {note}" for note in notes]
+    parts += _scaling(results, scaling)
     return "\n".join(parts) + "\n"
 
 
@@ -212,8 +226,12 @@ README_START = "<!-- benchmark:start (generated by python -m benchmarks.report -
 README_END = "<!-- benchmark:end -->"
 ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED = Path("benchmarks/published/benchmarks.json")  # relative to ROOT; committed
+# The scaling mode's run, published on its own (it takes minutes, the rest most of an hour); the
+# README's "Scaling" subsection is generated from it, when it exists, next to PUBLISHED.
+PUBLISHED_SCALING = Path("benchmarks/published/scaling.json")
 README_CHART = Path("docs/benchmarks.png")
 LATEST = Path("benchmarks/results/latest.json")
+SECTIONS = ("inprocess", "http", "growth")  # the modes published to PUBLISHED (scaling has its own file)
 
 
 def readme_section(published: Path) -> str:
@@ -221,12 +239,23 @@ def readme_section(published: Path) -> str:
     raw = published.read_bytes()
     results = json.loads(raw)
     chart = README_CHART.as_posix() if results.get("chart") else ""
-    body = markdown(results, chart=chart)
+    scaling_file = published.parent / PUBLISHED_SCALING.name
+    scaling_raw = scaling_file.read_bytes() if scaling_file.exists() else None
+    scaling = json.loads(scaling_raw) if scaling_raw is not None else None
+    body = markdown(results, chart=chart, scaling=scaling)
     body = body.replace("\n## ", "\n#### ").replace("# Benchmarks\n", "### Latest results\n", 1)
-    digest = hashlib.sha256(raw).hexdigest()[:16]
-    source = f"- Source: [`{PUBLISHED.as_posix()}`]({PUBLISHED.as_posix()}) (sha256 `{digest}`…)\n"
     head, rest = body.split("\n\n", 1)  # after the "### Latest results" heading
-    return f"{head}\n\n{source}{rest}"
+    body = f"{head}\n\n{_source(PUBLISHED, raw)}{rest}"
+    if scaling_raw is not None:
+        body = body.replace(
+            "\n#### Scaling\n\n", f"\n#### Scaling\n\n{_source(PUBLISHED_SCALING, scaling_raw)}", 1
+        )
+    return body
+
+
+def _source(path: Path, raw: bytes) -> str:
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    return f"- Source: [`{path.as_posix()}`]({path.as_posix()}) (sha256 `{digest}`…)\n"
 
 
 def replace_section(text: str, section: str, where: str = "README.md") -> str:
@@ -251,25 +280,49 @@ def update_readme(readme: Path, root: Path = ROOT) -> None:
     readme.write_text(replace_section(text, readme_section(published), str(readme)), encoding="utf-8")
 
 
-def publish(results_file: Path, readme: Path, root: Path = ROOT) -> Path:
-    """Copy a run's results (and chart) to the committed locations, then rewrite the README."""
+def publish_files(results_file: Path, root: Path = ROOT) -> list[Path]:
+    """Copy a run's results (and chart) to the committed locations: its scaling section, if any,
+    to ``PUBLISHED_SCALING`` (with the run's machine, versions and command), the other modes, if
+    any, to ``PUBLISHED``. A run of the scaling mode alone leaves ``PUBLISHED`` as it is."""
     results = json.loads(results_file.read_text(encoding="utf-8"))
     for key in ("created", "command", "machine", "versions"):
         if key not in results:
             raise SystemExit(f"{results_file}: not a results file of python -m benchmarks (no {key!r})")
     if results.get("format", 1) < FORMAT:
         raise SystemExit(f"{results_file}: format {results.get('format', 1)}, older than {FORMAT}: re-run it")
-    chart = results_file.parent / results["chart"] if results.get("chart") else None
-    if chart is not None and chart.exists():
-        (root / README_CHART).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(chart, root / README_CHART)
-    else:
-        results["chart"] = None
-    target = root / PUBLISHED
+    written = []
+    scaling = results.pop("scaling", None)
+    results["modes"] = [mode for mode in results.get("modes", []) if mode != "scaling"]
+    if scaling is not None and "skipped" not in scaling:  # a skipped mode keeps the published run
+        record = {**{k: v for k, v in results.items() if k not in SECTIONS}, "modes": ["scaling"]}
+        record.update(peers=scaling["peers"], scenarios=scaling["scenarios"], chart=None, scaling=scaling)
+        record.update(labels={p: results["labels"][p] for p in scaling["peers"]})
+        record["elapsed_seconds"] = scaling["elapsed_seconds"]
+        written.append(_write(root / PUBLISHED_SCALING, record))
+    if any(mode in results for mode in SECTIONS):
+        chart = results_file.parent / results["chart"] if results.get("chart") else None
+        if chart is not None and chart.exists():
+            (root / README_CHART).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(chart, root / README_CHART)
+        else:
+            results["chart"] = None
+        written.insert(0, _write(root / PUBLISHED, results))
+    if not written:
+        raise SystemExit(f"{results_file}: no mode's results to publish")
+    return written
+
+
+def _write(target: Path, results: dict[str, Any]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    update_readme(readme, root)
     return target
+
+
+def publish(results_file: Path, readme: Path, root: Path = ROOT) -> Path:
+    """``publish_files``, then rewrite the README; the first file written."""
+    written = publish_files(results_file, root)
+    update_readme(readme, root)
+    return written[0]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -289,8 +342,10 @@ def main(argv: list[str] | None = None) -> None:
         update_readme(args.readme)
         print(f"updated {args.readme} from {PUBLISHED}")
     elif args.publish:
-        target = publish(args.results or ROOT / LATEST, ROOT / "README.md")
-        print(f"published {target.relative_to(ROOT)}; updated README.md (commit both, and {README_CHART})")
+        written = publish_files(args.results or ROOT / LATEST)
+        update_readme(ROOT / "README.md")
+        names = ", ".join(str(path.relative_to(ROOT)) for path in written)
+        print(f"published {names}; updated README.md (commit them, and {README_CHART})")
     else:
         results = json.loads((args.results or LATEST).read_text(encoding="utf-8"))
         print(markdown(results), end="")

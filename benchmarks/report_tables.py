@@ -38,6 +38,17 @@ def with_interval(cell: dict[str, Any] | None, unit: str = TIMES) -> str:
     return f"{show(cell['median'])}{unit} ({show(cell['low'])}{DASH}{show(cell['high'])})"
 
 
+def small_n(n: int) -> str:
+    """What an interval over ``n`` paired runs is, when ``n`` is small."""
+    if n > 5:
+        return ""
+    return (
+        f" With {n} pairs the bootstrap interval is simply the range of the {n} paired values, which"
+        f" holds the true median with probability 1 - 2/2^{n} = {1 - 2 / 2**n:.0%} if the runs are"
+        " independent."
+    )
+
+
 def row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 

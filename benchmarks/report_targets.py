@@ -192,7 +192,7 @@ def headline(results: dict[str, Any]) -> list[str]:
         for mode, what in (("inprocess", "µs per request"), ("http", "req/s")):
             ratios = results.get(mode, {}).get("ratios", [])
             if mode == "http":
-                ratios = _with_errors(results["http"], ratios)
+                ratios = _with_errors(results.get("http", {}), ratios)
             cells = [r for r in _valid(ratios) if r["peer"] == peer]
             if not cells:
                 continue
