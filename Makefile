@@ -52,7 +52,8 @@ test-lowest: $(UV_STAMP)
 	$(PYTHON) scripts/lower_bounds.py > $(LOWEST)/lower-bounds.txt
 	$(UV) pip install --quiet --python $(LOWEST)/bin/python --all-extras -r pyproject.toml -e . \
 		--override $(LOWEST)/lower-bounds.txt
-	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/test_parity.py --ignore=tests/test_benchmarks.py
+	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/test_parity.py --ignore=tests/test_benchmarks.py \
+		--ignore=tests/test_benchmarks_scaling.py
 
 # After changing dependencies in pyproject.toml: re-resolve (keeping locked versions where they
 # still fit), then `make test`.
