@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from toolkit import App, Request, WebSocket
+from toolkit import App, Request, StreamingResponse, WebSocket
 
 
 @contextlib.asynccontextmanager
@@ -42,6 +42,21 @@ async def slow(seconds: float) -> dict[str, float]:
     await asyncio.sleep(seconds)
     print(f"slow request finished after {seconds}", flush=True)
     return {"slept": seconds}
+
+
+@app.get("/big")
+async def big(megabytes: int) -> StreamingResponse:
+    """A streamed response of ``megabytes`` MiB; says in the log when its task is done."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        chunk = b"b" * 65536
+        try:
+            for _ in range(megabytes * 16):
+                yield chunk
+        finally:
+            print("big response ended", flush=True)
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream")
 
 
 @app.get("/client")

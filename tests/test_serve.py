@@ -33,7 +33,7 @@ from live_server import (
 APP = "tests/_serve_app.py:app"
 # Short limits so a trickler is cut within seconds; the sweep checks twice a second.
 QUICK = ["--timeout-header", "1", "--timeout-body", "1", "--min-body-rate", "200"]
-QUICK += ["--limit-header-size", "4096", "--timeout-keep-alive", "5"]
+QUICK += ["--limit-header-size", "4096", "--timeout-keep-alive", "5", "--timeout-send", "1"]
 
 
 @contextlib.contextmanager
@@ -269,6 +269,32 @@ def test_a_100_continue_client_waits_for_the_app_without_being_cut(guarded: Serv
         status, _, payload = split_response(read_all(sock))
     assert status == "HTTP/1.1 200 OK"
     assert payload == b'{"size":5}'
+
+
+def test_a_client_that_reads_nothing_is_cut_off(guarded: Server) -> None:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: a small window
+        sock.settimeout(CLIENT_TIMEOUT.read)
+        sock.connect(("127.0.0.1", guarded.port))
+        sock.sendall(get("/big?megabytes=64"))
+        wait_for_log(guarded, "send timeout, the client reads nothing")  # --timeout-send 1
+        received = len(read_all(sock))
+    assert received < 64 * 2**20  # cut short: what the buffers held, not the response
+    wait_for_log(guarded, "big response ended")  # the request's task is released
+    with guarded.client() as client:
+        assert client.get("/health").status_code == 200
+
+
+def test_a_slow_but_steady_reader_gets_the_whole_response(guarded: Server) -> None:
+    with connect(guarded) as sock:
+        sock.sendall(get("/big?megabytes=8", Connection="close"))
+        chunks: list[bytes] = []
+        while chunk := sock.recv(256 * 1024):  # 256 KiB every 0.1 s: for 3 s, never a 1 s stall
+            chunks.append(chunk)
+            time.sleep(0.1)
+        _, headers, body = split_response(b"".join(chunks))
+    assert headers["transfer-encoding"] == ["chunked"]
+    assert body.count(b"b" * 65536) == 8 * 16
 
 
 def test_many_tricklers_do_not_stop_others_being_served(guarded: Server) -> None:

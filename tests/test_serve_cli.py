@@ -179,6 +179,7 @@ def usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
         (["run", "--timeout-header", "0"], "must be greater than 0"),
         (["run", "--limit-header-size", "100"], "header_size must be at least 1024"),
         (["run", "--min-body-rate", "-1"], "min_body_rate must be >= 0"),
+        (["run", "--timeout-send", "-3"], "must be greater than 0"),
         (["dev", "--workers", "2"], "unrecognized arguments: --workers"),
         (["serve"], "invalid choice: 'serve'"),
         (["run"], "no app given"),
@@ -217,7 +218,7 @@ def test_run_uses_the_production_defaults(tmp_path: Path, served: list[dict[str,
     expected |= {"limit_concurrency": 1000, "backlog": 2048, "timeout_keep_alive": 5}
     expected |= {"timeout_graceful_shutdown": 25, "reload": False, "access_log": True}
     assert {key: call[key] for key in expected} == expected
-    assert Limits.from_env(os.environ["TOOLKIT_SERVE_LIMITS"]) == Limits(32768, 10.0, 10.0, 256)
+    assert Limits.from_env(os.environ["TOOLKIT_SERVE_LIMITS"]) == Limits(32768, 10.0, 10.0, 256, 60.0)
     assert (os.environ[_server.APP_ENV], os.environ[_server.MODE_ENV]) == ("svc_j:app", "run")
 
 
@@ -239,12 +240,13 @@ def test_options_and_environment_reach_the_server(
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.0/8")
     argv = ["run", "--limit-header-size", "8192", "--timeout-body", "30", "--min-body-rate", "0"]
+    argv += ["--timeout-send", "5"]
     assert cli.main([*argv, "--timeout-graceful-shutdown", "50", "--no-access-log"]) == 0
     [call] = served
     assert (call["port"], call["workers"], call["access_log"]) == (9123, 3, False)
     assert (call["proxy_headers"], call["forwarded_allow_ips"]) == (True, "10.0.0.0/8")
     assert call["timeout_graceful_shutdown"] == 50
-    assert Limits.from_env(os.environ["TOOLKIT_SERVE_LIMITS"]) == Limits(8192, 10.0, 30.0, 0)
+    assert Limits.from_env(os.environ["TOOLKIT_SERVE_LIMITS"]) == Limits(8192, 10.0, 30.0, 0, 5.0)
 
 
 def test_workers_auto_is_the_cpus_available(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -16,7 +16,10 @@ connection:
 - **a body rate**: while a body is being received, every ``Limits.body_timeout`` seconds must bring
   at least ``Limits.min_body_rate`` bytes per second; else 408 (or a bare close once a response has
   started). The clock stops while the app is not reading (uvicorn's flow control paused the socket)
-  and while a ``100-continue`` client waits for the app's go-ahead.
+  and while a ``100-continue`` client waits for the app's go-ahead;
+- **a send timeout**: a client that reads nothing of a response for ``Limits.send_timeout``
+  seconds while the server's write buffer is full (uvicorn then holds the app's ``send``, with no
+  deadline) has its connection aborted, so slow readers cannot pin requests and their buffers.
 
 A refused connection is closed "lingering": the response is written, the write side shut, and
 whatever the client still sends is read and dropped for up to ``_LINGER_SECONDS`` (at most
@@ -61,11 +64,12 @@ class Limits:
     header_timeout: float = 10.0
     body_timeout: float = 10.0
     min_body_rate: int = 256
+    send_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         if self.header_size < 1024:
             raise ValueError(f"header_size must be at least 1024 bytes, got {self.header_size}")
-        for name in ("header_timeout", "body_timeout"):
+        for name in ("header_timeout", "body_timeout", "send_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be a positive number of seconds, got {getattr(self, name)}")
         if self.min_body_rate < 0:
@@ -139,6 +143,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._mark = 0  # ``_left`` when the body window started: received = _mark - _left
         self._linger_until = 0.0
         self._lingered = 0
+        self._blocked_since = 0.0  # when the transport's write buffer filled up (0: it is not full)
 
     # Connection events
 
@@ -150,6 +155,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._sweep.discard(self)
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._blocked_since = self.loop.time()
+        super().pause_writing()
+
+    def resume_writing(self) -> None:
+        self._blocked_since = 0.0
+        super().resume_writing()
 
     def handle_websocket_upgrade(self) -> None:
         self._sweep.discard(self)  # the websocket protocol owns the connection from here
@@ -199,6 +212,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self.transport.close()
             return
         limits = self.limits
+        if self._blocked_since and now - self._blocked_since >= limits.send_timeout:
+            self.logger.warning("%s: send timeout, the client reads nothing", _client(self.client))
+            self.transport.abort()  # its buffer is dropped; the app's send() returns (disconnected)
+            return
         if not self._body:
             seen = self._left < limits.header_size
             if not self._clock:

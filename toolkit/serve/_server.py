@@ -5,7 +5,7 @@ The defaults, and why (the README's "Deploy" section says the same for users):
 - httptools and uvloop (``uvicorn[standard]``): httptools answers a request with both
   ``Content-Length`` and ``Transfer-Encoding`` 400 and closes (h11 keeps the connection open);
 - ``GuardedHttpToolsProtocol``: a 32 KiB request head, the head within 10 s, a body at 256 B/s or
-  more (see ``_protocol``), which uvicorn lacks;
+  more, a client that reads nothing for 60 s cut off (see ``_protocol``), which uvicorn lacks;
 - ``limit_concurrency`` 1000 connections or requests per worker (then 503), ``backlog`` 2048;
 - ``timeout_keep_alive`` 5 s (raise it above a load balancer's idle timeout when behind one);
 - ``timeout_graceful_shutdown`` 25 s: on SIGTERM the server stops accepting, lets in-flight requests

@@ -174,6 +174,13 @@ _LIMIT_OPTIONS: list[tuple[str, Any, Any, str, str]] = [
     ),
     ("--min-body-rate", int, _LIMITS.min_body_rate, "BYTES_PER_S", "slowest accepted upload (then 408)"),
     (
+        "--timeout-send",
+        _positive(float),
+        _LIMITS.send_timeout,
+        "SECONDS",
+        "abort a connection whose client reads nothing of a response for this long",
+    ),
+    (
         "--limit-concurrency",
         _positive(int),
         _DEFAULTS.limit_concurrency,
@@ -221,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             header_timeout=args.timeout_header,
             body_timeout=args.timeout_body,
             min_body_rate=args.min_body_rate,
+            send_timeout=args.timeout_send,
         )
         options = ServeOptions.for_mode(
             mode,
