@@ -182,6 +182,53 @@ def test_a_keep_alive_connection_cannot_send_a_huge_second_head(guarded: Server)
         assert statuses(read_all(sock)) == ["HTTP/1.1 431 Request Header Fields Too Large"]
 
 
+def test_pipelining_is_bounded(defaults: Server) -> None:
+    raw = raw_request(defaults, get() * 200)  # one read: uvicorn would queue all 200
+    answered = statuses(raw)
+    assert set(answered) == {"HTTP/1.1 200 OK"}
+    assert 2 <= len(answered) <= 34  # the running one, 32 waiting, the one that overflowed
+
+
+def test_request_trailers_are_refused_and_never_become_headers(defaults: Server) -> None:
+    chunked = b"POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    status, _, payload = split_response(raw_request(defaults, chunked + b"3\r\nabc\r\n0\r\n\r\n"))
+    assert (status, payload) == ("HTTP/1.1 200 OK", b'{"size":3}')
+    trailer = b"3\r\nabc\r\n0\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n"
+    status, _, payload = split_response(raw_request(defaults, chunked + trailer))
+    assert (status, payload) == ("HTTP/1.1 400 Bad Request", b"Request trailers are not accepted")
+    with connect(defaults) as sock:  # a flood of trailer fields stops at the first
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(chunked + b"3\r\nabc\r\n0\r\n" + b"a: b\r\n" * 500_000)
+        assert statuses(read_all(sock)) == ["HTTP/1.1 400 Bad Request"]
+
+
+def test_an_unsupported_upgrade_cannot_desync_the_connection(defaults: Server) -> None:
+    with connect(defaults) as sock:
+        sock.sendall(
+            b"GET /health HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n"
+            b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 35\r\n\r\n"
+        )
+        time.sleep(0.3)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(b"GET /client HTTP/1.1\r\nHost: x\r\n\r\n")  # the POST's body, not a request
+        raw = read_all(sock)
+    assert statuses(raw) == ["HTTP/1.1 200 OK"]
+    assert b'{"status":"ok"}' in raw
+    assert "GET /client" not in defaults.log()
+
+
+def test_a_head_after_a_body_in_one_read_is_still_limited(guarded: Server) -> None:
+    with connect(guarded) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 1\r\n\r\n")
+        time.sleep(0.2)
+        big = b"GET /health HTTP/1.1\r\nHost: test\r\nX-Pad: " + b"p" * 150_000 + b"\r\n\r\n"
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(b"x" + big)  # the body's last byte and a 150 KB head, in one write
+        raw = read_all(sock)
+    assert statuses(raw)[0] == "HTTP/1.1 200 OK"
+    assert "HTTP/1.1 200 OK" not in statuses(raw)[1:]  # the big head is not served
+
+
 # --- tricklers -----------------------------------------------------------------------------------------
 
 
@@ -314,27 +361,39 @@ def test_many_tricklers_do_not_stop_others_being_served(guarded: Server) -> None
 # --- concurrency, proxies -------------------------------------------------------------------------
 
 
-def test_limit_concurrency_answers_503_beyond_it(tmp_path: Path) -> None:
-    with toolkit(tmp_path, "--limit-concurrency", "3") as server:
-        results: list[int] = []
-
-        def slow() -> None:
+def test_limit_concurrency_counts_requests_not_idle_connections(tmp_path: Path) -> None:
+    with toolkit(tmp_path, "--limit-concurrency", "2") as server:
+        idle = [connect(server) for _ in range(5)]  # sockets that send nothing do not count
+        try:
             with server.client() as client:
-                results.append(client.get("/slow", params={"seconds": 2}).status_code)
+                assert client.get("/health").status_code == 200
+            results: list[int] = []
 
-        threads = [threading.Thread(target=slow) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + SHUTDOWN_TIMEOUT
-        while server.log().count("slow request started") < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        # Two connections are open; this one is the third: uvicorn counts it, so it is refused.
-        with server.client() as client:
-            refused = client.get("/health")
-        for thread in threads:
-            thread.join()
+            def slow() -> None:
+                with server.client() as client:
+                    results.append(client.get("/slow", params={"seconds": 2}).status_code)
+
+            threads = [threading.Thread(target=slow) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + SHUTDOWN_TIMEOUT
+            while server.log().count("slow request started") < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with server.client() as client:
+                refused = client.get("/health")  # two requests in progress: this third one is refused
+            from websockets.exceptions import InvalidStatus
+            from websockets.sync.client import connect as ws_connect
+
+            with pytest.raises(InvalidStatus) as handshake:  # a websocket counts too
+                ws_connect(f"ws://127.0.0.1:{server.port}/ws", open_timeout=15)
+            for thread in threads:
+                thread.join()
+        finally:
+            for sock in idle:
+                sock.close()
     assert refused.status_code == 503
     assert refused.headers.get("connection") == "close"
+    assert handshake.value.response.status_code == 503
     assert sorted(results) == [200, 200]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -306,6 +307,38 @@ def test_the_worker_loader_turns_debug_on_only_in_dev(
     assert _loader.load().debug is False
     monkeypatch.setenv(_server.MODE_ENV, "dev")
     assert _loader.load().debug is True
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        '{"header_size": 1e9}',
+        '{"header_timeout": Infinity}',
+        '{"body_timeout": "10"}',
+        '{"surprise": 1}',
+        "[1, 2]",
+        "not json",
+    ],
+)
+def test_bad_limits_in_the_environment_are_refused(fields: str) -> None:
+    with pytest.raises(ValueError, match=r"TOOLKIT_SERVE_LIMITS=.* is not valid"):
+        Limits.from_env(fields)
+
+
+def test_plain_uvicorn_with_the_protocol_refuses_bad_limits_at_startup(tmp_path: Path) -> None:
+    write(tmp_path / "svc_q.py", APP_SOURCE.format(name="app"))
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--http",
+        "toolkit.serve:GuardedHttpToolsProtocol",
+        "svc_q:app",
+    ]
+    env = {**os.environ, "TOOLKIT_SERVE_LIMITS": '{"header_size": Infinity}', "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "TOOLKIT_SERVE_LIMITS=" in done.stderr
 
 
 def test_serve_options_refuse_nonsense() -> None:

@@ -6,9 +6,11 @@ connection:
 
 - **a head-size limit**: at most ``Limits.header_size`` bytes of request line and headers are fed
   to the parser; a head still incomplete past that is answered 431 and the connection closed, so a
-  16 MB ``Cookie`` costs the server a 32 KiB read, not seconds of the event loop. (A pipelined head
-  that starts in the same read as the previous request's end is counted from the next read: its
-  bound is twice the limit. The parser does not say where in a read a message ended.)
+  16 MB ``Cookie`` costs the server a 32 KiB read, not seconds of the event loop. (A head that
+  starts in the same read as the previous request's end is counted from the next read, and reads
+  are fed at most ``header_size`` bytes at a time, so its bound is twice the limit: the parser
+  does not say where in a read a message ended.) Request trailers (after a chunked body) are
+  refused with 400: uvicorn would add them to the request's headers, unbounded;
 - **a head timeout**: the request line and headers must arrive within ``Limits.header_timeout``
   seconds of the connection opening or of the head's first byte (an idle keep-alive connection is
   uvicorn's ``timeout_keep_alive``); else 408 and close (a new connection that sent nothing is
@@ -19,7 +21,15 @@ connection:
   and while a ``100-continue`` client waits for the app's go-ahead;
 - **a send timeout**: a client that reads nothing of a response for ``Limits.send_timeout``
   seconds while the server's write buffer is full (uvicorn then holds the app's ``send``, with no
-  deadline) has its connection aborted, so slow readers cannot pin requests and their buffers.
+  deadline) has its connection aborted, so slow readers cannot pin requests and their buffers;
+- **bounded pipelining**: at most ``_MAX_PIPELINE`` requests wait behind the one running; past
+  that, the queued ones are answered and the connection closed (uvicorn queued every request of
+  every read: gigabytes from one connection);
+- **no desync after an unsupported ``Upgrade``**: uvicorn drops the rest of that read and parses
+  the next one afresh; here the request is answered and the connection closed;
+- **concurrency counted in requests**: ``limit_concurrency`` counts requests in progress (websocket
+  sessions included), not open connections, so idle sockets (closed by the head and keep-alive
+  timeouts) cannot make a worker answer everyone 503; a websocket handshake over it gets 503 too.
 
 A refused connection is closed "lingering": the response is written, the write side shut, and
 whatever the client still sends is read and dropped for up to ``_LINGER_SECONDS`` (at most
@@ -32,10 +42,8 @@ not by a timer per request: the hot path only stores a timestamp.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import functools
-import json
 import os
+import sys
 import weakref
 from typing import Any
 
@@ -43,46 +51,48 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-__all__ = ["LIMITS_ENV", "GuardedHttpToolsProtocol", "Limits"]
+from ._limits import LIMITS_ENV, Limits
 
-#: The environment variable through which ``toolkit run`` hands ``Limits`` to every worker process.
-LIMITS_ENV = "TOOLKIT_SERVE_LIMITS"
+__all__ = ["GuardedHttpToolsProtocol"]
+
+# A bad $TOOLKIT_SERVE_LIMITS fails here, when the server loads this class, not on each connection.
+Limits.from_env(os.environ.get(LIMITS_ENV))
 
 _TICK = 0.5
 _LINGER_SECONDS = 2.0
 _LINGER_BYTES = 1 << 20
 _OPEN = 1 << 62  # "no head limit": the count while a body (or an upgraded stream) is read
+_MAX_PIPELINE = 32
 
-_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_REASONS = {
+    400: b"Bad Request",
+    408: b"Request Timeout",
+    431: b"Request Header Fields Too Large",
+    503: b"Service Unavailable",
+}
 
 
-@dataclasses.dataclass(frozen=True)
-class Limits:
-    """What a client may send and how slowly (see the module docstring)."""
+class _Stop(Exception):
+    """Raised in a parser callback to stop parsing this connection, with the status to answer
+    (0: none). httptools raises ``HttpParserCallbackError`` with it as ``__context__``, and uvicorn
+    calls ``send_400_response`` while handling that."""
 
-    header_size: int = 32 * 1024
-    header_timeout: float = 10.0
-    body_timeout: float = 10.0
-    min_body_rate: int = 256
-    send_timeout: float = 60.0
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(status, message)
+        self.status, self.message = status, message
 
-    def __post_init__(self) -> None:
-        if self.header_size < 1024:
-            raise ValueError(f"header_size must be at least 1024 bytes, got {self.header_size}")
-        for name in ("header_timeout", "body_timeout", "send_timeout"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be a positive number of seconds, got {getattr(self, name)}")
-        if self.min_body_rate < 0:
-            raise ValueError(f"min_body_rate must be >= 0 bytes/s, got {self.min_body_rate}")
 
-    def to_env(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+class _NoTrailers:
+    """What ``self.headers`` becomes once a head is complete: uvicorn's ``on_header`` appends a
+    request's trailers to it, which would add them to the request's headers."""
 
-    @staticmethod
-    @functools.lru_cache(maxsize=4)
-    def from_env(text: str | None) -> Limits:
-        """The limits ``to_env`` wrote (the defaults when there are none)."""
-        return Limits(**json.loads(text)) if text else Limits()
+    __slots__ = ()
+
+    def append(self, field: tuple[bytes, bytes]) -> None:
+        raise _Stop(400, "Request trailers are not accepted")
+
+
+_NO_TRAILERS = _NoTrailers()
 
 
 class _Sweep:
@@ -135,12 +145,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self.limits = Limits.from_env(os.environ.get(LIMITS_ENV))
         self._head_limit = self.limits.header_size
+        # uvicorn counts open connections against limit_concurrency; this protocol counts requests
+        # in progress (``on_headers_complete``), so uvicorn's own check is switched off.
+        self._task_limit, self.limit_concurrency = self.limit_concurrency, None
         self._sweep = _Sweep.of(self.loop)
         # PERF: the per-request path only counts and flips these; the sweep reads the clock.
-        self._left = self.limits.header_size  # head bytes still allowed (_OPEN past the head)
+        self._left = self._head_limit  # head bytes still allowed (_OPEN past the head, -1 once done)
         self._body = False  # between the end of the head and the end of the message
         self._clock = 0.0  # when the current head or body window started (0: not running)
         self._mark = 0  # ``_left`` when the body window started: received = _mark - _left
+        self._stopped: tuple[int, str] | None = None  # why parsing stopped (status 0: no answer)
         self._linger_until = 0.0
         self._lingered = 0
         self._blocked_since = 0.0  # when the transport's write buffer filled up (0: it is not full)
@@ -165,26 +179,53 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().resume_writing()
 
     def handle_websocket_upgrade(self) -> None:
+        if self._task_limit is not None and len(self.tasks) >= self._task_limit:
+            self.logger.warning("%s: 503 websocket over the concurrency limit", _client(self.client))
+            self._answer(503, "Service unavailable")
+            return
         self._sweep.discard(self)  # the websocket protocol owns the connection from here
         super().handle_websocket_upgrade()
 
+    def _unsupported_upgrade_warning(self) -> None:
+        super()._unsupported_upgrade_warning()
+        # The parser stopped at the upgrade and uvicorn drops the rest of the read: parsing the
+        # next read afresh could take a body for a request. Answer this one, then close.
+        self._stopped, self._left = (0, "unsupported upgrade"), -1
+        if self.cycle is not None:
+            self.cycle.keep_alive = False
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a parser error; after ``_Stop``, the answer ``_Stop`` chose."""
+        error = sys.exc_info()[1]
+        stop = error.__context__ if error is not None else None
+        if not isinstance(stop, _Stop):
+            super().send_400_response(msg)
+            return
+        self._stopped, self._left = (stop.status, stop.message), -1
+        if stop.status:
+            self._refuse(stop.status, stop.message)
+
     def data_received(self, data: bytes) -> None:
         size = len(data)
-        if size <= self._left:  # within the head limit, or past the head
+        if size <= self._left and size <= self._head_limit:  # the usual read
             self._left -= size
             _feed(self, data)  # PERF: the base method itself, without super()'s lookup
             return
-        if self._linger_until:  # refused: drop what the client still sends
+        if self._stopped is not None or self._linger_until:  # done: drop what the client still sends
             self._lingered += size
-            if self._lingered > _LINGER_BYTES:
+            if self._linger_until and self._lingered > _LINGER_BYTES:
                 self.transport.close()
             return
-        # Feed no more than the limit allows; if the head ends within it, the rest is body or the
-        # next request, and is fed (and counted) as such.
-        room, self._left = self._left, 0
+        # Feed at most what the head limit allows, or a body ``header_size`` bytes at a time: where
+        # a message ends within a read is not known, and the next head is counted from there on.
+        if self._body:
+            room = self._head_limit
+            self._left -= room
+        else:
+            room, self._left = self._left, 0
         if room > 0:
-            super().data_received(data[:room])
-        if self.transport.is_closing() or self.transport.get_protocol() is not self:
+            _feed(self, data[:room])
+        if self.transport.is_closing() or self.transport.get_protocol() is not self or self._stopped:
             return
         if self._left == 0 and not self._body:  # still the same head
             self._refuse(431, "Request header fields too large")
@@ -194,8 +235,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # Parser callbacks
 
     def on_headers_complete(self) -> None:
-        self._left, self._body, self._clock = _OPEN, True, 0.0
+        self._left, self._body, self._clock, self._mark = _OPEN, True, 0.0, _OPEN
+        limit = self._task_limit
+        if limit is not None and len(self.tasks) >= limit:
+            self.limit_concurrency = 0  # uvicorn's own check then answers this request 503
         _headers_complete(self)
+        self.limit_concurrency = None
+        if not self.parser.should_upgrade():
+            self.headers = _NO_TRAILERS  # type: ignore[assignment]
+        if len(self.pipeline) > _MAX_PIPELINE:
+            self.logger.warning("%s: more than %d pipelined requests", _client(self.client), _MAX_PIPELINE)
+            self._stopped, self._left = (0, "pipeline too deep"), -1
+            self.cycle.keep_alive = False  # the queued requests are answered, then it closes
+            raise _Stop(0, "pipeline too deep")
 
     def on_message_complete(self) -> None:
         self._left, self._body, self._clock = self._head_limit, False, 0.0
@@ -216,6 +268,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.logger.warning("%s: send timeout, the client reads nothing", _client(self.client))
             self.transport.abort()  # its buffer is dropped; the app's send() returns (disconnected)
             return
+        if self._stopped is not None:
+            return
         if not self._body:
             seen = self._left < limits.header_size
             if not self._clock:
@@ -229,11 +283,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                     self._refuse(408, "Request header timeout")
             return
         waiting = self.flow.read_paused or (self.cycle is not None and self.cycle.waiting_for_100_continue)
-        elapsed = now - self._clock
-        if not self._clock or waiting:  # not started, or the app is the one not reading
+        if waiting:  # the app is the one not reading
             self._clock, self._mark = now, self._left
-        elif elapsed >= limits.body_timeout:
-            received = self._mark - self._left
+        elif not self._clock:  # the window starts; bytes since the head ended count in it
+            self._clock = now
+        elif now - self._clock >= limits.body_timeout:
+            received, elapsed = self._mark - self._left, now - self._clock
             if received == 0 or received < limits.min_body_rate * elapsed:
                 self._refuse(408, "Request body timeout")
             else:
@@ -244,8 +299,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         busy = cycle is not None and not cycle.response_complete
         in_head = not self._body
-        if in_head and busy:  # a pipelined head is too slow while the previous response runs
+        if in_head and busy:  # a pipelined head is refused while the previous response runs
+            if cycle.keep_alive:
+                self.logger.warning(
+                    "%s: %d %s (closing after the response)", _client(self.client), status, message
+                )
             cycle.keep_alive = False
+            self.flow.pause_reading()  # nothing more is read; it closes after the response
             return
         if not in_head and cycle is not None and cycle.response_started:
             self.transport.close()  # too late for a status: a response is already on the wire
@@ -254,13 +314,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             cycle.disconnected = True  # the app's receive() now says so
             cycle.message_event.set()
         self.logger.warning("%s: %d %s", _client(self.client), status, message)
+        self._answer(status, message)
+
+    def _answer(self, status: int, message: str) -> None:
+        """Write a plain-text ``status`` response and close lingering."""
         body = message.encode("ascii")
         head = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status])]
         head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
         head.append(b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(body))
         head.append(b"connection: close\r\n\r\n")
         self.transport.write(b"".join(head) + body)
-        self._left, self._body = -1, False  # every further byte takes the lingering branch
+        self._left, self._body = -1, False  # every further byte takes the dropping branch
         self._linger_until = self.loop.time() + _LINGER_SECONDS
         if self.transport.can_write_eof():
             self.transport.write_eof()

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ._discover import Target, load_target
-from ._protocol import LIMITS_ENV, GuardedHttpToolsProtocol, Limits
+from ._limits import LIMITS_ENV, Limits
 
 __all__ = ["ServeOptions", "available_cpus", "serve"]
 
@@ -132,6 +132,8 @@ def serve(target: Target, options: ServeOptions, mode: Mode = "run") -> None:
             LIMITS_ENV: options.limits.to_env(),
         }
     )
+    from ._protocol import GuardedHttpToolsProtocol  # after LIMITS_ENV is set: it checks it
+
     logger.info(options.describe(target.import_string, mode))
     proxy = options.forwarded_allow_ips
     uvicorn.run(

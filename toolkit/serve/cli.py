@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._discover import DiscoveryError, find_target
-from ._protocol import Limits
+from ._limits import Limits
 from ._server import Mode, ServeOptions, available_cpus, serve
 
 __all__ = ["main"]
