@@ -127,7 +127,7 @@ def test_the_default_files_and_toolkit_app(tmp_path: Path, monkeypatch: pytest.M
         ("svc_f:app:extra", "is not an attribute name"),
         (":app", "the module is missing"),
         ("svc_f:helper", "is a function, not an ASGI app: if it builds the app, pass --factory"),
-        ("svc_f:NUMBER", "is a int, not an ASGI app"),
+        ("svc_f:NUMBER", r"is not an ASGI app \(its type is int\)"),
         ("plain_dir", "directory without __init__.py"),
     ],
 )
@@ -154,6 +154,9 @@ def test_a_factory_is_called_only_with_factory(tmp_path: Path) -> None:
     assert app.title == "made"
     with pytest.raises(DiscoveryError, match="pass --factory"):
         load_target(find_target("svc_h:create_app"))
+    write(tmp_path / "svc_h2.py", APP_SOURCE.format(name="app"))
+    with pytest.raises(DiscoveryError, match="svc_h2:app is already an app: drop --factory"):
+        load_target(find_target("svc_h2:app", factory=True))
 
 
 def test_a_plain_asgi_function_is_an_app(tmp_path: Path) -> None:
@@ -184,6 +187,10 @@ def usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
         (["dev", "--workers", "2"], "unrecognized arguments: --workers"),
         (["serve"], "invalid choice: 'serve'"),
         (["run"], "no app given"),
+        (
+            ["run", "x:app", "--forwarded-allow-ips", "10.0.0.1,proxy"],
+            "'proxy' is not an IP address or network",
+        ),
     ],
 )
 def test_bad_options_are_usage_errors(
@@ -196,7 +203,12 @@ def test_environment_defaults_are_validated_too(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WEB_CONCURRENCY", "lots")
-    assert "'lots' is not a number of workers" in usage_error(capsys, "run", "x:app")
+    error = usage_error(capsys, "run", "x:app")
+    assert error.startswith("toolkit run: error: $WEB_CONCURRENCY: 'lots' is not a number of workers (or 'auto')\n")
+    assert "usage:" not in error  # two lines, not the whole usage
+    monkeypatch.delenv("WEB_CONCURRENCY")
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "bogus")
+    assert "$FORWARDED_ALLOW_IPS: 'bogus' is not an IP address" in usage_error(capsys, "run", "x:app")
 
 
 def test_a_module_that_cannot_be_found_exits_2_before_any_server(

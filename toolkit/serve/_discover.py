@@ -114,6 +114,8 @@ def load_target(target: Target) -> tuple[Any, Target]:
             ) from None
     target = dataclasses.replace(target, attr=attr)
     if target.factory:
+        if _is_app(obj) or _is_asgi_function(obj):
+            raise DiscoveryError(f"{target.import_string} is already an app: drop --factory")
         if not callable(obj):
             raise DiscoveryError(f"{target.import_string} is not callable, so it cannot be a --factory")
         obj = obj()
@@ -122,7 +124,7 @@ def load_target(target: Target) -> tuple[Any, Target]:
             f"{target.import_string} is a function, not an ASGI app: if it builds the app, pass --factory"
         )
     if not callable(obj):
-        raise DiscoveryError(f"{target.import_string} is a {type(obj).__name__}, not an ASGI app")
+        raise DiscoveryError(f"{target.import_string} is not an ASGI app (its type is {type(obj).__name__})")
     return obj, target
 
 
@@ -130,12 +132,16 @@ def _is_asgi_function(func: Any) -> bool:
     return inspect.iscoroutinefunction(func) and len(inspect.signature(func).parameters) == 3
 
 
-def _apps(module: Any) -> list[str]:
+def _is_app(obj: Any) -> bool:
     from starlette.applications import Starlette
 
     from ..app import App
 
-    return [name for name, value in vars(module).items() if isinstance(value, App | Starlette)]
+    return isinstance(obj, App | Starlette)
+
+
+def _apps(module: Any) -> list[str]:
+    return [name for name, value in vars(module).items() if _is_app(value)]
 
 
 def _guess(module: Any, name: str) -> str:

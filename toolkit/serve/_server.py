@@ -163,11 +163,9 @@ def serve(target: Target, options: ServeOptions, mode: Mode = "run") -> None:
 
 
 def _speaks_lifespan(app: Any) -> bool:
-    from starlette.applications import Starlette
+    from ._discover import _is_app
 
-    from ..app import App
-
-    return isinstance(app, App | Starlette)
+    return _is_app(app)
 
 
 def _warn_about(app: Any, options: ServeOptions, mode: Mode) -> None:
@@ -188,6 +186,8 @@ def _warn_about(app: Any, options: ServeOptions, mode: Mode) -> None:
         if MemoryStore.instances():
             logger.warning(
                 "the app keeps state in a MemoryStore, which is per process: with %d workers each has "
-                "its own sessions, cache entries and rate-limit counters; use RedisStore",
+                "its own sessions (a user is logged out when another worker answers), cache entries "
+                "and rate-limit counters; use RedisStore(url=...) from toolkit.sessions "
+                "(pip install 'toolkit[redis]')",
                 options.workers,
             )

@@ -8,11 +8,12 @@ headers are trusted). A bad value is a usage error (exit 2) that names the optio
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from ._discover import DiscoveryError, find_target
 from ._limits import Limits
@@ -65,8 +66,43 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _addresses(text: str) -> str:
+    """``--forwarded-allow-ips``: ``*`` or comma-separated addresses and networks, each checked."""
+    for item in (part.strip() for part in text.split(",")):
+        if item and item != "*":
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{item!r} is not an IP address or network") from None
+    return text
+
+
+# The environment variables options default to: a bad value is named as such, not as the option.
+_ENVIRONMENT = {
+    "PORT": "--port",
+    "WEB_CONCURRENCY": "--workers",
+    "FORWARDED_ALLOW_IPS": "--forwarded-allow-ips",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake said in two lines instead of the whole usage."""
+
+    given: list[str] = []  # the command line (an option not on it came from the environment)
+
+    def error(self, message: str) -> NoReturn:
+        for variable, option in _ENVIRONMENT.items():
+            if (
+                message.startswith(f"argument {option}")
+                and option not in self.given
+                and os.environ.get(variable)
+            ):
+                message = f"${variable}{message.removeprefix(f'argument {option}')}"
+        self.exit(2, f"{self.prog}: error: {message}\n(see `{self.prog} --help`)\n")
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = _Parser(
         prog="toolkit",
         description="Serve a toolkit (or any ASGI) app with uvicorn.",
         epilog="`toolkit run --help` lists the production defaults.",
@@ -86,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     for command, mode in ((run, "run"), (dev, "dev")):
         _add_options(command, mode)  # type: ignore[arg-type]
-    return parser
+    return parser, {"run": run, "dev": dev}
 
 
 def _add_options(parser: argparse.ArgumentParser, mode: Mode) -> None:
@@ -127,6 +163,7 @@ def _add_options(parser: argparse.ArgumentParser, mode: Mode) -> None:
         server.add_argument("--no-reload", dest="reload", action="store_false", help="do not reload")
     server.add_argument(
         "--forwarded-allow-ips",
+        type=_addresses,
         default=os.environ.get("FORWARDED_ALLOW_IPS") or None,
         metavar="IPS",
         help="comma-separated addresses or networks of the proxies whose X-Forwarded-For/-Proto are "
@@ -207,19 +244,25 @@ _LIMIT_OPTIONS: list[tuple[str, Any, Any, str, str]] = [
 ]
 
 
+class _UvicornStyle(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname + ':':<9} {record.getMessage()}"
+
+
 def _log_like_uvicorn() -> None:
     """The command's own messages, formatted as uvicorn's (which configures only its own loggers)."""
     logger = logging.getLogger("toolkit.serve")
     if not logger.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        handler.setFormatter(_UvicornStyle())
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    _Parser.given = list(sys.argv[1:] if argv is None else argv)
+    parser, commands = _parser()
     args = parser.parse_args(argv)
     mode: Mode = args.command
     try:
@@ -251,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         target = find_target(args.app, factory=args.factory)
     except (ValueError, DiscoveryError) as exc:
-        parser.error(str(exc))
+        commands[mode].error(str(exc))
     _log_like_uvicorn()
     try:
         serve(target, options, mode)
