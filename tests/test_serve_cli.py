@@ -204,7 +204,8 @@ def test_environment_defaults_are_validated_too(
 ) -> None:
     monkeypatch.setenv("WEB_CONCURRENCY", "lots")
     error = usage_error(capsys, "run", "x:app")
-    assert error.startswith("toolkit run: error: $WEB_CONCURRENCY: 'lots' is not a number of workers (or 'auto')\n")
+    expected = "toolkit run: error: $WEB_CONCURRENCY: 'lots' is not a number of workers (or 'auto')\n"
+    assert error.startswith(expected)
     assert "usage:" not in error  # two lines, not the whole usage
     monkeypatch.delenv("WEB_CONCURRENCY")
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", "bogus")
