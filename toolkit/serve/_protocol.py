@@ -132,8 +132,9 @@ class _Sweep:
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` with the ``Limits`` in ``$TOOLKIT_SERVE_LIMITS`` (the defaults without it).
 
-    ``toolkit run`` serves with it; with uvicorn directly: ``uvicorn --http
-    toolkit.serve:GuardedHttpToolsProtocol module:app``."""
+    ``toolkit run`` serves with it; with uvicorn directly: ``uvicorn.run(app,
+    http=GuardedHttpToolsProtocol)``, or ``uvicorn --http toolkit.serve:GuardedHttpToolsProtocol
+    module:app`` (uvicorn 0.36 and newer)."""
 
     def __init__(
         self,
