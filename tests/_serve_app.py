@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from toolkit import App, Request, StreamingResponse, WebSocket
+from toolkit import App, Request, Response, StreamingResponse, WebSocket
 
 
 @contextlib.asynccontextmanager
@@ -57,6 +57,12 @@ async def big(megabytes: int) -> StreamingResponse:
             print("big response ended", flush=True)
 
     return StreamingResponse(chunks(), media_type="application/octet-stream")
+
+
+@app.get("/big-plain")
+async def big_plain(megabytes: int) -> Response:
+    """A response of ``megabytes`` MiB sent in one piece."""
+    return Response(b"p" * (megabytes << 20), media_type="application/octet-stream")
 
 
 @app.get("/client")

@@ -333,6 +333,51 @@ def test_a_client_that_reads_nothing_is_cut_off(guarded: Server) -> None:
         assert client.get("/health").status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/big?megabytes=64", "/big-plain?megabytes=32"])
+def test_a_closing_connection_whose_client_reads_nothing_is_cut_off_too(guarded: Server, path: str) -> None:
+    before = guarded.log().count("send timeout")
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(CLIENT_TIMEOUT.read)
+        sock.connect(("127.0.0.1", guarded.port))
+        sock.sendall(get(path, Connection="close"))  # the response is all written: the transport closes
+        deadline = time.monotonic() + SHUTDOWN_TIMEOUT
+        while guarded.log().count("send timeout") == before:  # ...with a full buffer, until aborted
+            if time.monotonic() > deadline:
+                pytest.fail(f"no send timeout:\n{guarded.log()}")
+            time.sleep(0.1)
+
+
+def test_a_websocket_upgrade_behind_a_pending_response_is_not_switched(guarded: Server) -> None:
+    upgrade = (
+        b"GET /ws HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    raw = raw_request(guarded, get("/slow?seconds=0.5") + upgrade)
+    assert statuses(raw) == ["HTTP/1.1 200 OK"]  # the pending response, then the connection closes
+    assert raw.endswith(b'{"slept":0.5}')
+
+
+def test_a_chunked_upload_in_large_and_small_chunks(guarded: Server) -> None:
+    chunks = [b"a" * 65536] * 20 + [b"b" * 7] * 300 + [b"c" * 200_000]
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks) + b"0\r\n\r\n"
+    head = b"POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    status, _, payload = split_response(raw_request(guarded, head + body))
+    assert (status, payload) == ("HTTP/1.1 200 OK", b'{"size":%d}' % sum(map(len, chunks)))
+
+
+def test_a_trailer_field_that_never_ends_is_refused_at_the_limit(guarded: Server) -> None:
+    head = b"POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+    with connect(guarded) as sock:
+        sock.sendall(head + b"5\r\nhello\r\n0\r\nX-A: ")
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            for _ in range(64):  # 4 MB of one trailer value, no line end
+                sock.sendall(b"a" * 65536)
+        raw = read_all(sock)
+    assert statuses(raw) == ["HTTP/1.1 431 Request Header Fields Too Large"]
+    assert raw.endswith(b"Request trailers too large")
+
+
 def test_a_slow_but_steady_reader_gets_the_whole_response(guarded: Server) -> None:
     with connect(guarded) as sock:
         sock.sendall(get("/big?megabytes=8", Connection="close"))

@@ -9,24 +9,29 @@ connection:
   16 MB ``Cookie`` costs the server a 32 KiB read, not seconds of the event loop. (A head that
   starts in the same read as the previous request's end is counted from the next read, and reads
   are fed at most ``header_size`` bytes at a time, so its bound is twice the limit: the parser
-  does not say where in a read a message ended.) Request trailers (after a chunked body) are
-  refused with 400: uvicorn would add them to the request's headers, unbounded;
+  does not say where in a read a message ended.) A chunk's size line and the trailers after a
+  chunked body count against the same limit (431 past it: httptools would grow a trailer field
+  without end), and trailers are refused with 400: uvicorn would add them to the request's headers;
 - **a head timeout**: the request line and headers must arrive within ``Limits.header_timeout``
   seconds of the connection opening or of the head's first byte (an idle keep-alive connection is
   uvicorn's ``timeout_keep_alive``); else 408 and close (a new connection that sent nothing is
   closed without a response);
 - **a body rate**: while a body is being received, every ``Limits.body_timeout`` seconds must bring
-  at least ``Limits.min_body_rate`` bytes per second; else 408 (or a bare close once a response has
-  started). The clock stops while the app is not reading (uvicorn's flow control paused the socket)
-  and while a ``100-continue`` client waits for the app's go-ahead;
+  at least ``Limits.min_body_rate`` bytes of body per second (chunk framing does not count); else
+  408 (or a bare close once a response has started). The clock stops while the app is not reading
+  (uvicorn's flow control paused the socket) and while a ``100-continue`` client waits for the
+  app's go-ahead;
 - **a send timeout**: a client that reads nothing of a response for ``Limits.send_timeout``
   seconds while the server's write buffer is full (uvicorn then holds the app's ``send``, with no
-  deadline) has its connection aborted, so slow readers cannot pin requests and their buffers;
+  deadline) has its connection aborted, so slow readers cannot pin requests and their buffers
+  (a closing connection too: its transport would wait for the buffer forever);
 - **bounded pipelining**: at most ``_MAX_PIPELINE`` requests wait behind the one running; past
   that, the queued ones are answered and the connection closed (uvicorn queued every request of
   every read: gigabytes from one connection);
 - **no desync after an unsupported ``Upgrade``**: uvicorn drops the rest of that read and parses
-  the next one afresh; here the request is answered and the connection closed;
+  the next one afresh; here the request is answered and the connection closed. A websocket
+  upgrade pipelined behind a pending response is treated the same (switching protocols then would
+  hand that response's flow control to the websocket);
 - **concurrency counted in requests**: ``limit_concurrency`` counts requests in progress (websocket
   sessions included), not open connections, so idle sockets (closed by the head and keep-alive
   timeouts) cannot make a worker answer everyone 503; a websocket handshake over it gets 503 too.
@@ -154,7 +159,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._left = self._head_limit  # head bytes still allowed (_OPEN past the head, -1 once done)
         self._body = False  # between the end of the head and the end of the message
         self._clock = 0.0  # when the current head or body window started (0: not running)
-        self._mark = 0  # ``_left`` when the body window started: received = _mark - _left
+        self._received = 0  # body bytes received on this connection
+        self._mark = 0  # ``_received`` when the body window started
         self._stopped: tuple[int, str] | None = None  # why parsing stopped (status 0: no answer)
         self._linger_until = 0.0
         self._lingered = 0
@@ -180,6 +186,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().resume_writing()
 
     def handle_websocket_upgrade(self) -> None:
+        if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
+            # A response is still owed on this connection: switching protocols now would hand its
+            # flow control (and the send timeout) to the websocket. Answer it, then close.
+            self.logger.warning("%s: websocket upgrade behind a pending response", _client(self.client))
+            self._stopped, self._left = (0, "upgrade behind a response"), -1
+            if self.cycle is not None:
+                self.cycle.keep_alive = False
+            return
         if self._task_limit is not None and len(self.tasks) >= self._task_limit:
             self.logger.warning("%s: 503 websocket over the concurrency limit", _client(self.client))
             self._answer(503, "Service unavailable")
@@ -219,24 +233,28 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         # Feed at most what the head limit allows, or a body ``header_size`` bytes at a time: where
         # a message ends within a read is not known, and the next head is counted from there on.
-        if self._body:
-            room = self._head_limit
-            self._left -= room
-        else:
-            room, self._left = self._left, 0
-        if room > 0:
-            _feed(self, data[:room])
-        if self.transport.is_closing() or self.transport.get_protocol() is not self or self._stopped:
-            return
-        if self._left == 0 and not self._body:  # still the same head
-            self._refuse(431, "Request header fields too large")
-            return
-        self.data_received(data[room:])
+        # (Slices of a memoryview: no copy, so a small limit costs calls, not copying.)
+        view = data if isinstance(data, memoryview) else memoryview(data)
+        step, start = self._head_limit, 0
+        while start < size:
+            head = not self._body
+            room = self._left if head else step
+            piece = view[start : start + room]
+            start += len(piece)
+            self._left -= len(piece)
+            if piece:
+                _feed(self, piece)  # type: ignore[arg-type]  # httptools reads any buffer
+            if self.transport.is_closing() or self.transport.get_protocol() is not self or self._stopped:
+                return
+            if self._left <= 0 and (head or self._body):  # the same head, or trailers, past the limit
+                what = "header fields" if head else "trailers"
+                self._refuse(431, f"Request {what} too large")
+                return
 
     # Parser callbacks
 
     def on_headers_complete(self) -> None:
-        self._left, self._body, self._clock, self._mark = _OPEN, True, 0.0, _OPEN
+        self._left, self._body, self._clock, self._mark = _OPEN, True, 0.0, self._received
         limit = self._task_limit
         if limit is not None and len(self.tasks) >= limit:
             self.limit_concurrency = 0  # uvicorn's own check then answers this request 503
@@ -250,6 +268,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.cycle.keep_alive = False  # the queued requests are answered, then it closes
             raise _Stop(0, "pipeline too deep")
 
+    def on_chunk_header(self) -> None:
+        # From a chunk's size line until its data (or, after the last, through the trailers), bytes
+        # count against the head limit: httptools would otherwise grow a trailer field without end.
+        self._left = self._head_limit
+
+    def on_body(self, body: bytes) -> None:
+        self._received += len(body)
+        self._left = _OPEN
+        _body(self, body)
+
     def on_message_complete(self) -> None:
         self._left, self._body, self._clock = self._head_limit, False, 0.0
         _message_complete(self)
@@ -258,16 +286,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def check(self, now: float) -> None:
         """Called by the sweep: refuse a head or a body that is too slow."""
-        if self.transport is None or self.transport.is_closing():
+        if self.transport is None:
+            return
+        limits = self.limits
+        if self._blocked_since and now - self._blocked_since >= limits.send_timeout:
+            # Also when closing: a closing transport waits for its full buffer to drain, forever.
+            self.logger.warning("%s: send timeout, the client reads nothing", _client(self.client))
+            self.transport.abort()  # its buffer is dropped; the app's send() returns (disconnected)
+            return
+        if self.transport.is_closing():
             return
         if self._linger_until:
             if now >= self._linger_until:
                 self.transport.close()
-            return
-        limits = self.limits
-        if self._blocked_since and now - self._blocked_since >= limits.send_timeout:
-            self.logger.warning("%s: send timeout, the client reads nothing", _client(self.client))
-            self.transport.abort()  # its buffer is dropped; the app's send() returns (disconnected)
             return
         if self._stopped is not None:
             return
@@ -285,15 +316,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         waiting = self.flow.read_paused or (self.cycle is not None and self.cycle.waiting_for_100_continue)
         if waiting:  # the app is the one not reading
-            self._clock, self._mark = now, self._left
+            self._clock, self._mark = now, self._received
         elif not self._clock:  # the window starts; bytes since the head ended count in it
             self._clock = now
         elif now - self._clock >= limits.body_timeout:
-            received, elapsed = self._mark - self._left, now - self._clock
+            received, elapsed = self._received - self._mark, now - self._clock
             if received == 0 or received < limits.min_body_rate * elapsed:
                 self._refuse(408, "Request body timeout")
             else:
-                self._clock, self._mark = now, self._left
+                self._clock, self._mark = now, self._received
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer ``status`` (unless a response already started), then close lingering."""
@@ -334,6 +365,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
 
 _feed = HttpToolsProtocol.data_received
+_body = HttpToolsProtocol.on_body
 _headers_complete = HttpToolsProtocol.on_headers_complete
 _message_complete = HttpToolsProtocol.on_message_complete
 
