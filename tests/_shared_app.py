@@ -24,7 +24,8 @@ from toolkit.sessions import RedisStore
 
 def create_app() -> App:
     store = RedisStore(url=os.environ["REDIS_URL"], prefix=os.environ["SHARED_PREFIX"])
-    # Sliding over an hour: a window boundary between the requests of one test changes nothing.
+    # Sliding over an hour: the few requests of one test fall in one window unless an hour boundary
+    # passes between them (the previous window is then weighted down, which can admit one more).
     limiter = RateLimiter(store, algorithm="sliding")
     computed = 0  # how many responses this process computed itself
 
