@@ -84,7 +84,9 @@ def test_serves_the_app_with_httptools_and_no_server_header(defaults: Server) ->
     assert "server" not in response.headers
     log = defaults.log()
     assert "toolkit run: _serve_app:app on http://127.0.0.1:" in log
-    assert "head <= 32768 bytes within 10 s, body >= 256 B/s per 10 s, 1000 concurrent" in log
+    assert (
+        "head <= 32768 bytes within 10 s, body >= 256 B/s per 10 s, send timeout 60 s, 1000 concurrent" in log
+    )
     assert "drain 25 s, proxy headers off" in log
 
 
@@ -172,6 +174,21 @@ def test_an_oversized_pipelined_head_closes_after_the_pending_responses(guarded:
     # It arrives while the first responses are pending: they are sent, then the connection closes
     # (a status line for the third would interleave with theirs).
     assert statuses(raw) == ["HTTP/1.1 200 OK"] * 2
+
+
+def test_an_oversized_head_behind_a_running_response_is_not_read_on(guarded: Server) -> None:
+    sent = 0
+    with connect(guarded) as sock:
+        sock.sendall(get("/slow?seconds=3") + b"GET /health HTTP/1.1\r\nHost: test\r\nX-Pad: ")
+        sock.settimeout(1.5)
+        with contextlib.suppress(TimeoutError, BrokenPipeError, ConnectionResetError):
+            while sent < 256 << 20:  # the server stops reading: sending blocks once buffers fill
+                sock.sendall(b"p" * 65536)
+                sent += 65536
+        sock.settimeout(CLIENT_TIMEOUT.read)
+        raw = read_all(sock)
+    assert sent < 64 << 20  # what the kernel buffers held, not everything the client had
+    assert statuses(raw) == ["HTTP/1.1 200 OK"]  # the running response, then the connection closes
 
 
 def test_a_keep_alive_connection_cannot_send_a_huge_second_head(guarded: Server) -> None:

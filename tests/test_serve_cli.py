@@ -346,6 +346,13 @@ def test_loading_the_protocol_refuses_bad_limits(tmp_path: Path) -> None:
     assert "ValueError: TOOLKIT_SERVE_LIMITS=" in done.stderr  # when uvicorn loads it: at startup
 
 
+def test_the_commands_log_lines_are_aligned_as_uvicorns() -> None:
+    record = logging.LogRecord("toolkit.serve", logging.WARNING, __file__, 1, "a %s", ("b",), None)
+    assert cli._UvicornStyle().format(record) == "WARNING:  a b"
+    record.levelname = "INFO"
+    assert cli._UvicornStyle().format(record) == "INFO:     a b"
+
+
 def test_serve_options_refuse_nonsense() -> None:
     with pytest.raises(ValueError, match="reload serves one worker"):
         ServeOptions(workers=2, reload=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 import httpx
+import live_server
 import pytest
 from live_server import read_all
 from starlette.types import ASGIApp, Message
@@ -38,18 +39,8 @@ def free_port() -> int:
 
 
 @dataclasses.dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
+class Server(live_server.Server):
     http: str
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
     def connect(self) -> socket.socket:
         return socket.create_connection(("127.0.0.1", self.port), timeout=IO_TIMEOUT)

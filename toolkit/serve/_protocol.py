@@ -161,7 +161,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._clock = 0.0  # when the current head or body window started (0: not running)
         self._received = 0  # body bytes received on this connection
         self._mark = 0  # ``_received`` when the body window started
-        self._stopped: tuple[int, str] | None = None  # why parsing stopped (status 0: no answer)
+        self._stopped = False  # parsing has stopped: what the client still sends is dropped
         self._linger_until = 0.0
         self._lingered = 0
         self._blocked_since = 0.0  # when the transport's write buffer filled up (0: it is not full)
@@ -190,7 +190,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             # A response is still owed on this connection: switching protocols now would hand its
             # flow control (and the send timeout) to the websocket. Answer it, then close.
             self.logger.warning("%s: websocket upgrade behind a pending response", _client(self.client))
-            self._stopped, self._left = (0, "upgrade behind a response"), -1
+            self._stop_parsing()
             if self.cycle is not None:
                 self.cycle.keep_alive = False
             return
@@ -205,7 +205,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super()._unsupported_upgrade_warning()
         # The parser stopped at the upgrade and uvicorn drops the rest of the read: parsing the
         # next read afresh could take a body for a request. Answer this one, then close.
-        self._stopped, self._left = (0, "unsupported upgrade"), -1
+        self._stop_parsing()
         if self.cycle is not None:
             self.cycle.keep_alive = False
 
@@ -216,7 +216,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not isinstance(stop, _Stop):
             super().send_400_response(msg)
             return
-        self._stopped, self._left = (stop.status, stop.message), -1
+        self._stop_parsing()
         if stop.status:
             self._refuse(stop.status, stop.message)
 
@@ -226,7 +226,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._left -= size
             _feed(self, data)  # PERF: the base method itself, without super()'s lookup
             return
-        if self._stopped is not None or self._linger_until:  # done: drop what the client still sends
+        if self._stopped or self._linger_until:  # done: drop what the client still sends
             self._lingered += size
             if self._linger_until and self._lingered > _LINGER_BYTES:
                 self.transport.close()
@@ -264,7 +264,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.headers = _NO_TRAILERS  # type: ignore[assignment]
         if len(self.pipeline) > _MAX_PIPELINE:
             self.logger.warning("%s: more than %d pipelined requests", _client(self.client), _MAX_PIPELINE)
-            self._stopped, self._left = (0, "pipeline too deep"), -1
+            self._stop_parsing()
             self.cycle.keep_alive = False  # the queued requests are answered, then it closes
             raise _Stop(0, "pipeline too deep")
 
@@ -300,7 +300,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if now >= self._linger_until:
                 self.transport.close()
             return
-        if self._stopped is not None:
+        if self._stopped:
             return
         if not self._body:
             seen = self._left < limits.header_size
@@ -325,6 +325,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self._refuse(408, "Request body timeout")
             else:
                 self._clock, self._mark = now, self._received
+
+    def _stop_parsing(self) -> None:
+        self._stopped, self._left = True, -1  # every further byte takes the dropping branch
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer ``status`` (unless a response already started), then close lingering."""

@@ -93,6 +93,7 @@ class ServeOptions:
             f"toolkit {mode}: {target} on {scheme}://{self.host}:{self.port} ({workers}"
             f"{', reload' if self.reload else ''}); head <= {limits.header_size} bytes within "
             f"{limits.header_timeout:g} s, body >= {limits.min_body_rate} B/s per {limits.body_timeout:g} s, "
+            f"send timeout {limits.send_timeout:g} s, "
             f"{self.limit_concurrency or 'unlimited'} concurrent per worker, "
             f"drain {self.timeout_graceful_shutdown} s, "
             f"proxy headers {proxy}"
