@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..responses import JSONResponse
+
 __all__ = ["HeaderLimitMiddleware"]
 
 
@@ -33,7 +35,7 @@ class HeaderLimitMiddleware:
         if scope["type"] in ("http", "websocket"):
             problem = self._problem(scope)
             if problem is not None:
-                await self._refuse(scope, send, problem)
+                await self._refuse(scope, receive, send, problem)
                 return
         await self.app(scope, receive, send)
 
@@ -49,15 +51,9 @@ class HeaderLimitMiddleware:
         return None
 
     @staticmethod
-    async def _refuse(scope: Scope, send: Send, problem: str) -> None:
+    async def _refuse(scope: Scope, receive: Receive, send: Send, problem: str) -> None:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008, "reason": problem})
             return
-        body = b'{"detail":"' + problem.encode() + b'"}'
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
-        await send({"type": "http.response.start", "status": 431, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        response = JSONResponse({"detail": problem}, status_code=431, headers={"Connection": "close"})
+        await response(scope, receive, send)
