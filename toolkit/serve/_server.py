@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from ._discover import Target, load_target
+from ._discover import Target, _is_app, load_target
 from ._limits import LIMITS_ENV, Limits
 
 __all__ = ["ServeOptions", "available_cpus", "serve"]
@@ -145,7 +145,7 @@ def serve(target: Target, options: ServeOptions, mode: Mode = "run") -> None:
         workers=options.workers,
         loop="auto",  # uvloop where installed (uvicorn[standard] installs it on Linux and macOS)
         http=GuardedHttpToolsProtocol,
-        lifespan="on" if _speaks_lifespan(app) else "auto",
+        lifespan="on" if _is_app(app) else "auto",  # a toolkit or Starlette app speaks lifespan
         log_level=options.log_level,
         access_log=options.access_log,
         proxy_headers=proxy is not None,
@@ -161,12 +161,6 @@ def serve(target: Target, options: ServeOptions, mode: Mode = "run") -> None:
         ssl_keyfile=options.ssl_keyfile,
         ssl_certfile=options.ssl_certfile,
     )
-
-
-def _speaks_lifespan(app: Any) -> bool:
-    from ._discover import _is_app
-
-    return _is_app(app)
 
 
 def _warn_about(app: Any, options: ServeOptions, mode: Mode) -> None:
