@@ -1,6 +1,7 @@
 """The application: ``create_app(settings)``, and ``app`` for ``uvicorn apps.shop.main:app``."""
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from apps.common.db import DatabaseUnavailable, ValueOutOfRange
@@ -15,6 +16,8 @@ from .deps import get_settings
 from .routes import admin, auth, health, items, live, users
 
 __all__ = ["app", "create_app"]
+
+logger = logging.getLogger("apps.shop")
 
 SESSION_IDLE_TIMEOUT = 30 * 60  # seconds between requests before a session ends
 SESSION_MAX_AGE = 7 * 24 * 3600
@@ -71,10 +74,24 @@ def create_app(settings: Settings | None = None) -> App:
     app.add_websocket_route(
         "/ws/items", live.item_socket, dependencies=[Depends(require_origin(*settings.allowed_origins))]
     )
+    _mount_graphql(app)
     # Dependencies ask for `get_settings` (the database is made from it); this app answers with its
     # own. Set after the routes: the toolkit ignores overrides set before a route is registered.
     app.dependency_overrides[get_settings] = lambda: settings
     return app
+
+
+def _mount_graphql(app: App) -> None:
+    """``/graphql`` when strawberry is installed (the ``graphql`` extra); without it the REST API
+    serves alone (the container image does not install it) and ``/graphql`` is a 404."""
+    try:
+        from .graphql import create_graphql
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.partition(".")[0] not in ("strawberry", "graphql"):
+            raise  # a bug of ours, not the missing extra
+        logger.info("GraphQL is off: install the graphql extra (pip install 'toolkit[graphql]')")
+        return
+    app.mount("/graphql", create_graphql())
 
 
 app = create_app()

@@ -1,0 +1,462 @@
+"""GraphQL with strawberry on a toolkit ``App``: ``pip install 'toolkit[graphql]'``.
+
+::
+
+    async def get_context(user: Annotated[User, Depends(current_user)], db: DatabaseDep) -> dict[str, Any]:
+        return {"user": user, "db": db}
+
+    app.mount("/graphql", GraphQL(schema, context_getter=get_context))
+
+``context_getter`` declares its parameters like a route's dependency (``Request``, ``Response``,
+``BackgroundTasks``, ``Session``, headers and cookies, ``Depends(...)`` including app-scoped ones),
+resolved by the toolkit's executor under the app's ``dependency_overrides``; generator
+dependencies are closed after the response is sent (an exception a resolver raised is thrown into
+them first, so a transaction rolls back). Resolvers read ``info.context["request"]``,
+``["response"]``, ``["background_tasks"]`` and whatever the getter returned; lifespan state is
+``info.context["request"].state``.
+
+Safe defaults, decided per request from the mounting ``App``:
+
+- POST bodies are held to the app's ``max_body_size`` (413; a mounted app is not a route, so the
+  routes' limit does not cover it) and must be ``application/json`` (415 otherwise): a browser
+  cannot send that cross-origin without a CORS preflight, so a cookie-authenticated request
+  cannot be forged by another site's form. Multipart uploads are off (strawberry's default).
+- Only GET and POST (405); a mutation over GET is refused by strawberry (400).
+- Query depth (10), aliases (15) and tokens (2,000) are limited; ``None`` lifts a limit.
+- Introspection and the GraphiQL page only when ``App.debug`` (or ``introspection=True``).
+- A resolver's unexpected exception is answered ``"Internal server error"`` unless
+  ``App.debug`` (or ``mask_errors=False``); a ``GraphQLError`` it raises is shown as is, an
+  ``HTTPException`` as its detail with ``extensions.code`` (``"FORBIDDEN"``...) and
+  ``extensions.status``.
+- An ``HTTPException`` from the context getter (a 401 of ``current_user``) answers that status
+  and headers with ``{"errors": [{"message": detail, "extensions": {"code", "status"}}]}``,
+  before the query is parsed; other exceptions go to the app's exception handlers (else a 500).
+- Websocket subscriptions are not served (the handshake is refused).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import msgspec
+import strawberry.asgi
+from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from starlette.background import BackgroundTasks
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.extensions.query_depth_limiter import IgnoreContext
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.ides import GraphQL_IDE
+from strawberry.schema import BaseSchema
+from strawberry.types import ExecutionResult
+
+from ._analysis import analyze, describe
+from ._app_scope import AppScope
+from ._body import declared_size_check, header_value, limited_receive
+from ._cleanup import CleanupStack
+from ._executor import Resolution, run_steps
+from ._plan import Plan
+from .exceptions import RequestBodyTooLarge, RequestValidationError, RouteConfigError
+
+try:  # strawberry >= 0.28x raises cross_web's; older releases their own
+    from cross_web import HTTPException as _ViewError
+except ImportError:  # pragma: no cover - strawberry before cross_web
+    from strawberry.http.exceptions import HTTPException as _ViewError  # type: ignore[attr-defined,no-redef]
+
+__all__ = ["GraphQL"]
+
+logger = logging.getLogger("toolkit.graphql")
+
+DEFAULT_MAX_DEPTH = 10
+DEFAULT_MAX_ALIASES = 15
+DEFAULT_MAX_TOKENS = 2000
+_DEFAULT_BODY_LIMIT = 10 * 1024 * 1024  # App's default, when mounted outside a toolkit App
+_CALL_KEY = "toolkit.graphql"
+#: The injectables a context getter may take (no WebSocket: subscriptions are not served).
+_ALLOWED = frozenset({"request", "connection", "response", "background", "session", "security_scopes"})
+_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "BAD_USER_INPUT",
+    429: "TOO_MANY_REQUESTS",
+}
+MASKED_MESSAGE = "Internal server error"
+
+
+def _code(status: int) -> str:
+    return _CODES.get(status, "INTERNAL_SERVER_ERROR" if status >= 500 else f"HTTP_{status}")
+
+
+def _error_body(message: str, status: int, **extensions: Any) -> dict[str, Any]:
+    return {
+        "errors": [
+            {"message": message, "extensions": {"code": _code(status), "status": status, **extensions}}
+        ]
+    }
+
+
+def _error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    return JSONResponse(_error_body(message, status), status_code=status, headers=headers)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Policy:
+    """What one request may do, from the view's settings and the mounting App's ``debug``."""
+
+    introspection: bool
+    mask_errors: bool
+
+
+class _Call:
+    """One request through the view: its policy, its dependencies' cleanups, its resolver errors."""
+
+    __slots__ = ("background", "failure", "policy", "stack", "view")
+
+    def __init__(self, view: GraphQL, policy: _Policy) -> None:
+        self.view = view
+        self.policy = policy
+        self.stack = CleanupStack()
+        self.background = BackgroundTasks()
+        self.failure: BaseException | None = None  # the first exception a resolver raised
+
+
+class _Limits(SchemaExtension):
+    """Added to the schema by ``GraphQL``: the depth, alias and token limits and the introspection
+    switch of the view serving the request (nothing for a request that did not come through one)."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        request = context.get("request") if isinstance(context, Mapping) else None
+        call = request.scope.get(_CALL_KEY) if isinstance(request, Request) else None
+        if isinstance(call, _Call):
+            view = call.view
+            if view.max_tokens is not None:
+                self.execution_context.parse_options["max_tokens"] = view.max_tokens
+            rules = view._rules(call.policy.introspection)
+            self.execution_context.validation_rules = (*self.execution_context.validation_rules, *rules)
+        yield
+
+
+def _introspection_field(ignore: IgnoreContext) -> bool:
+    return ignore.field_name.startswith("__")  # refused, or allowed whole, by the introspection rule
+
+
+class _ContextPlans:
+    """The context getter's plan per App (its app-scoped values, its overrides), as health checks'."""
+
+    def __init__(self, getter: Callable[..., Any]) -> None:
+        self.getter = getter
+        self.owner = f"GraphQL context_getter ({describe(getter)})"
+        self._plans: weakref.WeakKeyDictionary[AppScope, tuple[Any, Plan]] = weakref.WeakKeyDictionary()
+        self._no_app: Plan | None = None
+        self.compile(AppScope(), None)  # throwaway: refuses mistakes when the view is made
+
+    def compile(self, app_scope: AppScope | None, overrides: Any) -> Plan:
+        root = analyze(self.getter, {}, owner=self.owner, overrides=overrides)
+        if root.is_gen or root.is_async_gen:
+            raise RouteConfigError(
+                f"{self.owner}: the context getter cannot be a generator; put the cleanup in a "
+                "generator dependency it takes (closed after the response)"
+            )
+        plan = Plan(root, [], self.owner, set(), app_scope=app_scope, overrides=overrides)
+        refused = ["a body" if plan.has_body else "", "form fields" if plan.has_forms else ""]
+        refused += [kwarg for step in plan.steps for kwarg, kind in step.special_args if kind not in _ALLOWED]
+        refused = [what for what in refused if what]
+        if refused:
+            raise RouteConfigError(
+                f"{self.owner}: the request body is the GraphQL operation, and subscriptions are not "
+                f"served, so a context getter cannot take {', '.join(refused)}"
+            )
+        return plan
+
+    def for_app(self, app: Any) -> Plan:
+        app_scope: AppScope | None = getattr(app, "app_scope", None)
+        if app_scope is None:
+            if self._no_app is None:
+                self._no_app = self.compile(None, None)
+            return self._no_app
+        overrides = getattr(app, "dependency_overrides", None)
+        # A new lifespan re-registers the app's app-scoped values: the plan registers its own again.
+        version = (getattr(overrides, "version", 0), app_scope.lifespans)
+        cached = self._plans.get(app_scope)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        plan = self.compile(app_scope, overrides)
+        self._plans[app_scope] = (version, plan)
+        return plan
+
+
+class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
+    """strawberry's ASGI app for ``app.mount(path, GraphQL(schema, context_getter=...))``.
+
+    ``context_getter``: a callable declared like a toolkit dependency, returning a mapping merged
+    into the context (``request``, ``response``, ``background_tasks``). ``introspection`` and
+    ``mask_errors``: ``None`` follows the mounting ``App.debug`` (introspection and the
+    ``graphql_ide`` page in debug only; errors masked unless debug). ``max_body_size``: ``None``
+    is the App's limit. ``max_depth``, ``max_aliases``, ``max_tokens``: ``None`` lifts one.
+
+    The schema gets one extension (the limits), which does nothing outside this view.
+    """
+
+    def __init__(
+        self,
+        schema: BaseSchema,
+        *,
+        context_getter: Callable[..., Any] | None = None,
+        graphql_ide: GraphQL_IDE | None = "graphiql",
+        introspection: bool | None = None,
+        mask_errors: bool | None = None,
+        max_body_size: int | None = None,
+        max_depth: int | None = DEFAULT_MAX_DEPTH,
+        max_aliases: int | None = DEFAULT_MAX_ALIASES,
+        max_tokens: int | None = DEFAULT_MAX_TOKENS,
+        allow_queries_via_get: bool = True,
+        multipart_uploads_enabled: bool = False,
+    ) -> None:
+        super().__init__(
+            schema,
+            graphql_ide=graphql_ide,
+            allow_queries_via_get=allow_queries_via_get,
+            multipart_uploads_enabled=multipart_uploads_enabled,
+        )
+        for name, limit in (
+            ("max_depth", max_depth),
+            ("max_aliases", max_aliases),
+            ("max_tokens", max_tokens),
+        ):
+            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+                raise ValueError(f"{name} must be a positive int or None, not {limit!r}")
+        self.context_getter = context_getter
+        self._context_plans = _ContextPlans(context_getter) if context_getter is not None else None
+        self.introspection = introspection
+        self.mask_errors = mask_errors
+        self.max_body_size = max_body_size
+        self.max_depth = max_depth
+        self.max_aliases = max_aliases
+        self.max_tokens = max_tokens
+        limits: list[Any] = []
+        if max_depth is not None:
+            limits += QueryDepthLimiter(max_depth, should_ignore=_introspection_field).validation_rules
+        if max_aliases is not None:
+            limits += MaxAliasesLimiter(max_aliases).validation_rules
+        self._limit_rules = tuple(limits)
+        extensions = getattr(schema, "extensions", None)
+        if extensions is None:
+            raise TypeError(f"GraphQL takes a strawberry.Schema, not {type(schema).__name__}")
+        if _Limits not in extensions:
+            # A class: strawberry makes an instance per operation (older releases one per schema).
+            schema.extensions = (*extensions, _Limits)  # type: ignore[attr-defined]
+            vars(schema).pop("_async_extensions", None)  # older strawberry caches the instances
+
+    def _rules(self, introspection: bool) -> tuple[Any, ...]:
+        if introspection:
+            return self._limit_rules
+        return (*self._limit_rules, NoSchemaIntrospectionCustomRule)
+
+    def _policy(self, app: Any) -> _Policy:
+        debug = bool(getattr(app, "debug", False))
+        return _Policy(
+            introspection=debug if self.introspection is None else self.introspection,
+            mask_errors=not debug if self.mask_errors is None else self.mask_errors,
+        )
+
+    # --- ASGI ----------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await WebSocket(scope, receive, send).close(code=1008)  # before accept: HTTP 403
+            return
+        if scope["type"] != "http":  # pragma: no cover - a mount only sees http and websocket
+            raise ValueError(f"unsupported scope type {scope['type']!r}")
+        app = scope.get("app")
+        policy = self._policy(app)
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        limit = (
+            self.max_body_size
+            if self.max_body_size is not None
+            else getattr(app, "max_body_size", _DEFAULT_BODY_LIMIT)
+        )
+        if limit is not None:
+            try:  # a declared size over the limit: 413 before the context getter runs
+                declared_size_check(header_value(scope, b"content-length"), limit)
+            except RequestBodyTooLarge as exc:
+                await _error_response(413, str(exc.detail))(scope, receive, send)
+                return
+            receive = limited_receive(receive, limit, scope)
+        request = Request(scope, receive, send)
+        if self.should_render_graphql_ide(self.request_adapter_class(request)):
+            # Before the context getter: the page itself needs no credentials.
+            page = HTMLResponse(self.graphql_ide_html) if policy.introspection and self.graphql_ide else None
+            await (page or _error_response(404, "Not Found"))(scope, receive, send)
+            return
+        call = _Call(self, policy)
+        scope[_CALL_KEY] = call
+        try:
+            response = await self.run(request)
+        except Exception as exc:
+            raised = await call.stack.unwind(exc)  # a generator dependency may translate it
+            if not isinstance(raised, Exception):
+                raise raised from None
+            error_response = await self._render(raised, app, scope, receive, send)
+            if error_response is not None:
+                await error_response(scope, receive, send)
+            return
+        except BaseException as exc:  # cancelled: every cleanup still runs
+            await call.stack.unwind_shielded(exc)
+            raise
+        try:
+            await response(scope, receive, send)
+        except BaseException as exc:
+            await call.stack.unwind_shielded(exc)
+            raise
+        if call.failure is None:
+            await call.stack.close()
+            return
+        # A resolver raised: its dependencies see it (a transaction rolls back what it did not commit).
+        raised = await call.stack.unwind(call.failure)
+        if raised is not call.failure:
+            raise raised
+
+    def _refusal(self, scope: Scope) -> Response | None:
+        """405 for methods other than GET and POST; 415 for a POST that is not JSON (nor, when
+        uploads are on, multipart): a cross-site form or ``fetch`` without CORS cannot send it."""
+        method = scope["method"]
+        if method not in ("GET", "POST"):
+            return _error_response(405, "GraphQL only supports GET and POST requests", {"Allow": "GET, POST"})
+        if method == "GET":
+            return None
+        accepted = {"application/json"}
+        if self.multipart_uploads_enabled:
+            accepted.add("multipart/form-data")
+        kinds = [
+            value.decode("latin-1").split(";", 1)[0].strip().lower()
+            for name, value in scope["headers"]
+            if name == b"content-type"
+        ]
+        if not kinds or any(kind not in accepted for kind in kinds):
+            return _error_response(415, "Send the GraphQL operation as JSON (Content-Type: application/json)")
+        return None
+
+    async def _render(
+        self, exc: Exception, app: Any, scope: Scope, receive: Receive, send: Send
+    ) -> Response | None:
+        """The response to an exception raised before the operation ran (or strawberry's refusal)."""
+        if isinstance(exc, _ViewError):
+            return _error_response(exc.status_code, exc.reason)
+        if isinstance(exc, StarletteHTTPException):
+            return _error_response(exc.status_code, str(exc.detail), exc.headers)
+        if isinstance(exc, RequestValidationError):
+            body = _error_body("Invalid request", 422, errors=[_plain(error) for error in exc.errors()])
+            return JSONResponse(body, status_code=422)
+        render = getattr(app, "_render_error", None)
+        if render is None:
+            raise exc
+        # The app's exception handlers (a 503 for an unreachable database); none: a 500.
+        result: Response | None = await render(scope, receive, send, exc)
+        return result
+
+    # --- strawberry's hooks --------------------------------------------------------------------
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> dict[str, Any]:
+        call = request.scope.get(_CALL_KEY)
+        assert isinstance(call, _Call)
+        assert isinstance(request, Request)
+        assert isinstance(response, Response)
+        response.background = call.background
+        context: dict[str, Any] = {
+            "request": request,
+            "response": response,
+            "background_tasks": call.background,
+        }
+        if self._context_plans is None:
+            return context
+        plan = self._context_plans.for_app(request.scope.get("app"))
+        res = Resolution(request.scope, request.receive, None, plan.size, call.stack)
+        res.connection = request
+        res.response = response
+        res.background = call.background
+        if plan.has_params:
+            try:
+                res.params = plan.extract_params(request.scope, {})
+            except RequestValidationError as exc:
+                # As on a route: the dependencies whose inputs are valid run first (a 401 wins).
+                res.params = exc.valid_params
+                await run_steps(plan.steps_to_run_despite(exc.errors()), res)
+                raise
+        value = await run_steps(plan.steps, res)
+        if value is None:
+            return context
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{self._context_plans.owner} returned {type(value).__name__}, not a mapping")
+        return {**context, **value}
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        data = await super().process_result(request, result)
+        call = request.scope.get(_CALL_KEY)
+        if not result.errors or not isinstance(call, _Call):
+            return data
+        for error in result.errors:
+            if error.path is not None and call.failure is None:
+                call.failure = error.original_error or error
+        data["errors"] = [_format(error, call.policy.mask_errors) for error in result.errors]
+        return data
+
+    async def parse_http_body(self, request: Any) -> Any:
+        try:
+            return await super().parse_http_body(request)
+        except (AttributeError, TypeError) as exc:
+            # JSON that is not an operation ("1", null, [1]): strawberry would fail with a 500.
+            raise _ViewError(400, "The body must be a JSON object: a GraphQL operation") from exc
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return msgspec.json.decode(data)
+        except (msgspec.DecodeError, RecursionError) as exc:
+            # strawberry answers a JSONDecodeError 400; a nesting too deep is one too, not a 500.
+            raise json.JSONDecodeError(str(exc)[:200], "", 0) from None
+
+    def encode_json(self, data: object) -> bytes:
+        return msgspec.json.encode(data)
+
+
+def _format(error: GraphQLError, mask: bool) -> dict[str, Any]:
+    original = error.original_error
+    if isinstance(original, StarletteHTTPException):
+        formatted = dict(error.formatted)
+        formatted["message"] = str(original.detail)
+        formatted["extensions"] = {
+            **(error.extensions or {}),
+            "code": _code(original.status_code),
+            "status": original.status_code,
+        }
+        return formatted
+    if original is not None and mask and not isinstance(original, GraphQLError):
+        masked = GraphQLError(MASKED_MESSAGE, error.nodes, error.source, error.positions, error.path)
+        return dict(masked.formatted)
+    return dict(error.formatted)
+
+
+def _plain(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A validation error without its ``ctx`` objects (an exception is not JSON)."""
+    return {key: entry[key] for key in ("type", "loc", "msg") if key in entry}
