@@ -329,6 +329,31 @@ def _shop_page(skip: int, limit: int) -> dict[str, Any]:
     return {"items": page, "total": len(SHOP_ITEMS), "skip": skip, "limit": limit}
 
 
+# --- notes: apps/notes (SQLAlchemy 2.0 async, Alembic) and its FastAPI twin, on seeded SQLite ----
+
+NOTES_PEERS = ("toolkit", "fastapi_tuned")  # the twin is FastAPI + SQLAlchemy as its best users write it
+NOTES_AUTHORS = ("ada", "grace", "edsger", "barbara", "donald")
+NOTES: tuple[dict[str, Any], ...] = tuple(
+    {"author": i % len(NOTES_AUTHORS), "title": f"Note {i}", "body": f"The body of note number {i}. " * 4}
+    for i in range(1, 101)
+)
+
+
+def _note(note_id: int) -> dict[str, Any]:
+    """A seeded note as both apps return it (authors were inserted first, ids from 1)."""
+    note = NOTES[note_id - 1]
+    author = {"id": note["author"] + 1, "name": NOTES_AUTHORS[note["author"]]}
+    fields = {"id": note_id, "title": note["title"], "body": note["body"], "created_at": TIMESTAMP}
+    return {**fields, "author": author}
+
+
+def _notes_page(offset: int, limit: int) -> dict[str, Any]:
+    items = [_note(offset + i + 1) for i in range(min(limit, len(NOTES) - offset))]
+    return {"items": items, "total": len(NOTES), "limit": limit, "offset": offset}
+
+
+_NOTES = {"peers": NOTES_PEERS, "app": "notes_app"}  # 100 notes, never written
+
 _LOGIN = {"username": SHOP_USER["username"], "password": SHOP_USER["password"]}
 _TOKEN = {"access_token": JWT, "token_type": "bearer"}
 _BAD_CREDENTIALS: dict[str, Any] = {
@@ -464,6 +489,17 @@ _CASES: tuple[Case, ...] = (
         timed=True,
         description="shop: create an item with a bearer token (insert, commit, audit in the background)",
     ),
+    _get(
+        "orm_page",
+        "/notes?limit=20",
+        json=_notes_page(0, 20),
+        **_NOTES,
+        timed=True,
+        description=(
+            f"SQLAlchemy 2.0 async: a page of 20 of {len(NOTES)} notes with their authors (a join and a"
+            " count, a session per request) -> Structs / pydantic models from the ORM rows"
+        ),
+    ),
     # --- behaviour checks (not timed) ------------------------------------------------------
     _get("params_defaults", "/items/42", json={"item_id": 42, "q": None, "limit": 10}),
     _get("params_bad_id", "/items/abc", status=422, error_locs=(("path", "item_id"),)),
@@ -548,6 +584,15 @@ _SHOP_CASES: tuple[Case, ...] = (
     _get("shop_created", "/items/1", json=_shop_item(1, NEW_ITEM), **_SHOP_WRITE),  # committed
 )
 
+# The notes checks: the page's bounds, a missing note, an id out of range.
+_NOTES_CASES: tuple[Case, ...] = (
+    _get("orm_page_last", "/notes?limit=20&offset=90", json=_notes_page(90, 20), **_NOTES),
+    _get("orm_page_limit_high", "/notes?limit=101", status=422, error_locs=(("query", "limit"),), **_NOTES),
+    _get("orm_note", "/notes/7", json=_note(7), **_NOTES),
+    _get("orm_note_missing", "/notes/1000", status=404, json={"detail": "Note not found"}, **_NOTES),
+    _get("orm_note_bad_id", "/notes/0", status=422, error_locs=(("path", "note_id"),), **_NOTES),
+)
+
 # Last: every ``/deps`` request above opened one connection, and its cleanup closed it, on the
 # 401 path too (the peer's process is fresh and the check sends every case once, in order).
 _OPENED = sum(case.path == "/deps" for case in _CASES)
@@ -555,6 +600,7 @@ CASES: tuple[Case, ...] = (
     *_CASES,
     *_STORE_CASES,
     *_SHOP_CASES,
+    *_NOTES_CASES,
     _get("deps_cleanup", "/deps/pool", json={"opened": _OPENED, "closed": _OPENED}),
 )
 

@@ -17,7 +17,9 @@ What differs from ``fastapi_app.py`` (FastAPI as commonly deployed), each a docu
   peer's sliding-window counter as a dependency, not fastapi-cache2 and slowapi.
 
 The models and the ``deps`` dependencies are the as-deployed peer's (imported). No shop apps: the
-shop is the toolkit's and its FastAPI twin's (``spec.SHOP_PEERS``).
+shop is the toolkit's and its FastAPI twin's (``spec.SHOP_PEERS``). ``notes_app`` is
+``apps/notes_fastapi`` (FastAPI + SQLAlchemy, written as its best users write it) with telemetry
+off (``spec.NOTES_PEERS``).
 """
 
 from __future__ import annotations
@@ -140,11 +142,16 @@ def _stack_app() -> FastAPI:
 
 
 def __getattr__(name: str) -> Any:
-    """``stack_app`` and ``store_app`` (``fastapi_tuned_stores.py``), made when first asked for."""
+    """``stack_app``, ``store_app`` (``fastapi_tuned_stores.py``) and ``notes_app`` (``peers/notes.py``:
+    ``apps/notes_fastapi``), made when first asked for."""
     if name == "stack_app":
         built = _stack_app()
     elif name == "store_app":
         from .fastapi_tuned_stores import app as built
+    elif name == "notes_app":
+        from .notes import build
+
+        built = build("fastapi_tuned", name)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = built

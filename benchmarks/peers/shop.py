@@ -72,7 +72,7 @@ async def _seed(url: str, password_hash: str, items: tuple[dict[str, Any], ...])
         await db.close()
 
 
-def _run_apart(job: Callable[[], Awaitable[None]]) -> None:
+def run_apart(job: Callable[[], Awaitable[None]]) -> None:
     """Run ``job`` on an event loop of its own, in a thread: the caller's loop may be running
     (uvicorn imports the app, and the in-process worker loads it, from inside their loops)."""
     import anyio
@@ -103,7 +103,7 @@ def build(kind: str, name: str) -> Any:
     url = f"sqlite:///{directory / 'shop.db'}"
     password_hash = _cheap_passwords(kind)(SHOP_USER["password"])
     items = SHOP_ITEMS if name == "shop_app" else ()
-    _run_apart(lambda: _seed(url, password_hash, items))
+    run_apart(lambda: _seed(url, password_hash, items))
     # rate_limits=False: shop_login logs the same user in from one address thousands of times a second.
     settings = Settings(database_url=url, redis_url=None, secret_key=SHOP_SECRET, rate_limits=False)
     if kind == "toolkit":

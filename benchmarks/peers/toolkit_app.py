@@ -126,13 +126,18 @@ async def stack():
 
 
 def __getattr__(name: str) -> Any:
-    """``store_app`` (its own module) and the shop apps (``peers/shop.py``), made when first asked for."""
+    """``store_app`` (its own module), the shop apps (``peers/shop.py``) and ``notes_app``
+    (``peers/notes.py``), made when first asked for."""
     if name == "store_app":
         from .toolkit_stores import app
     elif name in ("shop_app", "shop_write_app"):
         from .shop import build
 
         app = build("toolkit", name)
+    elif name == "notes_app":
+        from .notes import build as build_notes
+
+        app = build_notes("toolkit", name)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = app
