@@ -6,6 +6,8 @@ import ast
 import asyncio
 import contextlib
 import pathlib
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -533,3 +535,17 @@ def test_no_fastapi_or_pydantic_imports() -> None:
 def test_no_base_http_middleware() -> None:
     for file in _source_files():
         assert "BaseHTTPMiddleware" not in file.read_text(), file
+
+
+def test_the_integrations_load_only_when_asked_for() -> None:
+    """``import toolkit`` (and its middleware package) loads none of the optional integrations;
+    ``toolkit.graphql`` loads strawberry, and still no pydantic."""
+    code = (
+        "import sys, toolkit, toolkit.middleware\n"
+        "optional = ('strawberry', 'graphql', 'sqlalchemy', 'pyinstrument', 'pydantic', 'fastapi')\n"
+        "print(sorted(m for m in optional if m in sys.modules))\n"
+        "import toolkit.graphql\n"
+        "print(sorted(m for m in optional if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines() == ["[]", "['graphql', 'strawberry']"]
