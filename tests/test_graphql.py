@@ -268,7 +268,7 @@ def test_a_streamed_body_over_the_limit_is_413() -> None:
             "/graphql", content=chunks(), headers={**ALICE, "Content-Type": "application/json"}
         )
     assert response.status_code == 413
-    assert "rollback RequestBodyTooLarge" in events
+    assert events == []  # the body is read whole first: no dependency ran
 
 
 def nested(depth: int) -> str:

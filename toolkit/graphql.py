@@ -36,11 +36,12 @@ Safe defaults, decided per request from the mounting ``App``:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -51,21 +52,23 @@ from starlette.background import BackgroundTasks
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
-from strawberry.extensions.query_depth_limiter import IgnoreContext
+from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.ides import GraphQL_IDE
 from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from ._analysis import analyze, describe
 from ._app_scope import AppScope
-from ._body import declared_size_check, header_value, limited_receive
+from ._body import declared_size_check, header_value
 from ._cleanup import CleanupStack
 from ._executor import Resolution, run_steps
+from ._graphql_limits import document_limits
 from ._plan import Plan
+from .di import Depends
 from .exceptions import RequestBodyTooLarge, RequestValidationError, RouteConfigError
 
 try:  # strawberry >= 0.28x raises cross_web's; older releases their own
@@ -126,14 +129,20 @@ class _Policy:
 class _Call:
     """One request through the view: its policy, its dependencies' cleanups, its resolver errors."""
 
-    __slots__ = ("background", "failure", "policy", "stack", "view")
+    __slots__ = ("background", "early", "failure", "mutation", "policy", "stack", "view")
 
     def __init__(self, view: GraphQL, policy: _Policy) -> None:
         self.view = view
         self.policy = policy
         self.stack = CleanupStack()
+        # ``scope="function"`` generator dependencies: closed when the operation has run, before
+        # the response is sent (a commit that fails is the response, as on a route).
+        self.early: CleanupStack | None = None
         self.background = BackgroundTasks()
-        self.failure: BaseException | None = None  # the first exception a resolver raised
+        # The first unexpected exception a resolver raised (not a GraphQLError or HTTPException,
+        # which are answers): thrown into the dependencies, so a transaction rolls back.
+        self.failure: BaseException | None = None
+        self.mutation = False
 
 
 class _Limits(SchemaExtension):
@@ -142,7 +151,10 @@ class _Limits(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context.context
-        request = context.get("request") if isinstance(context, Mapping) else None
+        if isinstance(context, Mapping):
+            request = context.get("request")
+        else:  # a context object (strawberry's ``BaseContext`` pattern)
+            request = getattr(context, "request", None)
         call = request.scope.get(_CALL_KEY) if isinstance(request, Request) else None
         if isinstance(call, _Call):
             view = call.view
@@ -151,30 +163,39 @@ class _Limits(SchemaExtension):
             rules = view._rules(call.policy.introspection)
             self.execution_context.validation_rules = (*self.execution_context.validation_rules, *rules)
         yield
+        if isinstance(call, _Call):
+            with contextlib.suppress(Exception):  # no operation (a syntax error): not a mutation
+                call.mutation = self.execution_context.operation_type is OperationType.MUTATION
 
 
-def _introspection_field(ignore: IgnoreContext) -> bool:
-    return ignore.field_name.startswith("__")  # refused, or allowed whole, by the introspection rule
+def _no_context() -> None:
+    """The context getter of a view given none (its plan still runs the ``dependencies``)."""
 
 
 class _ContextPlans:
     """The context getter's plan per App (its app-scoped values, its overrides), as health checks'."""
 
-    def __init__(self, getter: Callable[..., Any]) -> None:
-        self.getter = getter
-        self.owner = f"GraphQL context_getter ({describe(getter)})"
+    def __init__(self, getter: Callable[..., Any] | None, dependencies: Sequence[Depends]) -> None:
+        self.getter = getter if getter is not None else _no_context
+        self.dependencies = list(dependencies)
+        what = describe(getter) if getter is not None else "none"
+        self.owner = f"GraphQL context_getter ({what})"
         self._plans: weakref.WeakKeyDictionary[AppScope, tuple[Any, Plan]] = weakref.WeakKeyDictionary()
         self._no_app: Plan | None = None
-        self.compile(AppScope(), None)  # throwaway: refuses mistakes when the view is made
+        self.compile(AppScope(), None, [])  # throwaway: refuses mistakes when the view is made
 
-    def compile(self, app_scope: AppScope | None, overrides: Any) -> Plan:
+    def compile(
+        self, app_scope: AppScope | None, overrides: Any, app_dependencies: Sequence[Depends]
+    ) -> Plan:
         root = analyze(self.getter, {}, owner=self.owner, overrides=overrides)
         if root.is_gen or root.is_async_gen:
             raise RouteConfigError(
                 f"{self.owner}: the context getter cannot be a generator; put the cleanup in a "
                 "generator dependency it takes (closed after the response)"
             )
-        plan = Plan(root, [], self.owner, set(), app_scope=app_scope, overrides=overrides)
+        # The App's own dependencies (``App(dependencies=[...])``) first, as on every route.
+        extra = [*app_dependencies, *self.dependencies]
+        plan = Plan(root, extra, self.owner, set(), app_scope=app_scope, overrides=overrides)
         refused = ["a body" if plan.has_body else "", "form fields" if plan.has_forms else ""]
         refused += [kwarg for step in plan.steps for kwarg, kind in step.special_args if kind not in _ALLOWED]
         refused = [what for what in refused if what]
@@ -189,15 +210,16 @@ class _ContextPlans:
         app_scope: AppScope | None = getattr(app, "app_scope", None)
         if app_scope is None:
             if self._no_app is None:
-                self._no_app = self.compile(None, None)
+                self._no_app = self.compile(None, None, [])
             return self._no_app
         overrides = getattr(app, "dependency_overrides", None)
+        app_dependencies = list(getattr(getattr(app, "router", None), "dependencies", None) or [])
         # A new lifespan re-registers the app's app-scoped values: the plan registers its own again.
-        version = (getattr(overrides, "version", 0), app_scope.lifespans)
+        version = (getattr(overrides, "version", 0), app_scope.lifespans, len(app_dependencies))
         cached = self._plans.get(app_scope)
         if cached is not None and cached[0] == version:
             return cached[1]
-        plan = self.compile(app_scope, overrides)
+        plan = self.compile(app_scope, overrides, app_dependencies)
         self._plans[app_scope] = (version, plan)
         return plan
 
@@ -219,6 +241,7 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
         schema: BaseSchema,
         *,
         context_getter: Callable[..., Any] | None = None,
+        dependencies: Sequence[Depends] | None = None,
         graphql_ide: GraphQL_IDE | None = "graphiql",
         introspection: bool | None = None,
         mask_errors: bool | None = None,
@@ -243,19 +266,15 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
             if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
                 raise ValueError(f"{name} must be a positive int or None, not {limit!r}")
         self.context_getter = context_getter
-        self._context_plans = _ContextPlans(context_getter) if context_getter is not None else None
+        self._context_plans = _ContextPlans(context_getter, dependencies or ())
         self.introspection = introspection
         self.mask_errors = mask_errors
         self.max_body_size = max_body_size
         self.max_depth = max_depth
         self.max_aliases = max_aliases
         self.max_tokens = max_tokens
-        limits: list[Any] = []
-        if max_depth is not None:
-            limits += QueryDepthLimiter(max_depth, should_ignore=_introspection_field).validation_rules
-        if max_aliases is not None:
-            limits += MaxAliasesLimiter(max_aliases).validation_rules
-        self._limit_rules = tuple(limits)
+        # Linear in the document: a fragment is measured once, however often it is spread.
+        self._limit_rules = document_limits(max_depth, max_aliases)
         extensions = getattr(schema, "extensions", None)
         if extensions is None:
             raise TypeError(f"GraphQL takes a strawberry.Schema, not {type(schema).__name__}")
@@ -295,13 +314,17 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
             if self.max_body_size is not None
             else getattr(app, "max_body_size", _DEFAULT_BODY_LIMIT)
         )
-        if limit is not None:
-            try:  # a declared size over the limit: 413 before the context getter runs
-                declared_size_check(header_value(scope, b"content-length"), limit)
+        if scope["method"] == "POST":
+            # The whole body first (within the limit), before any dependency runs: a client
+            # trickling it in must not hold a database connection or a write lock meanwhile.
+            try:
+                body = await _read_body(receive, scope, limit)
             except RequestBodyTooLarge as exc:
                 await _error_response(413, str(exc.detail))(scope, receive, send)
                 return
-            receive = limited_receive(receive, limit, scope)
+            if body is None:
+                return  # the client left before sending it
+            receive = _replay(body, receive)
         request = Request(scope, receive, send)
         if self.should_render_graphql_ide(self.request_adapter_class(request)):
             # Before the context getter: the page itself needs no credentials.
@@ -312,7 +335,21 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
         scope[_CALL_KEY] = call
         try:
             response = await self.run(request)
+            if call.early is not None:  # the operation has run: before the response is sent
+                early, call.early = call.early, None
+                if call.failure is None:
+                    await early.close(check_first=True)  # a commit that fails is the response
+                else:
+                    raised = await early.unwind(call.failure)  # a transaction rolls back
+                    if raised is not call.failure:
+                        raise raised
         except Exception as exc:
+            if call.early is not None:
+                unwound = await call.early.unwind(exc)
+                if not isinstance(unwound, Exception):  # cancelled meanwhile
+                    await call.stack.unwind_shielded(unwound)
+                    raise unwound from None
+                exc = unwound
             raised = await call.stack.unwind(exc)  # a generator dependency may translate it
             if not isinstance(raised, Exception):
                 raise raised from None
@@ -321,6 +358,8 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
                 await error_response(scope, receive, send)
             return
         except BaseException as exc:  # cancelled: every cleanup still runs
+            if call.early is not None:
+                await call.early.unwind_shielded(exc)
             await call.stack.unwind_shielded(exc)
             raise
         try:
@@ -331,7 +370,7 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
         if call.failure is None:
             await call.stack.close()
             return
-        # A resolver raised: its dependencies see it (a transaction rolls back what it did not commit).
+        # A resolver failed: its dependencies see it (a transaction rolls back what it did not commit).
         raised = await call.stack.unwind(call.failure)
         if raised is not call.failure:
             raise raised
@@ -389,10 +428,10 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
             "response": response,
             "background_tasks": call.background,
         }
-        if self._context_plans is None:
-            return context
         plan = self._context_plans.for_app(request.scope.get("app"))
         res = Resolution(request.scope, request.receive, None, plan.size, call.stack)
+        if plan.has_early_cleanup:
+            res.early = call.early = CleanupStack()
         res.connection = request
         res.response = response
         res.background = call.background
@@ -407,9 +446,20 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
         value = await run_steps(plan.steps, res)
         if value is None:
             return context
-        if not isinstance(value, Mapping):
-            raise TypeError(f"{self._context_plans.owner} returned {type(value).__name__}, not a mapping")
-        return {**context, **value}
+        if isinstance(value, Mapping):
+            return {**context, **value}
+        # An object (strawberry's ``BaseContext`` pattern): it gets what it does not set itself.
+        for name, default in context.items():
+            if getattr(value, name, None) is None:
+                try:
+                    setattr(value, name, default)
+                except AttributeError:
+                    raise TypeError(
+                        f"{self._context_plans.owner} returned a {type(value).__name__} without a "
+                        f"settable {name!r} attribute: return a mapping, or an object with "
+                        "request, response and background_tasks attributes"
+                    ) from None
+        return value  # type: ignore[no-any-return]
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         data = await super().process_result(request, result)
@@ -417,8 +467,11 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
         if not result.errors or not isinstance(call, _Call):
             return data
         for error in result.errors:
-            if error.path is not None and call.failure is None:
-                call.failure = error.original_error or error
+            if call.failure is None and error.path is not None and _unexpected(error):
+                call.failure = error.original_error
+        if call.failure is not None and call.mutation:
+            # The transaction rolls back: what the mutation's fields answered was not written.
+            data["data"] = None
         data["errors"] = [_format(error, call.policy.mask_errors) for error in result.errors]
         return data
 
@@ -438,6 +491,47 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
 
     def encode_json(self, data: object) -> bytes:
         return msgspec.json.encode(data)
+
+
+def _unexpected(error: GraphQLError) -> bool:
+    """A resolver's exception that is not an answer (a ``GraphQLError``, an ``HTTPException``, a
+    permission refused): a bug or a failure, which rolls the request's transaction back."""
+    original = error.original_error
+    return original is not None and not isinstance(original, (GraphQLError, StarletteHTTPException))
+
+
+async def _read_body(receive: Receive, scope: Scope, limit: int | None) -> bytes | None:
+    """The request body, whole; ``RequestBodyTooLarge`` past ``limit`` (before reading anything
+    when ``Content-Length`` says so); ``None`` when the client disconnected."""
+    if limit is not None:
+        declared_size_check(header_value(scope, b"content-length"), limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise RequestBodyTooLarge(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` that gives ``body`` first, then what the server sends (a disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 def _format(error: GraphQLError, mask: bool) -> dict[str, Any]:
