@@ -6,7 +6,8 @@ outermost of yours and the profile covers the others too::
     app = App(debug=True)  # or serve with `toolkit dev`, which turns debug on
     app.add_middleware(ProfilingMiddleware)
 
-Then ``GET /items/1?profile`` (or ``?profile=html``) answers pyinstrument's HTML page for that
+Then ``GET /items/1?profile`` (or ``?profile=html``, or as in the common FastAPI recipe
+``?profile=true``; ``1``, ``yes`` and ``on`` too) answers pyinstrument's HTML page for that
 request instead of the app's response, and ``?profile=speedscope`` a speedscope JSON file
 (open it at https://www.speedscope.app). The parameter is removed from the query string before
 the app sees it. ``header="X-Profile"`` adds a header trigger (``X-Profile: speedscope``).
@@ -17,16 +18,20 @@ usual (its side effects happen), then its response, streamed or not, is read to 
 thrown away; only its ``Set-Cookie`` lines are kept (so a profiled login still logs in) and its
 status is given as ``X-Profiled-Status``. An exception from the app is not swallowed: the
 profiler stops and the exception goes on to the normal error path (a 500 without a traceback
-unless debug is on). An unknown value (``?profile=pdf``) or conflicting ones get 400, and a
-profile asked for inside a request that is already being profiled (the middleware added twice,
-or another pyinstrument profiler around the app) gets 409.
+unless debug is on). An unknown value (``?profile=pdf``, ``?profile=false``) or conflicting ones
+get 400, and a profile asked for inside a request that is already being profiled (the middleware
+added twice, or another pyinstrument profiler around the app) gets 409.
 
-pyinstrument's async mode ties a profile to its request's task: time the handler spends awaiting
-(``await anyio.sleep(1)``, a database) is shown on the ``await`` line, and other requests
-running meanwhile (profiled or not) never appear in it. Several profiled requests may run at once,
-each with its own profile. While one runs, every request of that worker is slower (the sampler
-hooks the event loop's thread). Work done in another thread (a sync ``def`` handler or dependency,
-run in the thread pool) is not sampled: the profile shows the await of that thread.
+Profiles are taken one at a time (per middleware and event loop): a request asking for one while
+another profiled request runs waits for it to finish, up to ``wait`` seconds (default 30), then
+gets 409. Requests that do not ask are never held up and keep running meanwhile. pyinstrument's
+strict async mode ties the profile to its request's task: time the handler spends awaiting
+(``await anyio.sleep(1)``, a database) is shown on the ``await`` line; time other requests run
+while it is switched out without an await pyinstrument recognises (``await anyio.sleep(0)`` and
+other bare checkpoints) is shown as ``[out-of-context]``, so their functions never appear in it.
+While a profile runs, every request of that worker is slower (the sampler hooks the event loop's
+thread). Work done in another thread (a sync ``def`` handler or dependency, run in the thread
+pool) is not sampled: the profile shows the await of that thread.
 
 Refused when debug is off: a profile shows source paths, function names and timings to whoever
 asks, so unless ``force=True``:
@@ -46,14 +51,18 @@ asking for a profile when no lifespan ran. An app without one counts as debug of
 predicate on the request's ``HTTPConnection`` (``lambda conn: conn.client.host == "10.0.0.5"``);
 a request it refuses is served as if the middleware were not there.
 
-``interval`` is pyinstrument's sampling interval in seconds (default 1 ms).
+``interval`` is pyinstrument's sampling interval in seconds (default 1 ms); ``wait`` how long a
+request asking for a profile waits for the one running (``0``: answer 409 at once).
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
+import threading
 import urllib.parse
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -80,7 +89,8 @@ FORMATS: dict[str, tuple[bytes, list[tuple[bytes, bytes]]]] = {
         [(b"content-disposition", b'attachment; filename="profile.speedscope.json"')],
     ),
 }
-_ALIASES = {"": "html"}  # a bare ``?profile``
+#: Other values meaning html: a bare ``?profile``, and the common recipe's ``?profile=true``/``1``.
+_ALIASES = {"": "html", "1": "html", "true": "html", "yes": "html", "on": "html"}
 
 REFUSAL = (
     "ProfilingMiddleware refused: the app's debug is off, and a profile shows source paths, "
@@ -111,6 +121,7 @@ class ProfilingMiddleware:
         interval: float = 0.001,
         force: bool = False,
         allow: Callable[[HTTPConnection], bool] | None = None,
+        wait: float = 30.0,
     ) -> None:
         try:
             from pyinstrument import Profiler
@@ -125,12 +136,15 @@ class ProfilingMiddleware:
             raise ValueError(f"query_param must be a non-empty ASCII name, got {query_param!r}")
         if not interval > 0:
             raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
+        if not wait >= 0:
+            raise ValueError(f"wait must be a number of seconds, 0 or more, got {wait!r}")
         self.app = app
         self.query_param = query_param
         self.header = header
         self.interval = interval
         self.force = force
         self.allow = allow
+        self.wait = wait
         self._query_key = query_param.encode("ascii") if query_param is not None else None
         self._header_key = header.lower().encode("latin-1") if header is not None else None
         self._profiler = Profiler
@@ -140,6 +154,9 @@ class ProfilingMiddleware:
         }
         # None until decided: at each lifespan startup, else at the first request asking.
         self._active: bool | None = None
+        # One profile at a time, per event loop: made at the first profile a loop asks for, as an
+        # anyio.Lock must not be shared by two loops (tests serve an app with one, then another).
+        self._locks: weakref.WeakKeyDictionary[object, anyio.Lock] = weakref.WeakKeyDictionary()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -204,46 +221,86 @@ class ProfilingMiddleware:
         formats = {_ALIASES.get(value, value) for value in (v.strip().lower() for v in values)}
         if len(formats) > 1 or not formats <= FORMATS.keys():
             asked = ", ".join(sorted(repr(v) for v in set(values)))
+            name = self.query_param or "profile"
             await _answer_error(
                 scope,
                 receive,
                 send,
                 400,
                 f"Unknown or conflicting profile format {asked}: ask for one of "
-                f"{', '.join(FORMATS)} (?{self.query_param or 'profile'}=html)",
+                f"{', '.join(FORMATS)} (?{name}=html); {', '.join(a for a in _ALIASES if a)} "
+                f"or a bare ?{name} mean html",
             )
             return
-        await self._profile(scope, receive, send, formats.pop())
-
-    async def _profile(self, scope: Scope, receive: Receive, send: Send, output: str) -> None:
-        profiler = self._profiler(interval=self.interval, async_mode="enabled")
-        path = urllib.parse.quote(scope.get("path", ""), safe=_PATH_SAFE)
+        lock = self._lock()
         try:
-            profiler.start(
-                caller_frame=inspect.currentframe(),
-                target_description=f"{scope.get('method', '')} {path}",
-            )
-        except RuntimeError:  # pyinstrument: a profiler already runs in this task's context
-            await _answer_error(
-                scope, receive, send, 409, "This request is already being profiled by another profiler"
-            )
-            return
-        app_response: dict[str, Any] = {"status": None, "cookies": []}
+            lock.acquire_nowait()
+        except anyio.WouldBlock:
+            acquired = False
+            with anyio.move_on_after(self.wait):
+                await lock.acquire()
+                acquired = True
+            if not acquired:
+                await _answer_error(
+                    scope,
+                    receive,
+                    send,
+                    409,
+                    f"Another profiled request is running: profiles are taken one at a time, and "
+                    f"this one waited {self.wait:g} s for it. Retry when it is done",
+                )
+                return
+        await self._profile(scope, receive, send, formats.pop(), lock)
 
-        async def discard(message: Message) -> None:
-            # The app's response is read to the end and dropped (its Set-Cookie lines kept).
-            if message["type"] == "http.response.start":
-                app_response["status"] = message["status"]
-                app_response["cookies"] = [
-                    (name, value)
-                    for name, value in message.get("headers", ())
-                    if name.lower() == b"set-cookie"
-                ]
-
+    def _lock(self) -> anyio.Lock:
+        """This event loop's lock (made at its first profile)."""
         try:
-            await self.app(scope, receive, discard)
+            loop: object = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio (trio): one run at a time per thread
+            loop = threading.current_thread()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = anyio.Lock()
+        return lock
+
+    async def _profile(
+        self, scope: Scope, receive: Receive, send: Send, output: str, lock: anyio.Lock
+    ) -> None:
+        """Profile the app with ``lock`` held (released once the profiler stops)."""
+        try:
+            # Strict: a sample taken while another task runs (its context switched in without
+            # an await pyinstrument recognised, as after ``await anyio.sleep(0)``) is shown as
+            # [out-of-context], not as that task's stack (what "enabled" does).
+            profiler = self._profiler(interval=self.interval, async_mode="strict")
+            path = urllib.parse.quote(scope.get("path", ""), safe=_PATH_SAFE)
+            try:
+                profiler.start(
+                    caller_frame=inspect.currentframe(),
+                    target_description=f"{scope.get('method', '')} {path}",
+                )
+            except RuntimeError:  # pyinstrument: a profiler already runs in this task's context
+                await _answer_error(
+                    scope, receive, send, 409, "This request is already being profiled by another profiler"
+                )
+                return
+            app_response: dict[str, Any] = {"status": None, "cookies": []}
+
+            async def discard(message: Message) -> None:
+                # The app's response is read to the end and dropped (its Set-Cookie lines kept).
+                if message["type"] == "http.response.start":
+                    app_response["status"] = message["status"]
+                    app_response["cookies"] = [
+                        (name, value)
+                        for name, value in message.get("headers", ())
+                        if name.lower() == b"set-cookie"
+                    ]
+
+            try:
+                await self.app(scope, receive, discard)
+            finally:
+                session = profiler.stop()  # an exception goes on to the error path, unchanged
         finally:
-            session = profiler.stop()  # an exception goes on to the error path, unchanged
+            lock.release()  # the next profile may start while this one is rendered and sent
         render = self._renderers[output]
         body = (await anyio.to_thread.run_sync(render, session)).encode("utf-8")
         content_type, extra = FORMATS[output]
