@@ -305,7 +305,9 @@ def test_an_unloaded_attribute_is_a_500_naming_it_and_nothing_written(
             response = client.post("/_test/unloaded")
             assert (response.status_code, response.json()) == (500, {"detail": "Internal Server Error"})
             assert checked_out(notes, client) == 0
-        assert error in caplog.text  # the log names it; the client sees nothing of it
+        # The log names it (the client sees nothing of it): the loader's error, or with msgspec
+        # releases that read a failing attribute as absent (0.22) the field it could not read.
+        assert error in caplog.text or f"missing required field `{what}`" in caplog.text
     else:  # FastAPI wraps it in a ResponseValidationError (its server logs it after the 500)
         with TestClient(notes.asgi) as client, pytest.raises(ResponseValidationError, match=error):
             client.post("/_test/unloaded")

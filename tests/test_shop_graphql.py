@@ -1,6 +1,7 @@
 """The shop's GraphQL endpoint (apps/shop/graphql.py) through HTTP: the REST API's users, items
 and authentication (bearer token or session cookie, through the shop's own ``current_user``)."""
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -243,3 +244,63 @@ def test_without_strawberry_the_shop_serves_rest_only(
     with TestClient(app) as client:
         assert client.post("/graphql", json={"query": "{ me { id } }"}).status_code == 404
         assert client.get("/items").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("literal", "fragment"),
+    [
+        ("1e400", "finite"),  # GraphQL reads it as inf (REST refuses it when decoding the JSON)
+        ("-1e400", "finite"),
+        ("1.7976931348623157e309", "finite"),
+        ("-0.0", "> 0"),  # as REST: gt=0
+        ("0", "> 0"),
+    ],
+)
+def test_create_item_refuses_a_price_that_is_not_a_finite_positive_number(
+    client: TestClient, literal: str, fragment: str
+) -> None:
+    alice = signed_up(client, "alice")
+    body = gql(
+        client, f'mutation {{ createItem(name: "Huge", price: {literal}) {{ id price }} }}', alice
+    ).json()
+    assert body["data"] is None
+    assert fragment in body["errors"][0]["message"]
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT"}
+    # Nothing written: every reader still works (an inf price broke REST's JSON and the GraphQL page).
+    assert client.get("/items").json() == {"items": [], "total": 0, "skip": 0, "limit": 20}
+    assert gql(client, "{ items { total items { price } } }", alice).json() == {
+        "data": {"items": {"total": 0, "items": []}}
+    }
+    rest = client.post(
+        "/items",
+        content=b'{"name": "Huge", "price": %s}' % literal.encode(),
+        headers={**alice, "Content-Type": "application/json"},
+    )
+    assert rest.status_code == 422  # what REST says for the same number
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"-1e400", b"Infinity", b"NaN", b"-Infinity"])
+def test_create_item_refuses_a_non_finite_price_in_variables(client: TestClient, number: bytes) -> None:
+    """JSON has no inf or NaN, but lenient decoders read ``1e400`` (and ``Infinity``, ``NaN``) as one."""
+    alice = signed_up(client, "alice")
+    payload = b'{"query": %s, "variables": {"name": "Huge", "price": %s}}' % (
+        json.dumps(CREATE).encode(),
+        number,
+    )
+    response = client.post("/graphql", content=payload, headers={**alice, "Content-Type": "application/json"})
+    assert response.status_code in (200, 400), response.text
+    assert response.json()["errors"]
+    assert response.json().get("data") is None
+    assert client.get("/items").json()["total"] == 0
+    assert gql(client, "{ items { total } }", alice).json() == {"data": {"items": {"total": 0}}}
+
+
+def test_a_finite_price_near_the_limits_is_accepted(client: TestClient) -> None:
+    alice = signed_up(client, "alice")
+    for price in (5e-324, 1.7976931348623157e308):
+        item = gql(client, CREATE, alice, name="Edge", price=price).json()["data"]["createItem"]
+        assert item["price"] == price
+    assert [item["price"] for item in client.get("/items").json()["items"]] == [
+        5e-324,
+        1.7976931348623157e308,
+    ]

@@ -47,15 +47,22 @@ def _translated() -> Iterator[None]:
         yield
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise IntegrityError(str(exc)) from exc
-    except asyncpg.NumericValueOutOfRangeError as exc:
-        raise ValueOutOfRange(f"postgresql: {exc}") from exc
-    except (*_UNAVAILABLE, asyncpg.DataError) as exc:
-        # asyncpg refuses an argument its type cannot hold before sending anything ("invalid input
-        # for query argument $1: ... (value out of int32 range)"), with the OverflowError as cause.
-        # Checked first: its client-side variant is an InterfaceError, which means "not now".
+    except asyncpg.DataError as exc:
+        # A value refused. By the server (SQLSTATE class 22, "data exception"; no ``__cause__``): a
+        # NUL character in ``text`` (CharacterNotInRepertoireError), a numeric overflow, a text its
+        # type cannot parse. Or by asyncpg before sending anything ("invalid input for query
+        # argument $1: ..."), with the Python error as cause: an OverflowError is an integer the
+        # column cannot hold ("value out of int32 range"). Either way a value no row can hold, as
+        # a client sent it: neither "not now" nor a 500.
+        if exc.__cause__ is None or isinstance(exc.__cause__, OverflowError):
+            raise ValueOutOfRange(f"postgresql: {type(exc).__name__}: {exc}") from exc
+        raise  # an argument of the wrong Python type (a TypeError...): a bug of ours
+    except _UNAVAILABLE as exc:
+        # asyncpg's client-side ``DataError`` is also an InterfaceError (and a ValueError): never
+        # "not now"; an integer too large for its column, else a bug, as above.
         if isinstance(exc.__cause__, OverflowError):
             raise ValueOutOfRange(f"postgresql: {exc}") from exc
-        if isinstance(exc, (asyncpg.DataError, ValueError)):  # other invalid input: a bug, not "not now"
+        if isinstance(exc, ValueError):
             raise
         raise DatabaseUnavailable(f"postgresql: {type(exc).__name__}: {exc}") from exc
 

@@ -13,8 +13,8 @@ is taken from the pool at the first statement of a transaction, not before, and 
 handler may ``commit()`` early to make its writes durable and visible before it responds (a later
 statement starts a new transaction). A locked, unreachable or closed database raises
 ``DatabaseUnavailable``; a violated constraint raises ``IntegrityError``; a parameter the database
-cannot represent (an integer beyond 64 bits, or 32 for a PostgreSQL ``integer``) raises
-``ValueOutOfRange``.
+cannot represent (an integer beyond 64 bits, or 32 for a PostgreSQL ``integer``; on PostgreSQL any
+value it refuses, a NUL character in ``text`` included) raises ``ValueOutOfRange``.
 """
 
 from ._base import (

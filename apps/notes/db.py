@@ -17,6 +17,7 @@ from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, MetaData, Stri
 from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
@@ -129,7 +130,13 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 
 def create_engine(url: str, **options: Any) -> AsyncEngine:
     """An async engine for ``url`` (normalised by ``async_url``); one per event loop (lifespan)."""
-    engine = create_async_engine(async_url(url), **options)
+    url = async_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        # A pool of connections to a file (SQLAlchemy 2.1's default; 2.0's opened a new
+        # connection, and aiosqlite thread, per checkout).
+        options.setdefault("poolclass", AsyncAdaptedQueuePool)
+    engine = create_async_engine(url, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

@@ -8,11 +8,14 @@ import msgspec
 
 from .db import MAX_ID
 
-__all__ = ["AuthorIn", "AuthorOut", "AuthorRef", "NoteIn", "NoteOut", "NotePage", "NotePatch"]
+__all__ = ["NO_NUL", "AuthorIn", "AuthorOut", "AuthorRef", "NoteIn", "NoteOut", "NotePage", "NotePatch"]
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Body = Annotated[str, msgspec.Meta(max_length=100_000)]
+#: No NUL character: PostgreSQL's ``text`` cannot hold one (SQLite can: refused on both alike).
+#: One linear scan of the string; ``search`` finds the first NUL without backtracking.
+NO_NUL = r"^[^\x00]*$"
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=NO_NUL)]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL)]
+Body = Annotated[str, msgspec.Meta(max_length=100_000, pattern=NO_NUL)]
 Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
 
 

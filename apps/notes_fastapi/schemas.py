@@ -6,12 +6,13 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from apps.notes.db import MAX_ID
+from apps.notes.schemas import NO_NUL
 
 __all__ = ["AuthorIn", "AuthorOut", "AuthorRef", "NoteIn", "NoteOut", "NotePage", "NotePatch"]
 
-Name = Annotated[str, Field(min_length=1, max_length=100)]
-Title = Annotated[str, Field(min_length=1, max_length=200)]
-Body = Annotated[str, Field(max_length=100_000)]
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL)]
+Title = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
+Body = Annotated[str, Field(max_length=100_000, pattern=NO_NUL)]
 
 
 class AuthorIn(BaseModel):

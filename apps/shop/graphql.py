@@ -13,6 +13,7 @@ rolled back if a resolver raises; ``createItem`` commits before it answers, as `
     mutation { createItem(name: "Widget", price: 9.5, tags: ["blue"]) { id ownerId } }
 """
 
+import math
 from typing import Any
 
 import msgspec
@@ -21,7 +22,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from apps.common import repository
-from apps.common.db import MAX_ID
+from apps.common.db import MAX_ID, ValueOutOfRange
 from toolkit import Response
 from toolkit.graphql import GraphQL
 
@@ -124,21 +125,28 @@ class Mutation:
         description: str | None = None,
         tags: list[str] | None = None,
     ) -> Item:
+        if not math.isfinite(price):
+            # GraphQL reads ``1e400`` as inf (REST refuses it when decoding the JSON), and ``gt=0``
+            # lets inf through: stored, it would break every reader (Float cannot represent it).
+            raise _bad_input("price must be a finite number")
         fields = {"name": name, "price": price, "description": description, "tags": tags or []}
         try:
             body = msgspec.convert(fields, ItemCreate)  # the REST body's rules
         except msgspec.ValidationError as exc:
             raise _bad_input(str(exc)) from None
         context = info.context
-        row = await item_routes.create_item(  # the REST handler itself: commit, audit, live event
-            body,
-            context["user"],
-            context["conn"],
-            context["db"],
-            context["events"],
-            context["background_tasks"],
-            Response(),  # its Location header is for REST clients
-        )
+        try:
+            row = await item_routes.create_item(  # the REST handler itself: commit, audit, live event
+                body,
+                context["user"],
+                context["conn"],
+                context["db"],
+                context["events"],
+                context["background_tasks"],
+                Response(),  # its Location header is for REST clients
+            )
+        except ValueOutOfRange:  # the database refused a value (PostgreSQL: a NUL character): REST's 422
+            raise _bad_input("a value the database cannot hold") from None
         return _item(row)
 
 
