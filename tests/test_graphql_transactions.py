@@ -285,3 +285,93 @@ def test_aliases_are_counted_through_every_spread(client: TestClient) -> None:
     document = f"query {{ ...F0 }} {chain} fragment F4 on Query {{ a: rows b: rows }}"
     errors = gql(client, document).json()["errors"]
     assert errors[0]["message"] == "32 aliases found. Allowed: 15"
+
+
+# --- the second attack round ------------------------------------------------------------------
+
+
+def test_the_limits_hold_whatever_request_the_context_carries() -> None:
+    """A context getter returning a "request" of its own (in a mapping or as an object's attribute)
+    does not switch the limits and the introspection rule off: the view keeps its own record."""
+
+    class Own:
+        def __init__(self) -> None:
+            self.request = {"path": "/elsewhere"}  # not the view's Request
+            self.response: Any = None
+            self.background_tasks: Any = None
+
+    getters: list[Any] = [lambda: {"request": {"path": "/elsewhere"}}, Own]
+    for getter in getters:
+        app = App()
+        app.mount("/graphql", GraphQL(schema, context_getter=getter))
+        with TestClient(app) as client:
+            aliases = "{ " + " ".join(f"a{i}: rows" for i in range(16)) + " }"
+            assert gql(client, aliases).json()["errors"][0]["message"] == "16 aliases found. Allowed: 15"
+            refused = gql(client, "{ __schema { queryType { name } } }").json()
+            assert "introspection" in refused["errors"][0]["message"].lower()
+
+
+def test_aliases_under_introspection_fields_count() -> None:
+    app = App()
+    app.mount("/graphql", GraphQL(schema, introspection=True))
+    aliased = " ".join(f"t{i}: types {{ name }}" for i in range(16))
+    with TestClient(app) as client:
+        assert "errors" not in gql(client, "{ __schema { types { name } } }").json()
+        errors = gql(client, f"{{ __schema {{ {aliased} }} }}").json()["errors"]
+    assert errors[0]["message"] == "16 aliases found. Allowed: 15"
+
+
+def test_background_tasks_of_a_rolled_back_mutation_do_not_run() -> None:
+    sent: list[str] = []
+
+    @strawberry.type
+    class NotifyMutation:
+        @strawberry.mutation
+        def notify(self, info: Info, name: str) -> str | None:
+            info.context["staged"].append(name)
+            info.context["background_tasks"].add_task(sent.append, f"email about {name}")
+            return name
+
+        @strawberry.mutation
+        def crash(self) -> str | None:
+            raise RuntimeError("a bug")
+
+    app = App()
+    notify_schema = strawberry.Schema(query=Query, mutation=NotifyMutation)
+    app.mount("/graphql", GraphQL(notify_schema, context_getter=get_context))
+    with TestClient(app) as client:
+        assert gql(client, 'mutation { n: notify(name: "r1") c: crash }').json()["data"] is None
+        assert sent == []  # nothing was written: no email about it
+        assert gql(client, 'mutation { n: notify(name: "r2") }').json() == {"data": {"n": "r2"}}
+    assert sent == ["email about r2"]
+    assert store.rows == ["r2"]
+
+
+def test_the_default_body_limit_is_sized_for_documents() -> None:
+    """1 MiB by default (read whole, before authentication), never above the App's own limit."""
+    padded = {"query": "{ rows }", "variables": {"pad": "x" * (1024 * 1024)}}
+    with TestClient(make_app()) as client:
+        assert client.post("/graphql", json=padded).status_code == 413
+    app = App()
+    app.mount("/graphql", GraphQL(schema, max_body_size=None))  # None: the App's (10 MiB)
+    with TestClient(app) as client:
+        assert client.post("/graphql", json=padded).json() == {"data": {"rows": []}}
+    small = App(max_body_size=1000)
+    small.mount("/graphql", GraphQL(schema))
+    with TestClient(small) as client:
+        assert (
+            client.post("/graphql", json={"query": "{ rows }", "variables": {"p": "x" * 2000}}).status_code
+            == 413
+        )
+
+
+def test_only_unexpected_errors_are_logged_as_errors(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    gql(client, 'mutation { refuse(name: "x") }')
+    gql(client, "mutation { forbid }")
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []  # answers, not failures
+    gql(client, "{ broken }")
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1
+    assert errors[0].exc_info is not None

@@ -7,7 +7,8 @@ each fragment is measured once and remembered: the cost is the document's size, 
 spreads multiply. The counts are those of the operation as executed (a fragment spread twice
 counts its aliases twice), and the messages and the depth convention (top-level fields at depth
 0) are strawberry's. Introspection fields (``__schema``, ``__type``) and what is under them do not
-count toward the depth: whether introspection is allowed at all is another rule's.
+count toward the depth (whether introspection is allowed at all is another rule's), but the
+aliases under them do: aliased introspection fields multiply its work as any others do.
 """
 
 from __future__ import annotations
@@ -45,13 +46,12 @@ class _Measurer:
             if isinstance(selection, FieldNode):
                 if selection.alias is not None:
                     aliases += 1
-                if selection.name.value.startswith("__"):
-                    continue  # introspection: not counted toward the depth
                 below, below_aliases = (
                     self.selection_set(selection.selection_set) if selection.selection_set else (0, 0)
                 )
-                levels = max(levels, 1 + below)
-                aliases += below_aliases
+                aliases += below_aliases  # introspection's aliases count too
+                if not selection.name.value.startswith("__"):  # introspection: not in the depth
+                    levels = max(levels, 1 + below)
             elif isinstance(selection, InlineFragmentNode):
                 below, below_aliases = self.selection_set(selection.selection_set)
                 levels, aliases = max(levels, below), aliases + below_aliases

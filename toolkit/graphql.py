@@ -17,8 +17,10 @@ them first, so a transaction rolls back). Resolvers read ``info.context["request
 
 Safe defaults, decided per request from the mounting ``App``:
 
-- POST bodies are held to the app's ``max_body_size`` (413; a mounted app is not a route, so the
-  routes' limit does not cover it) and must be ``application/json`` (415 otherwise): a browser
+- POST bodies are read whole before any dependency runs (a client trickling one in holds no
+  connection meanwhile), held to 1 MiB or the app's lower ``max_body_size`` (413; a mounted app
+  is not a route, so the routes' limit does not cover it), and must be ``application/json``
+  (415 otherwise): a browser
   cannot send that cross-origin without a CORS preflight, so a cookie-authenticated request
   cannot be forged by another site's form. Multipart uploads are off (strawberry's default).
 - Only GET and POST (405); a mutation over GET is refused by strawberry (400).
@@ -42,6 +44,7 @@ import json
 import logging
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import msgspec
@@ -83,8 +86,10 @@ logger = logging.getLogger("toolkit.graphql")
 DEFAULT_MAX_DEPTH = 10
 DEFAULT_MAX_ALIASES = 15
 DEFAULT_MAX_TOKENS = 2000
-_DEFAULT_BODY_LIMIT = 10 * 1024 * 1024  # App's default, when mounted outside a toolkit App
 _CALL_KEY = "toolkit.graphql"
+# A GraphQL view body is JSON text: a generous bound for a document and its variables, read whole
+# (before any dependency runs, so before authentication) and held in memory meanwhile.
+DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 #: The injectables a context getter may take (no WebSocket: subscriptions are not served).
 _ALLOWED = frozenset({"request", "connection", "response", "background", "session", "security_scopes"})
 _CODES = {
@@ -150,22 +155,23 @@ class _Limits(SchemaExtension):
     switch of the view serving the request (nothing for a request that did not come through one)."""
 
     def on_operation(self) -> Iterator[None]:
-        context = self.execution_context.context
-        if isinstance(context, Mapping):
-            request = context.get("request")
-        else:  # a context object (strawberry's ``BaseContext`` pattern)
-            request = getattr(context, "request", None)
-        call = request.scope.get(_CALL_KEY) if isinstance(request, Request) else None
-        if isinstance(call, _Call):
+        # The view's own record of the request, not the context the user's getter returned (which
+        # may carry a "request" of its own: the limits must not depend on it).
+        call = _CURRENT_CALL.get()
+        if call is not None:
             view = call.view
             if view.max_tokens is not None:
                 self.execution_context.parse_options["max_tokens"] = view.max_tokens
             rules = view._rules(call.policy.introspection)
             self.execution_context.validation_rules = (*self.execution_context.validation_rules, *rules)
         yield
-        if isinstance(call, _Call):
+        if call is not None:
             with contextlib.suppress(Exception):  # no operation (a syntax error): not a mutation
                 call.mutation = self.execution_context.operation_type is OperationType.MUTATION
+
+
+# The request the view is running (set around strawberry's ``run``): how its schema extension finds it.
+_CURRENT_CALL: ContextVar[_Call | None] = ContextVar("toolkit.graphql.call", default=None)
 
 
 def _no_context() -> None:
@@ -230,8 +236,10 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
     ``context_getter``: a callable declared like a toolkit dependency, returning a mapping merged
     into the context (``request``, ``response``, ``background_tasks``). ``introspection`` and
     ``mask_errors``: ``None`` follows the mounting ``App.debug`` (introspection and the
-    ``graphql_ide`` page in debug only; errors masked unless debug). ``max_body_size``: ``None``
-    is the App's limit. ``max_depth``, ``max_aliases``, ``max_tokens``: ``None`` lifts one.
+    ``graphql_ide`` page in debug only; errors masked unless debug). ``max_body_size``: 1 MiB
+    (never more than the App's limit; ``None``: the App's). ``dependencies``: run before the
+    context getter, after the App's own. ``max_depth``, ``max_aliases``, ``max_tokens``:
+    ``None`` lifts one.
 
     The schema gets one extension (the limits), which does nothing outside this view.
     """
@@ -245,7 +253,7 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
         graphql_ide: GraphQL_IDE | None = "graphiql",
         introspection: bool | None = None,
         mask_errors: bool | None = None,
-        max_body_size: int | None = None,
+        max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
         max_depth: int | None = DEFAULT_MAX_DEPTH,
         max_aliases: int | None = DEFAULT_MAX_ALIASES,
         max_tokens: int | None = DEFAULT_MAX_TOKENS,
@@ -278,6 +286,9 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
         extensions = getattr(schema, "extensions", None)
         if extensions is None:
             raise TypeError(f"GraphQL takes a strawberry.Schema, not {type(schema).__name__}")
+        # strawberry logs every error of an operation at ERROR, with its traceback and the query
+        # (a refused input, a 403 included: a client can fill the log): the unexpected ones only.
+        schema.process_errors = _log_errors  # type: ignore[method-assign]
         if _Limits not in extensions:
             # A class: strawberry makes an instance per operation (older releases one per schema).
             schema.extensions = (*extensions, _Limits)  # type: ignore[attr-defined]
@@ -309,11 +320,10 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        limit = (
-            self.max_body_size
-            if self.max_body_size is not None
-            else getattr(app, "max_body_size", _DEFAULT_BODY_LIMIT)
-        )
+        limit = self.max_body_size
+        app_limit = getattr(app, "max_body_size", None)
+        if isinstance(app_limit, int) and (limit is None or app_limit < limit):
+            limit = app_limit  # never more than the App allows its routes
         if scope["method"] == "POST":
             # The whole body first (within the limit), before any dependency runs: a client
             # trickling it in must not hold a database connection or a write lock meanwhile.
@@ -333,6 +343,7 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
             return
         call = _Call(self, policy)
         scope[_CALL_KEY] = call
+        token = _CURRENT_CALL.set(call)
         try:
             response = await self.run(request)
             if call.early is not None:  # the operation has run: before the response is sent
@@ -362,6 +373,10 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
                 await call.early.unwind_shielded(exc)
             await call.stack.unwind_shielded(exc)
             raise
+        finally:
+            _CURRENT_CALL.reset(token)
+        if call.failure is not None:
+            call.background.tasks.clear()  # rolled back: no side effects of work not written
         try:
             await response(scope, receive, send)
         except BaseException as exc:
@@ -491,6 +506,14 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
 
     def encode_json(self, data: object) -> bytes:
         return msgspec.json.encode(data)
+
+
+def _log_errors(errors: list[GraphQLError], execution_context: Any = None) -> None:
+    for error in errors:
+        if _unexpected(error):
+            logger.error("GraphQL resolver error at %s", error.path, exc_info=error.original_error)
+        else:
+            logger.debug("GraphQL error: %s", error.message)
 
 
 def _unexpected(error: GraphQLError) -> bool:
