@@ -26,12 +26,15 @@ __all__ = [
 ]
 
 Username = Annotated[str, msgspec.Meta(min_length=3, max_length=32, pattern="^[a-zA-Z0-9_]+$")]
-Email = Annotated[str, msgspec.Meta(max_length=254, pattern="@")]
+# PostgreSQL refuses a NUL character in text: refused here (a 422), not stored or searched for.
+NO_NUL = r"^[^\x00]*$"
+Email = Annotated[str, msgspec.Meta(max_length=254, pattern="@")]  # NUL: ValueOutOfRange, a 422
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-Description = Annotated[str, msgspec.Meta(max_length=1000)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=NO_NUL)]
+Description = Annotated[str, msgspec.Meta(max_length=1000, pattern=NO_NUL)]
 Price = Annotated[float, msgspec.Meta(gt=0)]
-Tags = Annotated[list[str], msgspec.Meta(max_length=10)]
+Tag = Annotated[str, msgspec.Meta(pattern=NO_NUL)]
+Tags = Annotated[list[Tag], msgspec.Meta(max_length=10)]
 
 
 class UserCreate(msgspec.Struct):

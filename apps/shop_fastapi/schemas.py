@@ -7,12 +7,14 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 Username = Annotated[str, Field(min_length=3, max_length=32, pattern=r"^[a-zA-Z0-9_]+$")]
+NO_NUL = r"^[^\x00]*$"  # as apps/shop/models.py: PostgreSQL refuses NUL in text
 Email = Annotated[str, Field(max_length=254, pattern="@")]
 Password = Annotated[str, Field(min_length=8, max_length=128)]
-Name = Annotated[str, Field(min_length=1, max_length=100)]
-Description = Annotated[str, Field(max_length=1000)]
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL)]
+Description = Annotated[str, Field(max_length=1000, pattern=NO_NUL)]
 Price = Annotated[float, Field(gt=0)]
-Tags = Annotated[list[str], Field(max_length=10)]
+Tag = Annotated[str, Field(pattern=NO_NUL)]
+Tags = Annotated[list[Tag], Field(max_length=10)]
 
 
 class UserCreate(BaseModel):
