@@ -42,20 +42,18 @@ import contextlib
 import dataclasses
 import json
 import logging
-import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
 import msgspec
 import strawberry.asgi
-from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from starlette.background import BackgroundTasks
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLHTTPResponse
@@ -64,15 +62,22 @@ from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from ._analysis import analyze, describe
-from ._app_scope import AppScope
-from ._body import declared_size_check, header_value
 from ._cleanup import CleanupStack
 from ._executor import Resolution, run_steps
 from ._graphql_limits import document_limits
-from ._plan import Plan
+from ._graphql_support import (
+    ContextPlans,
+    error_body,
+    error_response,
+    format_error,
+    log_errors,
+    plain_error,
+    read_body,
+    replay,
+    unexpected,
+)
 from .di import Depends
-from .exceptions import RequestBodyTooLarge, RequestValidationError, RouteConfigError
+from .exceptions import RequestBodyTooLarge, RequestValidationError
 
 try:  # strawberry >= 0.28x raises cross_web's; older releases their own
     from cross_web import HTTPException as _ViewError
@@ -90,37 +95,6 @@ _CALL_KEY = "toolkit.graphql"
 # A GraphQL view body is JSON text: a generous bound for a document and its variables, read whole
 # (before any dependency runs, so before authentication) and held in memory meanwhile.
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
-#: The injectables a context getter may take (no WebSocket: subscriptions are not served).
-_ALLOWED = frozenset({"request", "connection", "response", "background", "session", "security_scopes"})
-_CODES = {
-    400: "BAD_REQUEST",
-    401: "UNAUTHENTICATED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    409: "CONFLICT",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    422: "BAD_USER_INPUT",
-    429: "TOO_MANY_REQUESTS",
-}
-MASKED_MESSAGE = "Internal server error"
-
-
-def _code(status: int) -> str:
-    return _CODES.get(status, "INTERNAL_SERVER_ERROR" if status >= 500 else f"HTTP_{status}")
-
-
-def _error_body(message: str, status: int, **extensions: Any) -> dict[str, Any]:
-    return {
-        "errors": [
-            {"message": message, "extensions": {"code": _code(status), "status": status, **extensions}}
-        ]
-    }
-
-
-def _error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
-    return JSONResponse(_error_body(message, status), status_code=status, headers=headers)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -174,62 +148,6 @@ class _Limits(SchemaExtension):
 _CURRENT_CALL: ContextVar[_Call | None] = ContextVar("toolkit.graphql.call", default=None)
 
 
-def _no_context() -> None:
-    """The context getter of a view given none (its plan still runs the ``dependencies``)."""
-
-
-class _ContextPlans:
-    """The context getter's plan per App (its app-scoped values, its overrides), as health checks'."""
-
-    def __init__(self, getter: Callable[..., Any] | None, dependencies: Sequence[Depends]) -> None:
-        self.getter = getter if getter is not None else _no_context
-        self.dependencies = list(dependencies)
-        what = describe(getter) if getter is not None else "none"
-        self.owner = f"GraphQL context_getter ({what})"
-        self._plans: weakref.WeakKeyDictionary[AppScope, tuple[Any, Plan]] = weakref.WeakKeyDictionary()
-        self._no_app: Plan | None = None
-        self.compile(AppScope(), None, [])  # throwaway: refuses mistakes when the view is made
-
-    def compile(
-        self, app_scope: AppScope | None, overrides: Any, app_dependencies: Sequence[Depends]
-    ) -> Plan:
-        root = analyze(self.getter, {}, owner=self.owner, overrides=overrides)
-        if root.is_gen or root.is_async_gen:
-            raise RouteConfigError(
-                f"{self.owner}: the context getter cannot be a generator; put the cleanup in a "
-                "generator dependency it takes (closed after the response)"
-            )
-        # The App's own dependencies (``App(dependencies=[...])``) first, as on every route.
-        extra = [*app_dependencies, *self.dependencies]
-        plan = Plan(root, extra, self.owner, set(), app_scope=app_scope, overrides=overrides)
-        refused = ["a body" if plan.has_body else "", "form fields" if plan.has_forms else ""]
-        refused += [kwarg for step in plan.steps for kwarg, kind in step.special_args if kind not in _ALLOWED]
-        refused = [what for what in refused if what]
-        if refused:
-            raise RouteConfigError(
-                f"{self.owner}: the request body is the GraphQL operation, and subscriptions are not "
-                f"served, so a context getter cannot take {', '.join(refused)}"
-            )
-        return plan
-
-    def for_app(self, app: Any) -> Plan:
-        app_scope: AppScope | None = getattr(app, "app_scope", None)
-        if app_scope is None:
-            if self._no_app is None:
-                self._no_app = self.compile(None, None, [])
-            return self._no_app
-        overrides = getattr(app, "dependency_overrides", None)
-        app_dependencies = list(getattr(getattr(app, "router", None), "dependencies", None) or [])
-        # A new lifespan re-registers the app's app-scoped values: the plan registers its own again.
-        version = (getattr(overrides, "version", 0), app_scope.lifespans, len(app_dependencies))
-        cached = self._plans.get(app_scope)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        plan = self.compile(app_scope, overrides, app_dependencies)
-        self._plans[app_scope] = (version, plan)
-        return plan
-
-
 class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
     """strawberry's ASGI app for ``app.mount(path, GraphQL(schema, context_getter=...))``.
 
@@ -274,7 +192,7 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
             if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
                 raise ValueError(f"{name} must be a positive int or None, not {limit!r}")
         self.context_getter = context_getter
-        self._context_plans = _ContextPlans(context_getter, dependencies or ())
+        self._context_plans = ContextPlans(context_getter, dependencies or ())
         self.introspection = introspection
         self.mask_errors = mask_errors
         self.max_body_size = max_body_size
@@ -288,7 +206,7 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
             raise TypeError(f"GraphQL takes a strawberry.Schema, not {type(schema).__name__}")
         # strawberry logs every error of an operation at ERROR, with its traceback and the query
         # (a refused input, a 403 included: a client can fill the log): the unexpected ones only.
-        schema.process_errors = _log_errors  # type: ignore[method-assign]
+        schema.process_errors = log_errors  # type: ignore[method-assign]
         if _Limits not in extensions:
             # A class: strawberry makes an instance per operation (older releases one per schema).
             schema.extensions = (*extensions, _Limits)  # type: ignore[attr-defined]
@@ -328,18 +246,18 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
             # The whole body first (within the limit), before any dependency runs: a client
             # trickling it in must not hold a database connection or a write lock meanwhile.
             try:
-                body = await _read_body(receive, scope, limit)
+                body = await read_body(receive, scope, limit)
             except RequestBodyTooLarge as exc:
-                await _error_response(413, str(exc.detail))(scope, receive, send)
+                await error_response(413, str(exc.detail))(scope, receive, send)
                 return
             if body is None:
                 return  # the client left before sending it
-            receive = _replay(body, receive)
+            receive = replay(body, receive)
         request = Request(scope, receive, send)
         if self.should_render_graphql_ide(self.request_adapter_class(request)):
             # Before the context getter: the page itself needs no credentials.
             page = HTMLResponse(self.graphql_ide_html) if policy.introspection and self.graphql_ide else None
-            await (page or _error_response(404, "Not Found"))(scope, receive, send)
+            await (page or error_response(404, "Not Found"))(scope, receive, send)
             return
         call = _Call(self, policy)
         scope[_CALL_KEY] = call
@@ -364,9 +282,9 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
             raised = await call.stack.unwind(exc)  # a generator dependency may translate it
             if not isinstance(raised, Exception):
                 raise raised from None
-            error_response = await self._render(raised, app, scope, receive, send)
-            if error_response is not None:
-                await error_response(scope, receive, send)
+            answer = await self._render(raised, app, scope, receive, send)
+            if answer is not None:
+                await answer(scope, receive, send)
             return
         except BaseException as exc:  # cancelled: every cleanup still runs
             if call.early is not None:
@@ -395,7 +313,7 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
         uploads are on, multipart): a cross-site form or ``fetch`` without CORS cannot send it."""
         method = scope["method"]
         if method not in ("GET", "POST"):
-            return _error_response(405, "GraphQL only supports GET and POST requests", {"Allow": "GET, POST"})
+            return error_response(405, "GraphQL only supports GET and POST requests", {"Allow": "GET, POST"})
         if method == "GET":
             return None
         accepted = {"application/json"}
@@ -407,7 +325,7 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
             if name == b"content-type"
         ]
         if not kinds or any(kind not in accepted for kind in kinds):
-            return _error_response(415, "Send the GraphQL operation as JSON (Content-Type: application/json)")
+            return error_response(415, "Send the GraphQL operation as JSON (Content-Type: application/json)")
         return None
 
     async def _render(
@@ -415,11 +333,11 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
     ) -> Response | None:
         """The response to an exception raised before the operation ran (or strawberry's refusal)."""
         if isinstance(exc, _ViewError):
-            return _error_response(exc.status_code, exc.reason)
+            return error_response(exc.status_code, exc.reason)
         if isinstance(exc, StarletteHTTPException):
-            return _error_response(exc.status_code, str(exc.detail), exc.headers)
+            return error_response(exc.status_code, str(exc.detail), exc.headers)
         if isinstance(exc, RequestValidationError):
-            body = _error_body("Invalid request", 422, errors=[_plain(error) for error in exc.errors()])
+            body = error_body("Invalid request", 422, errors=[plain_error(error) for error in exc.errors()])
             return JSONResponse(body, status_code=422)
         render = getattr(app, "_render_error", None)
         if render is None:
@@ -482,12 +400,12 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
         if not result.errors or not isinstance(call, _Call):
             return data
         for error in result.errors:
-            if call.failure is None and error.path is not None and _unexpected(error):
+            if call.failure is None and error.path is not None and unexpected(error):
                 call.failure = error.original_error
         if call.failure is not None and call.mutation:
             # The transaction rolls back: what the mutation's fields answered was not written.
             data["data"] = None
-        data["errors"] = [_format(error, call.policy.mask_errors) for error in result.errors]
+        data["errors"] = [format_error(error, call.policy.mask_errors) for error in result.errors]
         return data
 
     async def parse_http_body(self, request: Any) -> Any:
@@ -506,74 +424,3 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
 
     def encode_json(self, data: object) -> bytes:
         return msgspec.json.encode(data)
-
-
-def _log_errors(errors: list[GraphQLError], execution_context: Any = None) -> None:
-    for error in errors:
-        if _unexpected(error):
-            logger.error("GraphQL resolver error at %s", error.path, exc_info=error.original_error)
-        else:
-            logger.debug("GraphQL error: %s", error.message)
-
-
-def _unexpected(error: GraphQLError) -> bool:
-    """A resolver's exception that is not an answer (a ``GraphQLError``, an ``HTTPException``, a
-    permission refused): a bug or a failure, which rolls the request's transaction back."""
-    original = error.original_error
-    return original is not None and not isinstance(original, (GraphQLError, StarletteHTTPException))
-
-
-async def _read_body(receive: Receive, scope: Scope, limit: int | None) -> bytes | None:
-    """The request body, whole; ``RequestBodyTooLarge`` past ``limit`` (before reading anything
-    when ``Content-Length`` says so); ``None`` when the client disconnected."""
-    if limit is not None:
-        declared_size_check(header_value(scope, b"content-length"), limit)
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if limit is not None and size > limit:
-            raise RequestBodyTooLarge(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """``receive`` that gives ``body`` first, then what the server sends (a disconnect)."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
-
-
-def _format(error: GraphQLError, mask: bool) -> dict[str, Any]:
-    original = error.original_error
-    if isinstance(original, StarletteHTTPException):
-        formatted = dict(error.formatted)
-        formatted["message"] = str(original.detail)
-        formatted["extensions"] = {
-            **(error.extensions or {}),
-            "code": _code(original.status_code),
-            "status": original.status_code,
-        }
-        return formatted
-    if original is not None and mask and not isinstance(original, GraphQLError):
-        masked = GraphQLError(MASKED_MESSAGE, error.nodes, error.source, error.positions, error.path)
-        return dict(masked.formatted)
-    return dict(error.formatted)
-
-
-def _plain(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """A validation error without its ``ctx`` objects (an exception is not JSON)."""
-    return {key: entry[key] for key in ("type", "loc", "msg") if key in entry}
