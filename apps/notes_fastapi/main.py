@@ -7,23 +7,16 @@ and read by ``response_model`` (``from_attributes``).
 """
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any, TypedDict
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import (
-    DataError,
-    DBAPIError,
     IntegrityError,
-    InterfaceError,
-    OperationalError,
     SQLAlchemyError,
 )
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm.exc import StaleDataError
 
 from apps.notes import queries
 from apps.notes.db import (
@@ -34,12 +27,11 @@ from apps.notes.db import (
     create_sessionmaker,
     database_url_from_env,
 )
+from apps.notes.errors import database_error
 
 from .schemas import AuthorIn, AuthorOut, NoteIn, NoteOut, NotePage, NotePatch
 
 __all__ = ["app", "create_app"]
-
-logger = logging.getLogger("apps.notes_fastapi")
 
 
 class State(TypedDict):
@@ -75,40 +67,6 @@ async def _note(session: AsyncSession, note_id: int) -> Note:
     if note is None:
         raise HTTPException(404, "Note not found")
     return note
-
-
-def _invalid_value(exc: Exception) -> bool:
-    """``DataError``, or a driver error of SQLSTATE class 22 (data exception): SQLAlchemy's asyncpg
-    dialect reports those (e.g. a NUL in ``text``) as a plain ``DBAPIError``."""
-    if isinstance(exc, DataError):
-        return True
-    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) if isinstance(exc, DBAPIError) else None
-    return isinstance(sqlstate, str) and sqlstate.startswith("22")
-
-
-def database_error(request: Request, exc: Exception) -> Response:
-    """As ``apps.notes.main.database_error``: no SQL reaches the client."""
-    if isinstance(exc, IntegrityError):
-        logger.warning("%s %s: integrity error: %s", request.method, request.url.path, exc)
-        return JSONResponse({"detail": "Conflict with existing data"}, status_code=409)
-    if isinstance(exc, StaleDataError):
-        # An UPDATE (or DELETE) of a row the handler had read matched nothing: a concurrent request
-        # deleted it in between (a PATCH racing a DELETE). Notes are the only rows the handlers
-        # change, and the note is gone, as a PATCH a moment later would be told.
-        logger.warning("%s %s: row gone before its update: %s", request.method, request.url.path, exc)
-        return JSONResponse({"detail": "Note not found"}, status_code=404)
-    if _invalid_value(exc):
-        # A value the database refuses (validation bounds every input: a safety net). One line,
-        # without the parameters (a client's data, up to 100 kB a request).
-        orig = getattr(exc, "orig", None) or exc
-        logger.warning("%s %s: invalid value: %s", request.method, request.url.path, orig)
-        return JSONResponse({"detail": "Invalid value"}, status_code=422)
-    logger.error("%s %s: database error", request.method, request.url.path, exc_info=exc)
-    if isinstance(exc, (PoolTimeout, OperationalError, InterfaceError)) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    ):
-        return JSONResponse({"detail": "Database unavailable"}, status_code=503, headers={"Retry-After": "1"})
-    return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
 
 
 def internal_error(request: Request, exc: Exception) -> Response:
