@@ -24,16 +24,17 @@ WORKDIR /src
 # Dependencies first, in a layer of their own (rebuilt only when the lock changes). The extras are
 # the shop's: redis (sessions and rate-limit counters when REDIS_URL is set), postgres (asyncpg,
 # DATABASE_URL=postgresql://...), jwt (bearer tokens), forms (the login form and image uploads),
-# argon2 (verifying argon2 password hashes). Not metrics: the shop has no /metrics. --locked
-# refuses a uv.lock that does not match pyproject.toml; --no-dev leaves development tools out.
+# argon2 (verifying argon2 password hashes), graphql (strawberry, for /graphql). Not metrics: the
+# shop has no /metrics. --locked refuses a uv.lock that does not match pyproject.toml; --no-dev
+# leaves development tools out.
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --locked --no-dev --no-install-project \
-        --extra redis --extra postgres --extra jwt --extra forms --extra argon2
+        --extra redis --extra postgres --extra jwt --extra forms --extra argon2 --extra graphql
 
 # Then the toolkit itself, installed as a package (not editable): it brings the `toolkit` command.
 COPY toolkit ./toolkit
 RUN uv sync --locked --no-dev --no-editable \
-        --extra redis --extra postgres --extra jwt --extra forms --extra argon2
+        --extra redis --extra postgres --extra jwt --extra forms --extra argon2 --extra graphql
 
 # --- runtime: the virtualenv and the shop's code, run by an unprivileged user --------------------
 FROM python:3.11-slim
