@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None) -> App:
 
 def _mount_graphql(app: App) -> None:
     """``/graphql`` when strawberry is installed (the ``graphql`` extra); without it the REST API
-    serves alone (the container image does not install it) and ``/graphql`` is a 404."""
+    serves alone and ``/graphql`` is a 404 (the container image installs it)."""
     try:
         from .graphql import create_graphql
     except ModuleNotFoundError as exc:
