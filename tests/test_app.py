@@ -548,4 +548,7 @@ def test_the_integrations_load_only_when_asked_for() -> None:
         "print(sorted(m for m in optional if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.splitlines() == ["[]", "['graphql', 'strawberry']"]
+    before, after = result.stdout.splitlines()
+    assert before == "[]"
+    # strawberry itself imported pydantic when installed, up to some 0.3xx releases (0.319 did).
+    assert after in ("['graphql', 'strawberry']", "['graphql', 'pydantic', 'strawberry']")
