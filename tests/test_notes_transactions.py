@@ -133,16 +133,20 @@ def _body(payload: bytes) -> Callable[[], Any]:
     return receive
 
 
+async def _author_and_note_body(notes: NotesApp, state: dict[str, Any]) -> tuple[Any, bytes]:
+    """An author made over HTTP; the running engine, and a note body naming the author."""
+    transport = httpx.ASGITransport(app=_with_state(notes.asgi, state))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        ada = (await client.post("/authors", json={"name": "ada"})).json()
+        await client.get("/_test/engine")
+    return notes.last_engine(), b'{"author_id": %d, "title": "t", "body": "b"}' % ada["id"]
+
+
 @pytest.mark.anyio
 async def test_a_client_that_goes_away_leaves_no_connection_checked_out(notes: NotesApp) -> None:
     app = notes.asgi
     async with run_lifespan(app) as state:
-        transport = httpx.ASGITransport(app=_with_state(app, state))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            ada = (await client.post("/authors", json={"name": "ada"})).json()
-            await client.get("/_test/engine")
-        engine = notes.last_engine()
-        payload = b'{"author_id": %d, "title": "t", "body": "b"}' % ada["id"]
+        engine, payload = await _author_and_note_body(notes, state)
 
         # 1. Gone before the body arrived: nothing written.
         async def disconnected() -> Message:
@@ -174,12 +178,7 @@ async def test_a_cancelled_request_returns_its_connection(notes: NotesApp) -> No
         pytest.skip("aiosqlite: a cancelled connection leaves a close task pending forever (upstream)")
     app = notes.asgi
     async with run_lifespan(app) as state:
-        transport = httpx.ASGITransport(app=_with_state(app, state))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            ada = (await client.post("/authors", json={"name": "ada"})).json()
-            await client.get("/_test/engine")
-        engine = notes.last_engine()
-        payload = b'{"author_id": %d, "title": "t", "body": "b"}' % ada["id"]
+        engine, payload = await _author_and_note_body(notes, state)
         checked_out = anyio.Event()
 
         def on_checkout(*args: Any) -> None:

@@ -91,7 +91,6 @@ logger = logging.getLogger("toolkit.graphql")
 DEFAULT_MAX_DEPTH = 10
 DEFAULT_MAX_ALIASES = 15
 DEFAULT_MAX_TOKENS = 2000
-_CALL_KEY = "toolkit.graphql"
 # A GraphQL view body is JSON text: a generous bound for a document and its variables, read whole
 # (before any dependency runs, so before authentication) and held in memory meanwhile.
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
@@ -136,7 +135,7 @@ class _Limits(SchemaExtension):
             view = call.view
             if view.max_tokens is not None:
                 self.execution_context.parse_options["max_tokens"] = view.max_tokens
-            rules = view._rules(call.policy.introspection)
+            rules = view._rules[call.policy.introspection]
             self.execution_context.validation_rules = (*self.execution_context.validation_rules, *rules)
         yield
         if call is not None:
@@ -144,7 +143,8 @@ class _Limits(SchemaExtension):
                 call.mutation = self.execution_context.operation_type is OperationType.MUTATION
 
 
-# The request the view is running (set around strawberry's ``run``): how its schema extension finds it.
+# The request the view is running, set around strawberry's ``run``: how its hooks and its schema
+# extension find it (never through the context, which the user's getter makes).
 _CURRENT_CALL: ContextVar[_Call | None] = ContextVar("toolkit.graphql.call", default=None)
 
 
@@ -200,7 +200,9 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
         self.max_aliases = max_aliases
         self.max_tokens = max_tokens
         # Linear in the document: a fragment is measured once, however often it is spread.
-        self._limit_rules = document_limits(max_depth, max_aliases)
+        limits = document_limits(max_depth, max_aliases)
+        # The validation rules added per operation, by whether introspection is allowed (made once).
+        self._rules = {True: limits, False: (*limits, NoSchemaIntrospectionCustomRule)}
         extensions = getattr(schema, "extensions", None)
         if extensions is None:
             raise TypeError(f"GraphQL takes a strawberry.Schema, not {type(schema).__name__}")
@@ -211,11 +213,6 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
             # A class: strawberry makes an instance per operation (older releases one per schema).
             schema.extensions = (*extensions, _Limits)  # type: ignore[attr-defined]
             vars(schema).pop("_async_extensions", None)  # older strawberry caches the instances
-
-    def _rules(self, introspection: bool) -> tuple[Any, ...]:
-        if introspection:
-            return self._limit_rules
-        return (*self._limit_rules, NoSchemaIntrospectionCustomRule)
 
     def _policy(self, app: Any) -> _Policy:
         debug = bool(getattr(app, "debug", False))
@@ -260,7 +257,6 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
             await (page or error_response(404, "Not Found"))(scope, receive, send)
             return
         call = _Call(self, policy)
-        scope[_CALL_KEY] = call
         token = _CURRENT_CALL.set(call)
         try:
             response = await self.run(request)
@@ -351,8 +347,8 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> dict[str, Any]:
-        call = request.scope.get(_CALL_KEY)
-        assert isinstance(call, _Call)
+        call = _CURRENT_CALL.get()
+        assert call is not None
         assert isinstance(request, Request)
         assert isinstance(response, Response)
         response.background = call.background
@@ -396,8 +392,8 @@ class GraphQL(strawberry.asgi.GraphQL[dict[str, Any], Any]):
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         data = await super().process_result(request, result)
-        call = request.scope.get(_CALL_KEY)
-        if not result.errors or not isinstance(call, _Call):
+        call = _CURRENT_CALL.get()
+        if not result.errors or call is None:
             return data
         for error in result.errors:
             if call.failure is None and error.path is not None and unexpected(error):
